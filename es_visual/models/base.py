@@ -1,0 +1,41 @@
+"""What an embedder is, as far as the rest of es-visual cares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from PIL import Image
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns images (and, where it has a text tower, texts) into vectors.
+
+    ``name`` and ``version`` are written next to every vector as
+    ``visual.model = f"{name}@{version}"``; a query's vector must come from the
+    same model as the index's. Outputs are float32, shape (n, dims), each row
+    L2-normalized so that a dot product is the cosine similarity.
+    """
+
+    name: str
+    version: str
+    dims: int
+    supports_text: bool
+
+    @property
+    def tag(self) -> str: ...
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Raises ``ModelUnavailableError`` where the model has no text tower."""
+        ...
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
