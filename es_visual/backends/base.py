@@ -13,47 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.query.ir import MatchAll, Node, SearchRequest
 from es_visual.query.results import SearchResult
-
-
-@dataclass(frozen=True)
-class VisualSpec:
-    """What the ``visual`` mapping of an index is fixed to."""
-
-    model: str  # "name@version" of the scene embedder
-    dims: int
-    face_model: str | None = None
-    face_dims: int | None = None
-
-
-@dataclass(frozen=True)
-class DocUpdate:
-    """A partial update: ``doc`` is merged into the stored document like
-    Elasticsearch's ``_update`` with ``doc`` (objects merge key by key, lists and
-    scalars are replaced). With ``upsert`` the document is created if missing."""
-
-    id: str
-    doc: dict[str, Any]
-    upsert: bool = True
-
-
-@dataclass(frozen=True)
-class ItemError:
-    id: str
-    reason: str
-    status: int | None = None  # HTTP status for cluster backends
-    retryable: bool = False
-
-
-@dataclass
-class BulkResult:
-    written: int = 0
-    errors: list[ItemError] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
 
 @dataclass(frozen=True)
@@ -65,6 +27,16 @@ class IndexStats:
     spec: VisualSpec | None
     vectors: dict[str, int] = field(default_factory=dict)  # target -> count of vectors
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (disk size, ...)
+
+
+__all__ = [
+    "Backend",
+    "BulkResult",
+    "DocUpdate",
+    "IndexStats",
+    "ItemError",
+    "VisualSpec",
+]
 
 
 @runtime_checkable

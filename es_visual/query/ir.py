@@ -118,8 +118,19 @@ class Not:
 
 
 Node: TypeAlias = (
-    MatchAll | MatchNone | Term | Terms | Match | MultiMatch | Prefix | Range | Exists | Ids
-    | And | Or | Not
+    MatchAll
+    | MatchNone
+    | Term
+    | Terms
+    | Match
+    | MultiMatch
+    | Prefix
+    | Range
+    | Exists
+    | Ids
+    | And
+    | Or
+    | Not
 )
 
 

@@ -1,0 +1,49 @@
+"""Plain records that cross the ingest/backend boundary.
+
+They live below both layers so that ingest can hand updates to any store
+without importing a backend, and every backend accepts the same shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class VisualSpec:
+    """What the ``visual`` mapping of an index is fixed to."""
+
+    model: str  # "name@version" of the scene embedder
+    dims: int
+    face_model: str | None = None
+    face_dims: int | None = None
+
+
+@dataclass(frozen=True)
+class DocUpdate:
+    """A partial update: ``doc`` is merged into the stored document like
+    Elasticsearch's ``_update`` with ``doc`` (objects merge key by key, lists and
+    scalars are replaced). With ``upsert`` the document is created if missing."""
+
+    id: str
+    doc: dict[str, Any]
+    upsert: bool = True
+
+
+@dataclass(frozen=True)
+class ItemError:
+    id: str
+    reason: str
+    status: int | None = None  # HTTP status for cluster backends
+    retryable: bool = False
+
+
+@dataclass
+class BulkResult:
+    written: int = 0
+    errors: list[ItemError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors

@@ -1,0 +1,92 @@
+"""Stage 1 of ingest: turn one asset's file into an ``Analysis``.
+
+An analysis holds every ``visual`` field that does not need the scene model
+(media type, size, hash, faces with their own vectors, region boxes, frame
+times) plus the pictures the scene model still has to embed, each tagged with
+the slot its vector goes into. Keeping the model out of this stage lets the
+runner decode many assets in threads while the model works on whole batches.
+
+Analyzers for other media types register in ``ANALYZERS`` by media type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from es_visual.errors import MediaError
+from es_visual.ingest.sources import Asset
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from es_visual.ingest.pipeline import PipelineConfig
+
+# ("scene",) or (child list, index): ("regions", 3), ("frames", 0).
+Slot = tuple[str] | tuple[str, int]
+
+
+@dataclass
+class Analysis:
+    asset: Asset
+    visual: dict[str, Any]
+    crops: list[tuple[Slot, Image.Image]] = field(default_factory=list)
+
+    def place(self, slot: Slot, vector: list[float]) -> None:
+        """Put an embedded vector where ``slot`` says."""
+        if slot == ("scene",):
+            self.visual["scene"] = vector
+        else:
+            name, index = slot  # type: ignore[misc]
+            self.visual[name][index]["vector"] = vector
+
+
+Analyzer = Callable[[Asset, "PipelineConfig", dict[str, Any]], Analysis]
+ANALYZERS: dict[str, Analyzer] = {}
+
+
+def register(media_type: str) -> Callable[[Analyzer], Analyzer]:
+    def wrap(fn: Analyzer) -> Analyzer:
+        ANALYZERS[media_type] = fn
+        return fn
+
+    return wrap
+
+
+def analyze(asset: Asset, config: PipelineConfig, base: dict[str, Any]) -> Analysis:
+    """``base`` holds the fields already known (content_hash, path, model...)."""
+    from es_visual.media.image import sniff_media_type
+
+    media_type = sniff_media_type(asset.path)
+    if media_type is None:
+        raise MediaError("not an image or video this tool can read", path=str(asset.path))
+    analyzer = ANALYZERS.get(media_type)
+    if analyzer is None:
+        raise MediaError(f"{media_type} files are not supported yet", path=str(asset.path))
+    return analyzer(asset, config, base)
+
+
+@register("image")
+def analyze_image(asset: Asset, config: PipelineConfig, base: dict[str, Any]) -> Analysis:
+    from es_visual.media.image import open_image
+
+    loaded = open_image(asset.path, max_pixels=config.max_pixels)
+    image = loaded.image
+    visual = {**base, "media_type": "image", "width": loaded.width, "height": loaded.height}
+    analysis = Analysis(asset=asset, visual=visual)
+    # Embedders resize to a few hundred pixels anyway; shrinking here keeps a batch
+    # of 40-megapixel photos from holding gigabytes while it waits for the model.
+    small = _shrink(image, config.max_side)
+    analysis.crops.append((("scene",), small))
+    for hook in config.image_hooks:
+        hook(analysis, image)
+    return analysis
+
+
+def _shrink(image: Image.Image, max_side: int) -> Image.Image:
+    if max(image.size) <= max_side:
+        return image
+    copy = image.copy()
+    copy.thumbnail((max_side, max_side))
+    return copy

@@ -1,0 +1,236 @@
+"""The ingest loop: source -> analyze (threads) -> embed (batched) -> write.
+
+Each stage is replaceable and timed. Analysis of the next assets runs in a
+thread pool while the model embeds the current batch (Pillow, PyAV and hashing
+release the GIL), so decoding overlaps with inference. A bad asset is recorded
+(on its document as ``visual.error`` and in the report) and never stops the
+batch. Unchanged assets (same content hash, model and pipeline, no earlier
+error) are skipped, which makes a re-run idempotent and an interrupted run
+resumable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, Protocol
+
+from es_visual.documents import BulkResult, DocUpdate
+from es_visual.errors import EsVisualError, MediaError
+from es_visual.ingest.analyze import Analysis, analyze
+from es_visual.ingest.pipeline import PipelineConfig
+from es_visual.ingest.report import Failure, IngestReport
+from es_visual.ingest.sources import Asset, SourceError
+from es_visual.models.base import Embedder
+
+log = logging.getLogger(__name__)
+
+STATE_FIELDS = ("visual.content_hash", "visual.model", "visual.pipeline", "visual.error")
+
+
+class Writer(Protocol):
+    def __call__(self, updates: Sequence[DocUpdate]) -> BulkResult: ...
+
+
+# ids -> {id: stored document (at least STATE_FIELDS)} for those that exist.
+Lookup = Callable[[Sequence[str]], dict[str, dict[str, Any]]]
+Progress = Callable[[int], None]
+
+
+def run_ingest(
+    source: Iterable[Asset | SourceError],
+    *,
+    embedder: Embedder,
+    config: PipelineConfig,
+    write: Writer,
+    lookup: Lookup,
+    index: str = "",
+    batch_size: int = 32,
+    workers: int = 2,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest every asset of ``source``; returns what happened. Never raises for a
+    bad asset; raises only when the store itself fails (``BackendError``)."""
+    report = IngestReport(index=index, model=embedder.tag, pipeline=config.name)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="analyze") as pool:
+        pending: Callable[[], list[_Outcome]] | None = None
+        for chunk in _chunks(source, batch_size):
+            # Start analysing this chunk before embedding the previous one.
+            upcoming = _submit_chunk(pool, chunk, embedder, config, lookup, report, force)
+            if pending is not None:
+                _finish(pending(), embedder, write, report, progress)
+            pending = upcoming
+        if pending is not None:
+            _finish(pending(), embedder, write, report, progress)
+    return report
+
+
+class _Outcome:
+    """One asset after analysis: an Analysis, a Failure, or skipped (both None)."""
+
+    __slots__ = ("analysis", "asset", "failure")
+
+    def __init__(self, asset: Asset | None, analysis: Analysis | None, failure: Failure | None):
+        self.asset, self.analysis, self.failure = asset, analysis, failure
+
+
+def _submit_chunk(
+    pool: ThreadPoolExecutor,
+    chunk: list[Asset | SourceError],
+    embedder: Embedder,
+    config: PipelineConfig,
+    lookup: Lookup,
+    report: IngestReport,
+    force: bool,
+) -> Callable[[], list[_Outcome]]:
+    """Queue the chunk's analyses; the returned function waits for them."""
+    assets = [a for a in chunk if isinstance(a, Asset)]
+    outcomes: list[_Outcome] = []
+    for bad in chunk:
+        if isinstance(bad, SourceError):
+            outcomes.append(_Outcome(None, None, Failure(bad.id, bad.origin, "source", bad.reason)))
+    with report.timed("lookup"):
+        existing = lookup([a.id for a in assets]) if assets else {}
+    futures = [
+        pool.submit(_analyze_one, a, embedder, config, existing.get(a.id), force) for a in assets
+    ]
+
+    return lambda: outcomes + [f.result() for f in futures]
+
+
+def _analyze_one(
+    asset: Asset,
+    embedder: Embedder,
+    config: PipelineConfig,
+    stored: dict[str, Any] | None,
+    force: bool,
+) -> _Outcome:
+    from es_visual.media.image import content_hash
+
+    try:
+        digest = content_hash(asset.path)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return _Outcome(asset, None, Failure(asset.id, asset.origin, "read", reason))
+    if not force and _unchanged(stored, digest, embedder.tag, config.name):
+        return _Outcome(asset, None, None)
+    # Child lists and the error are written explicitly: a partial update merges objects,
+    # so anything left out would survive from the previous ingest of this asset.
+    base = {
+        "model": embedder.tag,
+        "pipeline": config.name,
+        "content_hash": digest,
+        "path": str(asset.path),
+        "error": None,
+        "regions": [],
+        "faces": [],
+        "frames": [],
+    }
+    try:
+        return _Outcome(asset, analyze(asset, config, base), None)
+    except EsVisualError as exc:
+        reason = exc.reason if isinstance(exc, MediaError) else str(exc)
+        return _Outcome(asset, None, Failure(asset.id, asset.origin, "analyze", reason))
+    except Exception as exc:  # a decoder bug must cost one asset, not the batch
+        log.exception("unexpected error analysing %s", asset.origin)
+        reason = f"{type(exc).__name__}: {exc}"
+        return _Outcome(asset, None, Failure(asset.id, asset.origin, "analyze", reason))
+
+
+def _unchanged(stored: dict[str, Any] | None, digest: str, model: str, pipeline: str) -> bool:
+    visual = (stored or {}).get("visual") or {}
+    return (
+        visual.get("content_hash") == digest
+        and visual.get("model") == model
+        and visual.get("pipeline") == pipeline
+        and not visual.get("error")
+    )
+
+
+def _finish(
+    outcomes: list[_Outcome],
+    embedder: Embedder,
+    write: Writer,
+    report: IngestReport,
+    progress: Progress | None,
+) -> None:
+    analyses = [o.analysis for o in outcomes if o.analysis is not None]
+    failures = [o.failure for o in outcomes if o.failure is not None]
+    report.seen += len(outcomes)
+    report.skipped += sum(1 for o in outcomes if o.analysis is None and o.failure is None)
+    analyses, embed_failures = _embed(analyses, embedder, report)
+    failures += embed_failures
+    metadata = {o.asset.id: o.asset.metadata for o in outcomes if o.asset is not None}
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    updates = [
+        DocUpdate(a.asset.id, {**a.asset.metadata, "visual": {**a.visual, "indexed_at": now}})
+        for a in analyses
+    ]
+    # A failed asset still gets a document, so the failure is visible in the index and
+    # the next run retries it; its metadata is kept, its old vectors are not touched.
+    for f in failures:
+        if f.id is not None and f.stage != "source":
+            visual = {"error": f"{f.stage}: {f.reason}"}
+            updates.append(DocUpdate(f.id, {**metadata.get(f.id, {}), "visual": visual}))
+    report.failures.extend(failures)
+    if updates:
+        with report.timed("write"):
+            result = write(updates)
+        failed_ids = {e.id for e in result.errors}
+        report.written += sum(1 for a in analyses if a.asset.id not in failed_ids)
+        for err in result.errors:
+            report.failures.append(Failure(err.id, err.id, "write", err.reason))
+    if progress:
+        progress(len(outcomes))
+
+
+def _embed(
+    analyses: list[Analysis], embedder: Embedder, report: IngestReport
+) -> tuple[list[Analysis], list[Failure]]:
+    """Embed every queued picture of the batch in one model call; if that call fails,
+    retry asset by asset so one poisonous picture cannot sink its neighbours."""
+    crops = [(a, slot, img) for a in analyses for slot, img in a.crops]
+    if not crops:
+        return analyses, []
+    try:
+        with report.timed("embed"):
+            vectors = embedder.embed_images([img for _, _, img in crops])
+    except Exception:
+        log.warning("batch embedding failed; retrying asset by asset", exc_info=True)
+        return _embed_one_by_one(analyses, embedder, report)
+    for (analysis, slot, _), vector in zip(crops, vectors, strict=True):
+        analysis.place(slot, vector.tolist())
+    for a in analyses:
+        a.crops.clear()
+    return analyses, []
+
+
+def _embed_one_by_one(
+    analyses: list[Analysis], embedder: Embedder, report: IngestReport
+) -> tuple[list[Analysis], list[Failure]]:
+    good: list[Analysis] = []
+    failures: list[Failure] = []
+    for a in analyses:
+        try:
+            with report.timed("embed"):
+                vectors = embedder.embed_images([img for _, img in a.crops])
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            failures.append(Failure(a.asset.id, a.asset.origin, "embed", reason))
+            continue
+        for (slot, _), vector in zip(a.crops, vectors, strict=True):
+            a.place(slot, vector.tolist())
+        a.crops.clear()
+        good.append(a)
+    return good, failures
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk

@@ -1,0 +1,89 @@
+"""The one place that wires the ingest stages to a backend.
+
+The CLI and the web UI both call these; nothing below imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from es_visual.backends.base import Backend, VisualSpec
+from es_visual.config import Settings
+from es_visual.documents import DocUpdate
+from es_visual.errors import ModelMismatchError
+from es_visual.ingest.pipeline import PipelineConfig
+from es_visual.ingest.report import IngestReport
+from es_visual.ingest.runner import STATE_FIELDS, run_ingest
+from es_visual.ingest.sources import Asset, SourceError
+from es_visual.models.base import Embedder
+from es_visual.query.ir import Ids
+
+
+def load_pipeline(settings: Settings, name: str | None = None) -> PipelineConfig:
+    """The named preset (``ingest_pipelines/<name>.yaml``) when presets are available,
+    else a plain scene-only pipeline with the configured model."""
+    name = name or settings.pipeline
+    try:
+        from es_visual.ingest.presets import load_preset
+    except ImportError:
+        return PipelineConfig(name=name, model=settings.model, max_pixels=settings.max_pixels)
+    return load_preset(name, settings)
+
+
+def ensure_ready(backend: Backend, index: str, embedder: Embedder, face_dims: int | None = None):
+    """Create or extend the index for this embedder; refuse another model's index."""
+    spec = backend.visual_spec(index)
+    if spec is not None and (spec.model != embedder.tag or spec.dims != embedder.dims):
+        raise ModelMismatchError(
+            f"index {index!r} holds vectors of {spec.model} ({spec.dims} dims); this ingest uses "
+            f"{embedder.tag} ({embedder.dims} dims). Use `es-visual reindex --model "
+            f"{embedder.name}` to move the index to the new model, or another --index."
+        )
+    if spec is None:
+        backend.ensure_index(
+            index,
+            VisualSpec(
+                model=embedder.tag,
+                dims=embedder.dims,
+                face_model="dlib-resnet@v1" if face_dims else None,
+                face_dims=face_dims,
+            ),
+        )
+
+
+def ingest(
+    backend: Backend,
+    index: str,
+    source: Iterable[Asset | SourceError],
+    *,
+    embedder: Embedder,
+    pipeline: PipelineConfig,
+    batch_size: int = 16,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
+    ensure_ready(backend, index, embedder, face_dims=pipeline.options.get("face_dims"))
+
+    def lookup(ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        docs = backend.iter_docs(index, filter=Ids(tuple(ids)), fields=list(STATE_FIELDS))
+        return dict(docs)
+
+    def write(updates: Sequence[DocUpdate]):  # type: ignore[no-untyped-def]
+        return backend.bulk_update(index, updates)
+
+    report = run_ingest(
+        source,
+        embedder=embedder,
+        config=pipeline,
+        write=write,
+        lookup=lookup,
+        index=index,
+        batch_size=batch_size,
+        workers=min(4, os.cpu_count() or 2),
+        force=force,
+        progress=progress,
+    )
+    backend.refresh(index)
+    return report
