@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from es_visual.cli.config_cmd import config
 from es_visual.cli.demo import demo
 from es_visual.cli.ingest import ingest
 from es_visual.cli.stats import stats
 
-ALL = [demo, ingest, stats]
+ALL = [demo, ingest, stats, config]

@@ -1,0 +1,3 @@
+from es_visual.cli import main
+
+main()

@@ -1,0 +1,662 @@
+"""What the Elasticsearch and OpenSearch backends share: the whole protocol.
+
+The two clusters speak the same REST API for everything but vector search and a
+few details (the client class, its exceptions, point-in-time), so this class
+does the work and ``elasticsearch.py`` / ``opensearch.py`` fill in small hooks.
+Every client call goes through ``_call``, which turns a refused connection, a
+DNS or TLS failure or a timeout into one ``BackendUnavailableError`` line naming
+the URL and what was being done, and a cluster's error answer into
+``BackendError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from es_visual.backends import mappings
+from es_visual.backends.base import IndexStats
+from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
+from es_visual.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    ModelMismatchError,
+)
+from es_visual.query import compile_dsl
+from es_visual.query.ir import MatchAll, MatchNone, Node, SearchRequest, and_
+from es_visual.query.results import Hit, Matched, SearchResult
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Per-item statuses worth retrying: too many requests, and the cluster's own failures.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+KIND = {"regions": "region", "faces": "face", "frames": "frame"}
+PIT_KEEP_ALIVE = "2m"
+
+
+class ApiFailure(Exception):
+    """A client exception reduced to what we report: HTTP status, error type, reason."""
+
+    def __init__(self, status: int | None, type_: str, reason: str) -> None:
+        super().__init__(f"{status} {type_}: {reason}")
+        self.status, self.type, self.reason = status, type_, reason
+
+
+class ClusterBackend:
+    """The ``Backend`` protocol on an Elasticsearch-style cluster."""
+
+    name: ClassVar[str]
+    engine: ClassVar[mappings.Engine]
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        api_key: str | None = None,
+        ca_certs: str | None = None,
+        verify_certs: bool = True,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        client: Any | None = None,
+    ) -> None:
+        if not url:
+            raise ConfigError(f"the {self.name} backend needs a URL")
+        url, url_user, url_password = split_credentials(url)
+        username = username or url_user
+        password = password if password is not None else url_password
+        if password is not None and username is None:
+            raise ConfigError("a password needs a username")
+        # Without credentials: it is printed in every error message.
+        self.url = url.rstrip("/")
+        self.max_retries = max_retries
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self._specs: dict[str, VisualSpec | None] = {}
+        self.client = client or self._make_client(
+            url=self.url,
+            basic_auth=(username, password or "") if username else None,
+            api_key=api_key,
+            ca_certs=ca_certs,
+            verify_certs=verify_certs,
+            timeout=timeout,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ClusterBackend:
+        """From ``es_visual.config.Settings`` (or anything with the same attributes)."""
+        return cls(
+            settings.url,
+            username=settings.username,
+            password=settings.password,
+            api_key=settings.api_key,
+            ca_certs=settings.ca_certs,
+            verify_certs=settings.verify_certs,
+            timeout=settings.request_timeout,
+        )
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ClusterBackend:
+        """From a plain dict: ``url`` plus any of the constructor's keywords
+        (``request_timeout`` is accepted for ``timeout``)."""
+        kwargs = dict(values)
+        if "request_timeout" in kwargs:
+            kwargs["timeout"] = kwargs.pop("request_timeout")
+        try:
+            url = kwargs.pop("url")
+        except KeyError:
+            raise ConfigError(f"the {cls.name} backend needs a url") from None
+        return cls(url, **kwargs)
+
+    # --- hooks for the subclasses -------------------------------------------------------
+
+    def _make_client(self, **options: Any) -> Any:
+        raise NotImplementedError
+
+    def _classify(self, exc: Exception) -> ApiFailure | str | None:
+        """A client exception as an ``ApiFailure`` (the cluster answered an error), a
+        string (it could not be reached: why), or None (not a client exception)."""
+        raise NotImplementedError
+
+    def _compile(self, request: SearchRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _bulk_helper(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
+        raise NotImplementedError
+
+    def _iter_hits(
+        self, index: str, body: dict[str, Any], batch_size: int
+    ) -> Iterator[dict[str, Any]]:
+        """Every hit of ``body``'s query, consistent while iterating."""
+        return self._scroll_hits(index, body, batch_size)
+
+    def _check_new_visual(self, index: str) -> None:
+        """Anything that must hold before ``visual`` is added to an existing index."""
+
+    # --- the one gate to the client ---------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            failure = self._classify(exc)
+            if failure is None:
+                raise
+            if isinstance(failure, str):
+                raise BackendUnavailableError(
+                    f"{self.name} at {self.url} is unreachable ({what}): {failure}"
+                ) from None
+            if failure.status in (401, 403):
+                raise BackendError(
+                    f"{self.name} at {self.url} refused {what}: {failure.status} "
+                    f"{failure.type}: {failure.reason} (check username/password or api_key)"
+                ) from None
+            raise BackendError(f"{self.name} at {self.url}: {what} failed: {failure}") from None
+
+    def _failure(self, exc: Exception) -> ApiFailure | None:
+        failure = self._classify(exc)
+        return failure if isinstance(failure, ApiFailure) else None
+
+    # --- mapping --------------------------------------------------------------------------------
+
+    def _index_exists(self, index: str) -> bool:
+        return bool(
+            self._call(f"checking index {index!r}", self.client.indices.exists, index=index)
+        )
+
+    def _get_mapping(self, index: str) -> dict[str, Any]:
+        """The mapping of ``index`` (for an alias: of its first index)."""
+        resp = self._call(
+            f"reading the mapping of {index!r}", self.client.indices.get_mapping, index=index
+        )
+        resp = dict(resp)
+        if not resp:
+            return {}
+        return dict(next(iter(resp.values())).get("mappings") or {})
+
+    def field_types(self, index: str) -> dict[str, str]:
+        """The index's mapping flattened: dotted field path -> mapping type, for every
+        leaf (sub-fields such as ``title.keyword`` included; objects are walked,
+        nested objects are listed with type ``nested`` and walked too)."""
+        return flatten_mapping(self._get_mapping(index))
+
+    def visual_spec(self, index: str) -> VisualSpec | None:
+        if not self._index_exists(index):
+            return None
+        mapping = self._get_mapping(index)
+        spec = mappings.spec_from_meta(mapping.get("_meta"))
+        visual = (mapping.get("properties") or {}).get("visual")
+        if spec is None and visual is not None:
+            spec = _spec_from_properties(visual)  # a mapping applied by hand, without _meta
+        self._specs[index] = spec
+        return spec
+
+    def ensure_index(self, index: str, spec: VisualSpec) -> None:
+        self._specs.pop(index, None)
+        if not self._index_exists(index):
+            body: dict[str, Any] = {"mappings": mappings.mapping_body(self.engine, spec)}
+            settings = mappings.index_settings(self.engine)
+            if settings:
+                body["settings"] = settings
+            self._call(
+                f"creating index {index!r}", self.client.indices.create, index=index, body=body
+            )
+            return
+        mapping = self._get_mapping(index)
+        visual = (mapping.get("properties") or {}).get("visual")
+        existing = mappings.spec_from_meta(mapping.get("_meta"))
+        if visual is not None:
+            existing = existing or _spec_from_properties(visual)
+            _check_compatible(index, existing, spec)
+            adds_faces = spec.face_dims is not None and "faces" not in (
+                visual.get("properties") or {}
+            )
+            if mappings.spec_from_meta(mapping.get("_meta")) == spec and not adds_faces:
+                return
+        else:
+            self._check_new_visual(index)
+        # The user's own _meta is kept: put_mapping replaces the whole _meta object.
+        meta = dict(mapping.get("_meta") or {})
+        meta[mappings.META_KEY] = mappings.spec_meta(spec)
+        body = {
+            "_meta": meta,
+            "properties": {
+                "visual": mappings.visual_properties(self.engine, spec.dims, spec.face_dims)
+            },
+        }
+        self._call(
+            f"adding the visual mapping to {index!r}",
+            self.client.indices.put_mapping,
+            index=index,
+            body=body,
+        )
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def bulk_update(self, index: str, updates: Sequence[DocUpdate]) -> BulkResult:
+        """Partial updates (``doc`` merged into the stored document), through the client's
+        bulk helper. Items failing with 429/5xx are retried with exponential backoff;
+        every item still failing is in ``errors``."""
+        actions = [_update_action(index, u) for u in updates]
+        return self._bulk(actions, ok_statuses=())
+
+    def _bulk(self, actions: list[dict[str, Any]], *, ok_statuses: Sequence[int]) -> BulkResult:
+        result = BulkResult()
+        pending = list(range(len(actions)))
+        attempt = 0
+        while pending:
+            retry: list[int] = []
+            outcomes = self._run_bulk([actions[i] for i in pending], written=result.written)
+            for i, (ok, item) in zip(pending, outcomes, strict=True):
+                info = next(iter(item.values())) if item else {}
+                status = info.get("status")
+                if ok or status in ok_statuses:
+                    result.written += 1 if ok else 0
+                    continue
+                if status in RETRY_STATUSES and attempt < self.max_retries:
+                    retry.append(i)
+                    continue
+                result.errors.append(
+                    ItemError(
+                        id=str(actions[i]["_id"]),
+                        reason=_item_reason(info),
+                        status=status,
+                        retryable=status in RETRY_STATUSES,
+                    )
+                )
+            pending = retry
+            if pending:
+                delay = min(self.initial_backoff * 2**attempt, self.max_backoff)
+                log.info("%s: retrying %d bulk item(s) in %.1fs", self.name, len(pending), delay)
+                time.sleep(delay)
+                attempt += 1
+        return result
+
+    def _run_bulk(
+        self, actions: list[dict[str, Any]], *, written: int
+    ) -> list[tuple[bool, dict[str, Any]]]:
+        """One pass of the helper over ``actions``: an (ok, item) per action, in order."""
+        helper = self._bulk_helper()
+        out: list[tuple[bool, dict[str, Any]]] = []
+        try:
+            for ok, item in helper(
+                self.client,
+                actions,
+                raise_on_error=False,
+                raise_on_exception=False,
+                max_retries=0,
+            ):
+                out.append((ok, item))
+        except Exception as exc:
+            failure = self._classify(exc)
+            if not isinstance(failure, str):
+                raise
+            done = written + sum(1 for ok, _ in out if ok)
+            raise BackendUnavailableError(
+                f"{self.name} at {self.url} is unreachable (bulk update): {failure}; "
+                f"{done} update(s) were written before it failed, "
+                f"{len(actions) - len(out)} were not sent"
+            ) from None
+        return out
+
+    def delete(self, index: str, ids: Iterable[str]) -> int:
+        actions = [{"_op_type": "delete", "_index": index, "_id": i} for i in ids]
+        if not actions:
+            return 0
+        result = self._bulk(actions, ok_statuses=(404,))
+        if result.errors:
+            first = result.errors[0]
+            raise BackendError(
+                f"{self.name} at {self.url}: deleting {len(result.errors)} document(s) from "
+                f"{index!r} failed, e.g. {first.id}: {first.reason}"
+            )
+        return result.written
+
+    def refresh(self, index: str) -> None:
+        self._call(f"refreshing {index!r}", self.client.indices.refresh, index=index)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def get(
+        self, index: str, doc_id: str, *, acl: Node = MatchAll(), with_vectors: bool = False
+    ) -> dict[str, Any] | None:
+        """A search by id AND acl, so a forbidden document reads exactly like a missing one."""
+        if isinstance(acl, MatchNone):
+            return None
+        body: dict[str, Any] = {
+            "size": 1,
+            "query": {"bool": {"filter": [compile_dsl.filter_to_query(and_(_ids(doc_id), acl))]}},
+        }
+        if not with_vectors:
+            body["_source"] = {"excludes": list(compile_dsl.VECTOR_FIELDS)}
+        try:
+            resp = self.client.search(index=index, body=body)
+        except Exception as exc:
+            failure = self._failure(exc)
+            if failure is not None and failure.status == 404:
+                return None  # no such index: no such document
+            self._call(f"reading {doc_id!r} from {index!r}", _reraise, exc)
+            raise
+        hits = resp["hits"]["hits"]
+        return dict(hits[0].get("_source") or {}) if hits else None
+
+    def iter_docs(
+        self,
+        index: str,
+        *,
+        filter: Node = MatchAll(),
+        fields: Sequence[str] | None = None,
+        batch_size: int = 500,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        if isinstance(filter, MatchNone):
+            return
+        source: dict[str, Any] = {"excludes": list(compile_dsl.VECTOR_FIELDS)}
+        if fields is not None:
+            source["includes"] = list(fields)
+        body: dict[str, Any] = {"query": compile_dsl.filter_to_query(filter), "_source": source}
+        if isinstance(filter, MatchAll):
+            body["query"] = {"match_all": {}}
+        for hit in self._iter_hits(index, body, batch_size):
+            yield hit["_id"], dict(hit.get("_source") or {})
+
+    def _scroll_hits(
+        self, index: str, body: dict[str, Any], batch_size: int
+    ) -> Iterator[dict[str, Any]]:
+        """A scroll sorted by ``_doc``: a consistent snapshot on any version."""
+        what = f"scrolling {index!r}"
+        resp = self._call(
+            what,
+            self.client.search,
+            index=index,
+            body={**body, "size": batch_size, "sort": ["_doc"]},
+            scroll=PIT_KEEP_ALIVE,
+        )
+        scroll_id = resp.get("_scroll_id")
+        try:
+            while True:
+                hits = resp["hits"]["hits"]
+                if not hits:
+                    return
+                yield from hits
+                resp = self._call(
+                    what,
+                    self.client.scroll,
+                    body={"scroll_id": scroll_id, "scroll": PIT_KEEP_ALIVE},
+                )
+                scroll_id = resp.get("_scroll_id") or scroll_id
+        finally:
+            if scroll_id:
+                try:
+                    self.client.clear_scroll(body={"scroll_id": [scroll_id]})
+                except Exception as exc:  # expiry is the fallback; never mask the real error
+                    log.debug("clear_scroll failed: %s", exc)
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        if request.vector is not None and request.vector.model:
+            spec = self._cached_spec(request.index)
+            if spec is not None and spec.model and spec.model != request.vector.model:
+                raise ModelMismatchError(
+                    f"index {request.index!r} holds vectors of {spec.model}; the query vector "
+                    f"comes from {request.vector.model}: embed the query with the index's model "
+                    "or search an index built with this one"
+                )
+        body = self._compile(request)
+        started = time.perf_counter()
+        resp = self._call(
+            f"searching {request.index!r}", self.client.search, index=request.index, body=body
+        )
+        took_ms = (time.perf_counter() - started) * 1000
+        return parse_response(dict(resp), request, took_ms)
+
+    def _cached_spec(self, index: str) -> VisualSpec | None:
+        if index not in self._specs:
+            self.visual_spec(index)
+        return self._specs.get(index)
+
+    def stats(self, index: str) -> IndexStats:
+        mapping = self._get_mapping(index)
+        visual = ((mapping.get("properties") or {}).get("visual") or {}).get("properties") or {}
+        aggs: dict[str, Any] = {"with_errors": {"filter": {"exists": {"field": "visual.error"}}}}
+        for target, path in compile_dsl.NESTED_PATHS.items():
+            if target in visual:
+                aggs[target] = {"nested": {"path": path}}
+        what = f"counting documents in {index!r}"
+        resp = self._call(
+            what,
+            self.client.search,
+            index=index,
+            body={"size": 0, "track_total_hits": True, "aggs": aggs},
+        )
+        # A query, not a filter aggregation: an ``exists`` over a vector field is a plain
+        # query on every version, while some ES-compatible servers refuse it as an
+        # aggregation filter (noida-db asks for doc values there).
+        counted = self._call(
+            what,
+            self.client.count,
+            index=index,
+            body={"query": {"exists": {"field": compile_dsl.SCENE_FIELD}}},
+        )
+        a = resp.get("aggregations") or {}
+        with_visual = int(counted["count"])
+        vectors = {"scene": with_visual}
+        for target in compile_dsl.NESTED_PATHS:
+            if target in a:
+                vectors[target] = int(a[target]["doc_count"])
+        extra: dict[str, Any] = {"cluster": self.url}
+        return IndexStats(
+            index=index,
+            documents=int(resp["hits"]["total"]["value"]),
+            with_visual=with_visual,
+            with_errors=int(a["with_errors"]["doc_count"]),
+            spec=mappings.spec_from_meta(mapping.get("_meta")),
+            vectors=vectors,
+            extra=extra,
+        )
+
+
+# --- response parsing (pure functions, tested without a cluster) ------------------------------
+
+
+def to_cosine(score: float) -> float:
+    """A cosine-similarity kNN ``_score`` (``(1 + cos) / 2`` on both clusters) back to cos."""
+    return 2.0 * float(score) - 1.0
+
+
+def parse_response(
+    resp: dict[str, Any], request: SearchRequest, took_ms: float | None = None
+) -> SearchResult:
+    from es_visual.query.cursor import encode_cursor
+
+    raw_hits = resp["hits"]["hits"]
+    hits = tuple(_parse_hit(h, request) for h in raw_hits)
+    total_info = resp["hits"].get("total")
+    total = None
+    if (
+        request.vector is None
+        and isinstance(total_info, dict)
+        and total_info.get("relation") == "eq"
+    ):
+        total = int(total_info["value"])
+    cursor = None
+    if request.vector is None and len(raw_hits) == request.size and hits and hits[-1].sort:
+        cursor = encode_cursor(hits[-1].sort)
+    aggs = {
+        name: [(b["key"], int(b["doc_count"])) for b in agg.get("buckets", [])]
+        for name, agg in (resp.get("aggregations") or {}).items()
+    }
+    return SearchResult(
+        hits=hits,
+        took_ms=float(resp.get("took", 0)) if took_ms is None else took_ms,
+        total=total,
+        next_cursor=cursor,
+        aggregations=aggs,
+    )
+
+
+def _parse_hit(raw: dict[str, Any], request: SearchRequest) -> Hit:
+    source = dict(raw.get("_source") or {})
+    sort = tuple(raw["sort"]) if raw.get("sort") is not None else None
+    vq = request.vector
+    raw_score = raw.get("_score")
+    if vq is None:
+        return Hit(id=raw["_id"], score=raw_score, source=source, sort=sort)
+    score = to_cosine(raw_score) if raw_score is not None else None
+    if vq.target == "scene":
+        matched = Matched("scene", score if score is not None else 0.0)
+        return Hit(id=raw["_id"], score=score, source=source, matched=matched, sort=sort)
+    kind = KIND[vq.target]
+    inner = ((raw.get("inner_hits") or {}).get(vq.target) or {}).get("hits", {}).get("hits", [])
+    every = [_child(kind, h) for h in inner]
+    threshold = vq.min_similarity
+    children = sorted(
+        (c for c in every if threshold is None or c.score >= threshold),
+        key=lambda c: (-c.score, c.index if c.index is not None else 0),
+    )
+    if score is None and children:
+        score = children[0].score
+    matched = children[0] if children else Matched(kind, score if score is not None else 0.0)  # type: ignore[arg-type]
+    segments: tuple[Any, ...] = ()
+    if kind == "frame":
+        from es_visual.query.segments import merge_segments
+
+        duration = (source.get("visual") or {}).get("duration")
+        segments = tuple(
+            merge_segments(
+                [(c.t, c.score) for c in every if c.t is not None],
+                threshold,
+                duration=float(duration) if duration is not None else None,
+            )
+        )
+    return Hit(
+        id=raw["_id"],
+        score=score,
+        source=source,
+        matched=matched,
+        children=tuple(children),
+        segments=segments,
+        sort=sort,
+    )
+
+
+def _child(kind: str, inner: dict[str, Any]) -> Matched:
+    src = inner.get("_source") or {}
+    bbox = src.get("bbox")
+    return Matched(
+        kind,  # type: ignore[arg-type]
+        score=to_cosine(inner.get("_score") or 0.0),
+        index=(inner.get("_nested") or {}).get("offset"),
+        label=src.get("label"),
+        bbox=tuple(float(x) for x in bbox) if bbox and len(bbox) == 4 else None,  # type: ignore[arg-type]
+        t=float(src["t"]) if src.get("t") is not None else None,
+    )
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``https://user:pw@host:9200`` -> (``https://host:9200``, user, pw)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.username:
+        return url, None, None
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    password = unquote(parts.password) if parts.password is not None else None
+    return clean, unquote(parts.username), password
+
+
+def flatten_mapping(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"properties": {"a": {"properties": {"b": {"type": "keyword"}}}}}`` ->
+    ``{"a.b": "keyword"}``."""
+    out: dict[str, str] = {}
+    for name, spec in (mapping.get("properties") or {}).items():
+        path = f"{prefix}{name}"
+        kind = spec.get("type")
+        if "properties" in spec:
+            if kind == "nested":
+                out[path] = "nested"
+            out.update(flatten_mapping(spec, path + "."))
+        else:
+            out[path] = kind or "object"
+        for sub, sub_spec in (spec.get("fields") or {}).items():
+            out[f"{path}.{sub}"] = sub_spec.get("type", "object")
+    return out
+
+
+def _spec_from_properties(visual: Mapping[str, Any]) -> VisualSpec | None:
+    """A spec guessed from a ``visual`` mapping without ``_meta`` (set up by hand)."""
+    scene = (visual.get("properties") or {}).get("scene") or {}
+    dims = scene.get("dims") or scene.get("dimension")
+    return VisualSpec(model="", dims=int(dims)) if dims else None
+
+
+def _check_compatible(index: str, existing: VisualSpec | None, spec: VisualSpec) -> None:
+    if existing is None:
+        return
+    if existing.dims != spec.dims or (existing.model and existing.model != spec.model):
+        raise ModelMismatchError(
+            f"index {index!r} already holds visual vectors of "
+            f"{existing.model or 'an unknown model'} ({existing.dims} dims); this run uses "
+            f"{spec.model} ({spec.dims} dims). Use `es-visual reindex --model {spec.model}` "
+            "or another index"
+        )
+    if (
+        existing.face_dims is not None
+        and spec.face_dims is not None
+        and (existing.face_dims != spec.face_dims or existing.face_model != spec.face_model)
+    ):
+        raise ModelMismatchError(
+            f"index {index!r} holds face vectors of {existing.face_model} "
+            f"({existing.face_dims} dims); this run uses {spec.face_model} ({spec.face_dims} dims)"
+        )
+
+
+def _update_action(index: str, update: DocUpdate) -> dict[str, Any]:
+    action: dict[str, Any] = {
+        "_op_type": "update",
+        "_index": index,
+        "_id": update.id,
+        "doc": update.doc,
+    }
+    if update.upsert:
+        action["doc_as_upsert"] = True
+    return action
+
+
+def _item_reason(info: Mapping[str, Any]) -> str:
+    error = info.get("error")
+    if isinstance(error, Mapping):
+        text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
+        cause = error.get("caused_by")
+        if isinstance(cause, Mapping) and cause.get("reason"):
+            text += f" ({cause.get('type')}: {cause['reason']})"
+        return text
+    if error:
+        return str(error)
+    exc = info.get("exception")
+    return str(exc) if exc else f"status {info.get('status')}"
+
+
+def _ids(doc_id: str) -> Node:
+    from es_visual.query.ir import Ids
+
+    return Ids((doc_id,))
+
+
+def _reraise(exc: Exception) -> None:
+    raise exc

@@ -1,0 +1,264 @@
+"""The embedded store: the ``Backend`` protocol on one machine, no server.
+
+Layout of ``data_dir``: one SQLite file per index (``<index>.sqlite``, the
+source of truth: documents, vectors, spec) and a derived vector cache per index
+(``<index>.vectors/``: matrix + faiss IVF per target) that is checked against the
+SQLite store before every use and rebuilt or extended when stale.
+
+Thread safety: safe to share between threads (the Flask UI calls it from
+request threads). Each thread gets its own SQLite connection; writers are
+serialized by SQLite (one IMMEDIATE transaction per ``bulk_update``/``delete``);
+each target's in-memory vectors are guarded by their own lock, so vector
+searches on one target run one at a time per process (faiss itself uses every
+core), metadata searches run concurrently. Several processes may open the same
+directory (an ingest while the UI serves): each keeps its own cache and catches
+up from SQLite.
+
+A missing index reads as empty (``get`` -> None, searches -> no hits); writing to
+it creates it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from es_visual.backends.base import IndexStats
+from es_visual.backends.embedded_index import IndexHandle
+from es_visual.backends.embedded_search import metadata_search, project, vector_search
+from es_visual.backends.embedded_sql import compile_filter
+from es_visual.backends.embedded_vectors import VectorConfig
+from es_visual.documents import BulkResult, DocUpdate, VisualSpec
+from es_visual.errors import BackendError, ModelMismatchError, QueryError
+from es_visual.query.ir import MatchAll, Node, SearchRequest
+from es_visual.query.results import SearchResult
+
+_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,199}$")
+
+
+class EmbeddedBackend:
+    name = "embedded"
+
+    def __init__(self, data_dir: str | Path, *, vectors: VectorConfig | None = None) -> None:
+        self.data_dir = Path(data_dir).expanduser()
+        self.config = vectors or VectorConfig()
+        self._indexes: dict[str, IndexHandle] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- opening indexes -----------------------------------------------------------------
+
+    def _paths(self, index: str) -> tuple[Path, Path]:
+        if not isinstance(index, str) or not _INDEX_NAME.match(index) or ".." in index:
+            raise QueryError(
+                f"invalid index name {index!r}: lowercase letters, digits, _ - . (max 200)"
+            )
+        return self.data_dir / f"{index}.sqlite", self.data_dir / f"{index}.vectors"
+
+    def _open(self, index: str, *, create: bool) -> IndexHandle | None:
+        if self._closed:
+            raise BackendError("the embedded store is closed")
+        path, cache = self._paths(index)
+        with self._lock:
+            handle = self._indexes.get(index)
+            if handle is None:
+                if not create and not path.exists():
+                    return None
+                try:
+                    self.data_dir.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise BackendError(f"cannot create {self.data_dir}: {exc}") from exc
+                handle = IndexHandle(index, path, cache, self.config)
+                self._indexes[index] = handle
+            return handle
+
+    # --- the protocol ----------------------------------------------------------------------
+
+    def ensure_index(self, index: str, spec: VisualSpec) -> None:
+        if not isinstance(spec.dims, int) or spec.dims <= 0:
+            raise QueryError(f"dims must be a positive integer, not {spec.dims!r}")
+        handle = self._open(index, create=True)
+        assert handle is not None
+        current = handle.store.spec()
+        if current is None:
+            handle.store.set_spec(spec)
+            return
+        if (current.model, current.dims) != (spec.model, spec.dims):
+            raise ModelMismatchError(
+                f"index {index!r} holds vectors of {current.model} ({current.dims} dims), "
+                f"not {spec.model} ({spec.dims} dims): use another index for the new model"
+            )
+        if spec.face_model is None:
+            return
+        if current.face_model is None:
+            # Adding the face part to an index that had none is an extension, not a change.
+            handle.store.set_spec(
+                VisualSpec(current.model, current.dims, spec.face_model, spec.face_dims)
+            )
+        elif (current.face_model, current.face_dims) != (spec.face_model, spec.face_dims):
+            raise ModelMismatchError(
+                f"index {index!r} holds face vectors of {current.face_model} "
+                f"({current.face_dims} dims), not {spec.face_model} ({spec.face_dims} dims)"
+            )
+
+    def visual_spec(self, index: str) -> VisualSpec | None:
+        handle = self._open(index, create=False)
+        return None if handle is None else handle.store.spec()
+
+    def bulk_update(self, index: str, updates: Sequence[DocUpdate]) -> BulkResult:
+        handle = self._open(index, create=True)
+        assert handle is not None
+        return handle.store.bulk_update(list(updates), handle.store.spec())
+
+    def get(
+        self, index: str, doc_id: str, *, acl: Node = MatchAll(), with_vectors: bool = False
+    ) -> dict[str, Any] | None:
+        handle = self._open(index, create=False)
+        if handle is None:
+            return None
+        where, params = compile_filter(acl)
+        row = (
+            handle.store.conn()
+            .execute(
+                f"SELECT d.rid, d.source FROM docs AS d WHERE d.id = ? AND {where}",
+                [str(doc_id), *params],
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        source = json.loads(row[1])
+        if with_vectors:
+            _put_vectors_back(source, handle.store.doc_vectors(row[0]))
+        return source
+
+    def delete(self, index: str, ids: Iterable[str]) -> int:
+        handle = self._open(index, create=False)
+        return 0 if handle is None else handle.store.delete(ids)
+
+    def iter_docs(
+        self,
+        index: str,
+        *,
+        filter: Node = MatchAll(),
+        fields: Sequence[str] | None = None,
+        batch_size: int = 500,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        handle = self._open(index, create=False)
+        if handle is None:
+            return
+        where, params = compile_filter(filter)
+        include = tuple(fields) if fields is not None else None
+        last = ""
+        # Keyset paging by id: stable order, each batch a short read (no long-held snapshot
+        # that would stop WAL checkpoints while a caller dawdles between batches).
+        while True:
+            rows = (
+                handle.store.conn()
+                .execute(
+                    f"SELECT d.id, d.source FROM docs AS d WHERE {where} AND d.id > ? "
+                    f"ORDER BY d.id LIMIT ?",
+                    [*params, last, max(1, batch_size)],
+                )
+                .fetchall()
+            )
+            for doc_id, raw in rows:
+                yield doc_id, project(json.loads(raw), include)
+            if len(rows) < batch_size:
+                return
+            last = rows[-1][0]
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        if request.size < 0:
+            raise QueryError(f"size must be >= 0, not {request.size}")
+        handle = self._open(request.index, create=False)
+        if handle is None:
+            if request.vector is not None:
+                raise QueryError(f"index {request.index!r} does not exist")
+            return SearchResult(hits=(), took_ms=0.0, total=0)
+        try:
+            if request.vector is not None:
+                return vector_search(handle, request, handle.store.spec())
+            return metadata_search(handle, request)
+        except sqlite3.Error as exc:
+            raise BackendError(f"embedded search failed: {exc}") from exc
+
+    def stats(self, index: str) -> IndexStats:
+        handle = self._open(index, create=False)
+        if handle is None:
+            return IndexStats(index=index, documents=0, with_visual=0, with_errors=0, spec=None)
+        conn = handle.store.conn()
+        documents = conn.execute("SELECT count(*) FROM docs").fetchone()[0]
+        with_visual = conn.execute(
+            "SELECT count(DISTINCT doc_rid) FROM vectors WHERE target = 'scene'"
+        ).fetchone()[0]
+        with_errors = conn.execute(
+            "SELECT count(*) FROM docs WHERE coalesce(json_extract(source, '$.visual.error'), '') "
+            "!= ''"
+        ).fetchone()[0]
+        vectors = dict(conn.execute("SELECT target, count(*) FROM vectors GROUP BY target"))
+        path, cache = self._paths(index)
+        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+        disk = sum(f.stat().st_size for f in files if f.exists())
+        disk_cache = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+        ann = {
+            t: {"vectors": tv.n_alive, "nlist": tv.nlist}
+            for t, tv in handle.targets.items()
+            if tv.ivf is not None
+        }
+        return IndexStats(
+            index=index,
+            documents=documents,
+            with_visual=with_visual,
+            with_errors=with_errors,
+            spec=handle.store.spec(),
+            vectors=vectors,
+            extra={
+                "path": str(path),
+                "disk_bytes": disk,
+                "cache_bytes": disk_cache,
+                "ann": ann,
+            },
+        )
+
+    def refresh(self, index: str) -> None:
+        """Writes are searchable at once; this brings the vector caches up to date and
+        saves them to disk, so the next process starts without re-reading every vector."""
+        handle = self._open(index, create=False)
+        if handle is not None:
+            handle.save()
+
+    def close(self) -> None:
+        with self._lock:
+            handles, self._indexes = list(self._indexes.values()), {}
+            self._closed = True
+        for handle in handles:
+            handle.close()
+
+    def __enter__(self) -> EmbeddedBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _put_vectors_back(source: dict[str, Any], rows: list[tuple[str, int | None, bytes]]) -> None:
+    visual = source.get("visual")
+    if not isinstance(visual, dict):
+        return
+    for target, child, blob in rows:
+        vector = np.frombuffer(blob, dtype=np.float32).tolist()
+        if target == "scene":
+            visual["scene"] = vector
+            continue
+        children = visual.get(target)
+        if isinstance(children, list) and child is not None and 0 <= child < len(children):
+            if isinstance(children[child], dict):
+                children[child] = {**children[child], "vector": vector}

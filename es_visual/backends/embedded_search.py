@@ -1,0 +1,403 @@
+"""Executing a ``SearchRequest`` on one embedded index.
+
+Vector searches: the scoped filter (filter AND acl) is resolved to candidate
+documents FIRST, then ranking runs only over those documents' vectors, so the
+page holds the best matches among the documents the caller may see, however
+few match. The exact-or-ANN rule lives in ``TargetVectors.use_exact``. Ranking
+is by (score desc, id asc); scores are cosine similarities rounded to 1e-6 so
+that a cursor's score compares equal on the next page whichever path ran.
+Pages are ``size`` hits; the cursor is ``(score, id)`` of the last one, and
+paging goes on past ``k`` (``k``/``num_candidates`` only widen the ANN search).
+
+Metadata searches: SQL over the JSON source, sorted by ``sort`` then id, with
+keyset paging (``search_after``) and a total count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from es_visual.backends.embedded_index import IndexHandle
+from es_visual.backends.embedded_sql import compile_filter, json_path, order_and_after
+from es_visual.backends.embedded_store import IndexStore
+from es_visual.backends.embedded_vectors import TargetVectors, normalize
+from es_visual.documents import VisualSpec
+from es_visual.errors import ModelMismatchError, QueryError
+from es_visual.query.cursor import encode_cursor
+from es_visual.query.ir import Scalar, SearchRequest, VectorQuery
+from es_visual.query.results import Hit, Matched, SearchResult
+from es_visual.query.segments import merge_segments
+
+# Without min_similarity, a hit reports this many best children.
+CHILDREN_WITHOUT_THRESHOLD = 5
+# ANN widening rounds (each: 4x the vectors fetched, 2x the lists probed) before exact.
+ANN_ROUNDS = 4
+SCORE_DECIMALS = 6
+
+Ranked = list[tuple[int, str, float]]  # (rid, id, score), best first
+
+
+def check_query_vector(name: str, spec: VisualSpec | None, vq: VectorQuery) -> np.ndarray:
+    """The normalized query vector, after checking it fits the index's model and dims."""
+    if spec is None:
+        raise QueryError(f"index {name!r} has no visual vectors yet (no ensure_index/ingest)")
+    faces = vq.target == "faces"
+    model, dims = (spec.face_model, spec.face_dims) if faces else (spec.model, spec.dims)
+    if dims is None:
+        raise QueryError(f"index {name!r} has no face vectors: its spec has no face model")
+    if vq.model is not None and model is not None and vq.model != model:
+        raise ModelMismatchError(
+            f"the query vector was made by {vq.model}; index {name!r} holds {vq.target} "
+            f"vectors of {model}: embed the query with {model}"
+        )
+    if len(vq.vector) != dims:
+        raise ModelMismatchError(
+            f"the query vector has {len(vq.vector)} dims; index {name!r} holds {dims}-dim "
+            f"{vq.target} vectors ({model})"
+        )
+    q = np.asarray(vq.vector, dtype=np.float32)
+    if not np.all(np.isfinite(q)) or not np.any(q):
+        raise QueryError("the query vector must be finite and not all zeros")
+    return normalize(q)
+
+
+def vector_search(h: IndexHandle, req: SearchRequest, spec: VisualSpec | None) -> SearchResult:
+    started = time.perf_counter()
+    vq = req.vector
+    assert vq is not None
+    q = check_query_vector(h.name, spec, vq)
+    after = _vector_after(req.after)
+    need = req.size + 1  # one more than the page tells whether another page exists
+    candidates = h.candidates(req.scoped_filter)
+    excluded = h.store.rids_of(vq.exclude_ids) if vq.exclude_ids else []
+    tv = h.targets[vq.target]
+    with tv.lock:
+        tv.sync()
+        ranked = rank(tv, h.store, q, candidates, excluded, vq, need, after)
+    page, more = ranked[: req.size], len(ranked) > req.size
+    sources = h.store.sources([rid for rid, _, _ in page])
+    page = [p for p in page if p[0] in sources]  # deleted meanwhile
+    children = (
+        _children(h.store, vq, q, [rid for rid, _, _ in page], sources)
+        if vq.target != "scene"
+        else {}
+    )
+    hits = []
+    for rid, doc_id, score in page:
+        source = sources[rid][1]
+        kids, segments = children.get(rid, ((), ()))
+        matched = kids[0] if kids else Matched(kind="scene", score=score)
+        hits.append(
+            Hit(
+                id=doc_id,
+                score=score,
+                source=project(source, req.fields),
+                matched=matched,
+                children=tuple(kids),
+                segments=tuple(segments),
+                sort=(score, doc_id),
+            )
+        )
+    aggs = {
+        f: aggregate_values((sources[rid][1] for rid, _, _ in page), f, req.aggregation_size)
+        for f in req.aggregations
+    }
+    return SearchResult(
+        hits=tuple(hits),
+        took_ms=(time.perf_counter() - started) * 1000,
+        total=None,
+        next_cursor=encode_cursor(hits[-1].sort) if more and hits else None,  # type: ignore[arg-type]
+        aggregations=aggs,
+    )
+
+
+def _vector_after(after: Sequence[Scalar | None] | None) -> tuple[float, str] | None:
+    if after is None:
+        return None
+    if (
+        len(after) != 2
+        or not isinstance(after[0], int | float)
+        or isinstance(after[0], bool)
+        or not isinstance(after[1], str)
+    ):
+        raise QueryError("this cursor is not from a vector search (expected [score, id])")
+    return float(after[0]), after[1]
+
+
+def rank(
+    tv: TargetVectors,
+    store: IndexStore,
+    q: np.ndarray,
+    candidates: np.ndarray | None,
+    excluded: Sequence[int],
+    vq: VectorQuery,
+    need: int,
+    after: tuple[float, str] | None,
+) -> Ranked:
+    """The ``need`` best documents after ``after`` among ``candidates``, each scored by its
+    best vector of the target. Caller holds ``tv.lock`` and has synced ``tv``."""
+    n = tv.n
+    if n == 0 or tv.n_alive == 0:
+        return []
+    mask: np.ndarray | None = None
+    if candidates is not None or excluded:
+        doc_rids = tv.doc_rids[:n]
+        top = int(doc_rids.max())
+        docmask = np.zeros(top + 1, bool)
+        if candidates is None:
+            docmask[:] = True
+        else:
+            docmask[candidates[candidates <= top]] = True
+        docmask[[r for r in excluded if r <= top]] = False
+        mask = docmask[doc_rids] & tv.alive[:n]
+    n_selected = tv.n_alive if mask is None else int(np.count_nonzero(mask))
+    if n_selected == 0:
+        return []
+    pick = _Picker(store, tv.doc_rids, vq.min_similarity, after, need)
+    if tv.use_exact(n_selected):
+        return pick(*tv.exact(q, mask))
+
+    per_doc = max(1.0, tv.n_alive / max(tv.n_docs, 1))
+    k_vec = math.ceil(max(vq.num_candidates, 2 * need) * per_doc)
+    nprobe = tv.default_nprobe(n_selected / tv.n_alive)
+    for _ in range(ANN_ROUNDS):
+        pos, scores, exhausted = tv.ann(q, mask, k_vec, nprobe)
+        picked = pick(pos, scores)
+        if len(picked) >= need:
+            return picked
+        if exhausted and nprobe >= tv.nlist:
+            return picked  # every selected vector was seen: this is the exact answer
+        if (
+            vq.min_similarity is not None
+            and not exhausted
+            and len(scores)
+            and scores[-1] < vq.min_similarity
+        ):
+            return picked  # whatever lies further scores below the threshold
+        k_vec, nprobe = min(k_vec * 4, n_selected), min(tv.nlist, nprobe * 2)
+    return pick(*tv.exact(q, mask))
+
+
+class _Picker:
+    """Vector scores -> best-per-document ranking, cutoff, cursor and (score, id) order."""
+
+    def __init__(self, store, doc_rids, min_similarity, after, need) -> None:  # type: ignore[no-untyped-def]
+        self.store, self.doc_rids = store, doc_rids
+        self.min_similarity, self.after, self.need = min_similarity, after, need
+
+    def __call__(self, pos: np.ndarray, raw: np.ndarray) -> Ranked:
+        if self.min_similarity is not None:
+            keep = raw >= self.min_similarity
+            pos, raw = pos[keep], raw[keep]
+        if not len(pos):
+            return []
+        scores = np.round(raw.astype(np.float64), SCORE_DECIMALS)
+        order = np.argsort(-scores, kind="stable")
+        rids = self.doc_rids[pos[order]]
+        _, first = np.unique(rids, return_index=True)
+        first.sort()  # each document's best row, in descending score order
+        docs, best = rids[first], scores[order][first]
+        if self.after is not None:
+            s_after, id_after = self.after
+            keep = best < s_after
+            equal = np.flatnonzero(best == s_after)
+            if len(equal):
+                ids = self.store.ids_of(docs[equal].tolist())
+                keep[equal] = [ids.get(int(r), "") > id_after for r in docs[equal]]
+            docs, best = docs[keep], best[keep]
+        if len(docs) > self.need:
+            # Keep every tie of the last place: ids decide among them.
+            cut = int(np.count_nonzero(best >= best[self.need - 1]))
+            docs, best = docs[:cut], best[:cut]
+        ids = self.store.ids_of(docs.tolist())
+        out = [
+            (int(r), ids[int(r)], float(s))
+            for r, s in zip(docs, best, strict=True)
+            if int(r) in ids
+        ]
+        out.sort(key=lambda x: (-x[2], x[1]))
+        return out[: self.need]
+
+
+def _children(
+    store: IndexStore,
+    vq: VectorQuery,
+    q: np.ndarray,
+    rids: list[int],
+    sources: dict[int, tuple[str, dict[str, Any]]],
+) -> dict[int, tuple[list[Matched], list]]:
+    """Per document: its children scored (best first) and, for frames, the segments."""
+    if not rids:
+        return {}
+    rows = store.child_rows(rids, vq.target)
+    if not len(rows):
+        return {}
+    scores = np.round((normalize(rows.matrix) @ q).astype(np.float64), SCORE_DECIMALS)
+    kind = vq.target[:-1]
+    out: dict[int, tuple[list[Matched], list]] = {}
+    for rid in rids:
+        sel = np.flatnonzero(rows.doc_rid == rid)
+        if not len(sel):
+            continue
+        visual = sources[rid][1].get("visual") or {}
+        stored = visual.get(vq.target) or []
+        ranked = sel[np.argsort(-scores[sel], kind="stable")]
+        if vq.min_similarity is not None:
+            chosen = [i for i in ranked if scores[i] >= vq.min_similarity] or list(ranked[:1])
+        else:
+            chosen = list(ranked[:CHILDREN_WITHOUT_THRESHOLD])
+        kids = [_matched(kind, float(scores[i]), int(rows.child[i]), stored) for i in chosen]
+        segments: list = []
+        if vq.target == "frames":
+            frames = [
+                (float(rows.t[i]), float(scores[i])) for i in sel if not math.isnan(rows.t[i])
+            ]
+            duration = visual.get("duration")
+            segments = merge_segments(
+                frames,
+                vq.min_similarity,
+                duration=float(duration) if isinstance(duration, int | float) else None,
+            )
+        out[rid] = (kids, segments)
+    return out
+
+
+def _matched(kind: str, score: float, index: int, stored: list[Any]) -> Matched:
+    child = stored[index] if 0 <= index < len(stored) and isinstance(stored[index], dict) else {}
+    bbox = child.get("bbox")
+    t = child.get("t")
+    label = child.get("label")
+    return Matched(
+        kind=kind,  # type: ignore[arg-type]
+        score=score,
+        index=index,
+        label=label if isinstance(label, str) else None,
+        bbox=tuple(float(v) for v in bbox) if isinstance(bbox, list) and len(bbox) == 4 else None,  # type: ignore[arg-type]
+        t=float(t) if isinstance(t, int | float) and not isinstance(t, bool) else None,
+    )
+
+
+# --- metadata search -------------------------------------------------------------------------
+
+
+def metadata_search(h: IndexHandle, req: SearchRequest) -> SearchResult:
+    started = time.perf_counter()
+    where, params = compile_filter(req.scoped_filter)
+    sort = tuple(s for s in req.sort if s.field != "_score")
+    cols, col_params, order, after_sql, after_params = order_and_after(sort, req.after)
+    conn = h.store.conn()
+    total = conn.execute(f"SELECT count(*) FROM docs AS d WHERE {where}", params).fetchone()[0]
+    inner = "d.rid, d.id, d.source" + (f", {cols}" if cols else "")
+    rows = conn.execute(
+        f"SELECT * FROM (SELECT {inner} FROM docs AS d WHERE {where}) AS d "
+        f"WHERE {after_sql} ORDER BY {order} LIMIT ?",
+        [*col_params, *params, *after_params, req.size + 1],
+    ).fetchall()
+    more = len(rows) > req.size
+    hits = []
+    import json
+
+    for row in rows[: req.size]:
+        _, doc_id, raw, *keys = row
+        source = json.loads(raw)
+        hits.append(
+            Hit(id=doc_id, score=None, source=project(source, req.fields), sort=(*keys, doc_id))
+        )
+    aggs = {f: aggregate_sql(h, where, params, f, req.aggregation_size) for f in req.aggregations}
+    return SearchResult(
+        hits=tuple(hits),
+        took_ms=(time.perf_counter() - started) * 1000,
+        total=total,
+        next_cursor=encode_cursor(hits[-1].sort) if more and hits else None,  # type: ignore[arg-type]
+        aggregations=aggs,
+    )
+
+
+# --- aggregations and source filtering ----------------------------------------------------------
+
+
+def _bucket_order(item: tuple[Scalar, int]) -> tuple[int, bool, Any]:
+    key, count = item
+    return (-count, isinstance(key, str), key)
+
+
+def aggregate_sql(
+    h: IndexHandle, where: str, params: list[Any], field: str, size: int
+) -> list[tuple[Scalar, int]]:
+    """Terms counts over the documents matching ``where``; list elements count one by one."""
+    rows = (
+        h.store.conn()
+        .execute(
+            f"SELECT je.value, je.type, count(DISTINCT d.rid) AS c "
+            f"FROM docs AS d, json_each(d.source, ?) AS je "
+            f"WHERE ({where}) AND je.type NOT IN ('object', 'array', 'null') "
+            f"GROUP BY je.value, je.type ORDER BY c DESC, je.value LIMIT ?",
+            [json_path(field), *params, size],
+        )
+        .fetchall()
+    )
+    buckets = [(bool(v) if t in ("true", "false") else v, c) for v, t, c in rows]
+    return sorted(buckets, key=_bucket_order)
+
+
+def aggregate_values(
+    sources: Iterable[dict[str, Any]], field: str, size: int
+) -> list[tuple[Scalar, int]]:
+    """The same terms counts, over sources already in hand (a vector query's hits)."""
+    json_path(field)  # validates
+    counts: Counter = Counter()
+    for src in sources:
+        counts.update(set(_values_at(src, field.split("."))))
+    return sorted(counts.items(), key=_bucket_order)[:size]
+
+
+def _values_at(value: Any, parts: list[str]) -> list[Scalar]:
+    if isinstance(value, list):
+        return [v for item in value for v in _values_at(item, parts)]
+    if not parts:
+        return [value] if isinstance(value, str | int | float) else []
+    if isinstance(value, dict) and parts[0] in value:
+        return _values_at(value[parts[0]], parts[1:])
+    return []
+
+
+def project(source: dict[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
+    """Source includes: only the dotted ``fields`` (``*`` matches one key), structure kept."""
+    if fields is None:
+        return source
+    out: dict[str, Any] = {}
+    for f in fields:
+        _include(source, out, f.split("."))
+    return out
+
+
+def _include(src: Any, dst: dict[str, Any], parts: list[str]) -> None:
+    if not isinstance(src, dict):
+        return
+    head, rest = parts[0], parts[1:]
+    keys = list(src) if head == "*" else [head] if head in src else []
+    for key in keys:
+        value = src[key]
+        if not rest:
+            dst[key] = value
+        elif isinstance(value, dict):
+            sub = dst.setdefault(key, {})
+            if isinstance(sub, dict):
+                _include(value, sub, rest)
+        elif isinstance(value, list):
+            prev = dst.get(key)
+            items = (
+                prev
+                if isinstance(prev, list) and len(prev) == len(value)
+                else [{} if isinstance(v, dict) else None for v in value]
+            )
+            for item, v in zip(items, value, strict=True):
+                if isinstance(item, dict):
+                    _include(v, item, rest)
+            dst[key] = items

@@ -1,0 +1,286 @@
+"""IR filter -> a SQLite boolean expression over the JSON source in ``docs.source``.
+
+Semantics follow Elasticsearch:
+
+* A field holding a list matches when any element matches (``json_each`` yields
+  one row for a scalar and one per element for a list, so one form serves both).
+* A missing or null field matches no leaf, and ``Not`` of a leaf matches the
+  documents that lack the field. SQL's NULL would break that (``NOT NULL`` is
+  NULL), so every leaf is forced to 0/1 with ``coalesce``.
+* ``Match`` is case-insensitive: every word of the query must occur as a token
+  (``\\w+``, lower-cased) of the field; ``phrase`` wants them adjacent, in order,
+  inside one value. ``MultiMatch`` matches when any one field matches.
+* ``Range`` compares numbers with numbers and strings with strings (ISO dates
+  through ``julianday`` so ``Z`` and ``+00:00`` agree), never across types.
+
+Values are always bound as parameters; field names are validated and turned into
+quoted JSON paths, which are parameters too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from es_visual.errors import QueryError
+from es_visual.query import ir
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-][A-Za-z0-9_@$\-]*$")
+_TOKEN = re.compile(r"\w+")
+ID_FIELD = "_id"
+
+
+def json_path(field: str) -> str:
+    """``a.b`` -> ``$."a"."b"``; ``QueryError`` for names that are not plain dotted fields."""
+    parts = field.split(".") if isinstance(field, str) else []
+    if not parts or not all(_SEGMENT.match(p) for p in parts):
+        raise QueryError(f"invalid field name {field!r}: use letters, digits, _ - @ and dots")
+    return "$" + "".join(f'."{p}"' for p in parts)
+
+
+def tokenize(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def _sql_match(value: Any, json_type: str | None, query: str, phrase: int) -> int:
+    """SQLite function ``es_match``: the Match semantics above, on one field's value."""
+    if value is None or json_type in (None, "null", "object"):
+        return 0
+    if json_type == "array":
+        values = [str(v) for v in json.loads(value) if isinstance(v, str | int | float)]
+    else:
+        values = [str(value)]
+    words = tokenize(query)
+    if not words:
+        return 0
+    if not phrase:
+        have: set[str] = set()
+        for v in values:
+            have.update(tokenize(v))
+        return int(all(w in have for w in words))
+    n = len(words)
+    for v in values:
+        toks = tokenize(v)
+        if any(toks[i : i + n] == words for i in range(len(toks) - n + 1)):
+            return 1
+    return 0
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Install the Python functions compiled filters call; once per connection."""
+    conn.create_function("es_match", 4, _sql_match, deterministic=True)
+
+
+class FilterCompiler:
+    """A visitor: ``compile(node)`` -> ``(sql, params)`` for ``WHERE`` over ``docs AS <alias>``."""
+
+    def __init__(self, alias: str = "d") -> None:
+        self.src = f"{alias}.source"
+        self.id = f"{alias}.id"
+
+    def compile(self, node: ir.Node) -> tuple[str, list[Any]]:
+        params: list[Any] = []
+        return self._visit(node, params), params
+
+    def _visit(self, node: ir.Node, params: list[Any]) -> str:
+        method = getattr(self, f"_visit_{type(node).__name__.lower()}", None)
+        if method is None:
+            raise QueryError(f"the embedded store cannot run filter node {type(node).__name__}")
+        return method(node, params)
+
+    # --- boolean structure -----------------------------------------------------------
+
+    def _visit_matchall(self, node: ir.MatchAll, params: list[Any]) -> str:
+        return "1"
+
+    def _visit_matchnone(self, node: ir.MatchNone, params: list[Any]) -> str:
+        return "0"
+
+    def _visit_and(self, node: ir.And, params: list[Any]) -> str:
+        if not node.children:
+            return "1"
+        return "(" + " AND ".join(self._visit(c, params) for c in node.children) + ")"
+
+    def _visit_or(self, node: ir.Or, params: list[Any]) -> str:
+        if not node.children:
+            return "0"
+        return "(" + " OR ".join(self._visit(c, params) for c in node.children) + ")"
+
+    def _visit_not(self, node: ir.Not, params: list[Any]) -> str:
+        return f"(NOT {self._visit(node.child, params)})"
+
+    # --- leaves -------------------------------------------------------------------------
+
+    def _any(self, field: str, cond: str, cond_params: Sequence[Any], params: list[Any]) -> str:
+        """True when some scalar element of ``field`` satisfies ``cond`` (over ``value``)."""
+        params.append(json_path(field))
+        params.extend(cond_params)
+        return (
+            f"coalesce(EXISTS(SELECT 1 FROM json_each({self.src}, ?) "
+            f"WHERE type NOT IN ('object', 'array', 'null') AND ({cond})), 0)"
+        )
+
+    def _visit_term(self, node: ir.Term, params: list[Any]) -> str:
+        _check_scalar(node.value, node.field)
+        if node.field == ID_FIELD:
+            params.append(str(node.value))
+            return f"({self.id} = ?)"
+        return self._any(node.field, "value = ?", [node.value], params)
+
+    def _visit_terms(self, node: ir.Terms, params: list[Any]) -> str:
+        for v in node.values:
+            _check_scalar(v, node.field)
+        if not node.values:
+            return "0"
+        if node.field == ID_FIELD:
+            return self._visit_ids(ir.Ids(tuple(str(v) for v in node.values)), params)
+        # One JSON parameter however many values: no limit on bound variables.
+        return self._any(
+            node.field,
+            "value IN (SELECT value FROM json_each(?))",
+            [json.dumps(list(node.values))],
+            params,
+        )
+
+    def _visit_ids(self, node: ir.Ids, params: list[Any]) -> str:
+        if not node.values:
+            return "0"
+        params.append(json.dumps([str(v) for v in node.values]))
+        return f"({self.id} IN (SELECT value FROM json_each(?)))"
+
+    def _visit_prefix(self, node: ir.Prefix, params: list[Any]) -> str:
+        if node.field == ID_FIELD:
+            params.extend([len(node.prefix), node.prefix])
+            return f"(substr({self.id}, 1, ?) = ?)"
+        return self._any(
+            node.field,
+            "typeof(value) = 'text' AND substr(value, 1, ?) = ?",
+            [len(node.prefix), node.prefix],
+            params,
+        )
+
+    def _visit_range(self, node: ir.Range, params: list[Any]) -> str:
+        bounds = [
+            (op, v)
+            for op, v in ((">", node.gt), (">=", node.gte), ("<", node.lt), ("<=", node.lte))
+            if v is not None
+        ]
+        if not bounds:
+            return self._visit_exists(ir.Exists(node.field), params)
+        kinds = {isinstance(v, str) for _, v in bounds}
+        if len(kinds) > 1:
+            raise QueryError(f"range on {node.field!r} mixes text and number bounds")
+        conds: list[str] = []
+        cond_params: list[Any] = []
+        if kinds == {True}:
+            conds.append("typeof(value) = 'text'")
+            for op, v in bounds:
+                # Dates compare as instants; other strings (keywords) as text.
+                conds.append(f"coalesce(julianday(value) {op} julianday(?), value {op} ?)")
+                cond_params.extend([v, v])
+        else:
+            conds.append("typeof(value) IN ('integer', 'real')")
+            for op, v in bounds:
+                conds.append(f"value {op} ?")
+                cond_params.append(float(v))
+        return self._any(node.field, " AND ".join(conds), cond_params, params)
+
+    def _visit_exists(self, node: ir.Exists, params: list[Any]) -> str:
+        if node.field == ID_FIELD:
+            return "1"
+        params.append(json_path(node.field))
+        # null, [], [null] and {} do not exist, as in Elasticsearch.
+        return f"coalesce(EXISTS(SELECT 1 FROM json_each({self.src}, ?) WHERE type != 'null'), 0)"
+
+    def _visit_match(self, node: ir.Match, params: list[Any]) -> str:
+        path = json_path(node.field)
+        params.extend([path, path, node.text, int(node.phrase)])
+        return f"es_match(json_extract({self.src}, ?), json_type({self.src}, ?), ?, ?)"
+
+    def _visit_multimatch(self, node: ir.MultiMatch, params: list[Any]) -> str:
+        if not node.fields:
+            return "0"
+        parts = [
+            self._visit_match(ir.Match(f, node.text, node.phrase), params) for f in node.fields
+        ]
+        return "(" + " OR ".join(parts) + ")"
+
+
+def _check_scalar(value: Any, field: str) -> None:
+    if not isinstance(value, str | int | float | bool):
+        raise QueryError(f"value for {field!r} must be a string, number or boolean, not {value!r}")
+
+
+def compile_filter(node: ir.Node, alias: str = "d") -> tuple[str, list[Any]]:
+    """``(sql, params)``: a 0/1 expression true for the documents ``node`` matches."""
+    return FilterCompiler(alias).compile(node)
+
+
+# --- sorting and search_after --------------------------------------------------------------
+
+
+def sort_expr(field: str, order: str, alias: str = "d") -> tuple[str, list[Any]]:
+    """The value a document sorts by: lists by their min (asc) or max (desc), as ES does."""
+    if field == ID_FIELD:
+        return f"{alias}.id", []
+    path = json_path(field)
+    agg = "min" if order == "asc" else "max"
+    src = f"{alias}.source"
+    return (
+        f"(CASE json_type({src}, ?) WHEN 'array' THEN "
+        f"(SELECT {agg}(value) FROM json_each({src}, ?) WHERE type NOT IN ('object', 'array')) "
+        f"WHEN 'object' THEN NULL ELSE json_extract({src}, ?) END)",
+        [path, path, path],
+    )
+
+
+def order_and_after(
+    sort: Sequence[ir.Sort], after: Sequence[Any] | None, alias: str = "d"
+) -> tuple[str, list[Any], str, str, list[Any]]:
+    """``(select_sql, select_params, order_sql, after_sql, after_params)`` for a keyset page.
+
+    The select list computes each sort key as ``s0, s1, ...`` (id last); ``order_sql``
+    sorts missing values last in both directions, like Elasticsearch; ``after_sql``
+    keeps the rows strictly after ``after`` in that order (``1`` without ``after``).
+    """
+    keys = [s for s in sort if s.field != ID_FIELD]
+    for s in sort:
+        if s.order not in ("asc", "desc"):
+            raise QueryError(f"sort order must be asc or desc, not {s.order!r}")
+    id_order = next((s.order for s in sort if s.field == ID_FIELD), "asc")
+    cols: list[str] = []
+    col_params: list[Any] = []
+    for i, s in enumerate(keys):
+        expr, p = sort_expr(s.field, s.order, alias)
+        cols.append(f"{expr} AS s{i}")
+        col_params.extend(p)
+    names = [f"s{i}" for i in range(len(keys))]
+    orders = [s.order for s in keys]
+    order_sql = ", ".join(
+        [f"({n} IS NULL), {n} {o.upper()}" for n, o in zip(names, orders, strict=True)]
+        + [f"{alias}.id {id_order.upper()}"]
+    )
+    if after is None:
+        return ", ".join(cols), col_params, order_sql, "1", []
+    if len(after) != len(keys) + 1:
+        raise QueryError(
+            f"cursor has {len(after)} sort values, this search sorts by {len(keys) + 1}"
+        )
+    # (k1 after a1) OR (k1 = a1 AND ((k2 after a2) OR (k2 = a2 AND ... id after)))
+    after_sql, after_params = _after_id(alias, id_order, after[-1])
+    for name, order, value in reversed(list(zip(names, orders, after[:-1], strict=True))):
+        if value is None:
+            # Missing sorts last: only other missing values are equal, nothing is after.
+            after_sql = f"({name} IS NULL AND {after_sql})"
+        else:
+            op = ">" if order == "asc" else "<"
+            after_sql = f"({name} IS NULL OR {name} {op} ? OR ({name} = ? AND {after_sql}))"
+            after_params = [value, value, *after_params]
+    return ", ".join(cols), col_params, order_sql, after_sql, after_params
+
+
+def _after_id(alias: str, order: str, value: Any) -> tuple[str, list[Any]]:
+    return f"({alias}.id {'>' if order == 'asc' else '<'} ?)", [str(value)]

@@ -1,0 +1,144 @@
+"""The ``visual`` mapping for Elasticsearch and OpenSearch, built from a ``VisualSpec``.
+
+This is the source of truth; ``mappings/*.json`` in the repository are the same
+templates written out for people who apply them by hand (a test keeps them
+equal). The spec is also stored in the mapping's ``_meta.es_visual`` so that a
+later run can tell which model and dims an index was set up for.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from es_visual.documents import VisualSpec
+
+Engine = Literal["elasticsearch", "opensearch"]
+META_KEY = "es_visual"
+
+# OpenSearch: Lucene's HNSW supports cosine, efficient filtering and nested vectors
+# on 2.x and 3.x alike (nmslib is deprecated in 3.0; Faiss cosine needs 2.19+).
+OPENSEARCH_METHOD: dict[str, Any] = {
+    "name": "hnsw",
+    "engine": "lucene",
+    "space_type": "cosinesimil",
+    "parameters": {"ef_construction": 128, "m": 16},
+}
+
+
+def vector_field(engine: Engine, dims: int | str) -> dict[str, Any]:
+    if engine == "elasticsearch":
+        # Float HNSW, not the default int8_hnsw / bbq_hnsw: those score on quantized
+        # vectors, so a hit's score and a similarity threshold would be approximate
+        # cosines, and the IR promises cosine similarity.
+        return {
+            "type": "dense_vector",
+            "dims": dims,
+            "index": True,
+            "similarity": "cosine",
+            "index_options": {"type": "hnsw"},
+        }
+    return {"type": "knn_vector", "dimension": dims, "method": dict(OPENSEARCH_METHOD)}
+
+
+def visual_properties(
+    engine: Engine, dims: int | str, face_dims: int | str | None = None
+) -> dict[str, Any]:
+    """The mapping of the ``visual`` object (DESIGN.md, "The visual object")."""
+    keyword = {"type": "keyword"}
+    floats = {"type": "float"}
+    props: dict[str, Any] = {
+        "model": keyword,
+        "pipeline": keyword,
+        "content_hash": keyword,
+        "media_type": keyword,
+        "width": {"type": "integer"},
+        "height": {"type": "integer"},
+        "duration": floats,
+        "indexed_at": {"type": "date"},
+        # Where the media was read from: returned, never searched.
+        "path": {"type": "keyword", "index": False},
+        "error": keyword,
+        "scene": vector_field(engine, dims),
+        "regions": {
+            "type": "nested",
+            "properties": {
+                "kind": keyword,
+                "label": keyword,
+                "score": floats,
+                "bbox": floats,
+                "t": floats,
+                "vector": vector_field(engine, dims),
+            },
+        },
+        "frames": {
+            "type": "nested",
+            "properties": {"t": floats, "vector": vector_field(engine, dims)},
+        },
+    }
+    if face_dims is not None:
+        props["faces"] = {
+            "type": "nested",
+            "properties": {
+                "score": floats,
+                "bbox": floats,
+                "t": floats,
+                "vector": vector_field(engine, face_dims),
+            },
+        }
+    return {"properties": props}
+
+
+def spec_meta(spec: VisualSpec) -> dict[str, Any]:
+    return {
+        "model": spec.model,
+        "dims": spec.dims,
+        "face_model": spec.face_model,
+        "face_dims": spec.face_dims,
+    }
+
+
+def spec_from_meta(meta: dict[str, Any] | None) -> VisualSpec | None:
+    data = (meta or {}).get(META_KEY)
+    if not isinstance(data, dict) or "dims" not in data:
+        return None
+    return VisualSpec(
+        model=str(data.get("model") or ""),
+        dims=int(data["dims"]),
+        face_model=data.get("face_model"),
+        face_dims=int(data["face_dims"]) if data.get("face_dims") is not None else None,
+    )
+
+
+def mapping_body(engine: Engine, spec: VisualSpec) -> dict[str, Any]:
+    """The ``mappings`` section: ``_meta`` plus ``visual`` (user fields untouched)."""
+    return {
+        "_meta": {META_KEY: spec_meta(spec)},
+        "properties": {"visual": visual_properties(engine, spec.dims, spec.face_dims)},
+    }
+
+
+def index_settings(engine: Engine) -> dict[str, Any]:
+    """Settings for a new index; OpenSearch needs ``index.knn`` at creation."""
+    return {"index": {"knn": True}} if engine == "opensearch" else {}
+
+
+def template(engine: Engine) -> dict[str, Any]:
+    """The whole create-index body with ``{{dims}}`` / ``{{face_dims}}`` / ``{{model}}``
+    placeholders: what ``mappings/<engine>.json`` holds."""
+    body: dict[str, Any] = {
+        "mappings": {
+            "_meta": {
+                META_KEY: {
+                    "model": "{{model}}",
+                    "dims": "{{dims}}",
+                    "face_model": "{{face_model}}",
+                    "face_dims": "{{face_dims}}",
+                }
+            },
+            "properties": {"visual": visual_properties(engine, "{{dims}}", "{{face_dims}}")},
+        }
+    }
+    settings = index_settings(engine)
+    if settings:
+        body = {"settings": settings, **body}
+    return body

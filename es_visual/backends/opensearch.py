@@ -1,0 +1,82 @@
+"""The OpenSearch 2.12+ / 3.x backend (k-NN plugin), on the official ``opensearch-py`` client.
+
+What differs from Elasticsearch: the client and its exceptions, the compiled
+search body, ``index.knn`` (a static setting, only settable when an index is
+created), no API keys, and iteration by scroll (a consistent snapshot on every
+version; OpenSearch's point in time does not document a ``_shard_doc``
+tiebreaker for ``search_after``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from es_visual.backends.cluster import ApiFailure, ClusterBackend
+from es_visual.errors import BackendError, ConfigError, ModelUnavailableError
+from es_visual.query import compile_opensearch
+from es_visual.query.ir import SearchRequest
+
+
+class OpenSearchBackend(ClusterBackend):
+    name = "opensearch"
+    engine = "opensearch"
+
+    def _make_client(self, **options: Any) -> Any:
+        if options["api_key"]:
+            raise ConfigError("OpenSearch has no API keys: use username and password")
+        try:
+            from opensearchpy import OpenSearch
+        except ImportError as exc:  # an optional extra
+            raise ModelUnavailableError(
+                "the opensearch client is not installed: pip install 'es-visual[opensearch]'"
+            ) from exc
+        kwargs: dict[str, Any] = {
+            "timeout": options["timeout"],
+            "verify_certs": options["verify_certs"],
+        }
+        if options["basic_auth"]:
+            kwargs["http_auth"] = options["basic_auth"]
+        if options["ca_certs"]:
+            kwargs["ca_certs"] = options["ca_certs"]
+        if not options["verify_certs"]:
+            kwargs["ssl_show_warn"] = False
+            kwargs["ssl_assert_hostname"] = False
+        return OpenSearch(hosts=[options["url"]], **kwargs)
+
+    def _classify(self, exc: Exception) -> ApiFailure | str | None:
+        from opensearchpy.exceptions import ConnectionError as OsConnectionError
+        from opensearchpy.exceptions import TransportError
+
+        if isinstance(exc, OsConnectionError):
+            return str(exc.info or exc.error or exc).strip().splitlines()[0]
+        if isinstance(exc, TransportError) and isinstance(exc.status_code, int):
+            info = exc.info if isinstance(exc.info, dict) else {}
+            error = info.get("error")
+            if isinstance(error, dict):
+                return ApiFailure(exc.status_code, str(error.get("type")), str(error.get("reason")))
+            return ApiFailure(exc.status_code, str(exc.error), str(exc.info or ""))
+        return None
+
+    def _compile(self, request: SearchRequest) -> dict[str, Any]:
+        return compile_opensearch.to_body(request)
+
+    def _bulk_helper(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
+        from opensearchpy.helpers import streaming_bulk
+
+        return streaming_bulk
+
+    def _check_new_visual(self, index: str) -> None:
+        resp = self._call(
+            f"reading the settings of {index!r}",
+            self.client.indices.get_settings,
+            index=index,
+            params={"flat_settings": "true"},
+        )
+        settings = next(iter(dict(resp).values()), {}).get("settings", {})
+        if str(settings.get("index.knn", "false")).lower() != "true":
+            raise BackendError(
+                f"index {index!r} was created without index.knn: true, which OpenSearch only "
+                "accepts at creation; k-NN vectors cannot be added to it in place. Create a new "
+                "index with `es-visual init` and copy the documents (`es-visual reindex`)"
+            )

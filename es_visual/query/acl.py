@@ -1,0 +1,66 @@
+"""Who may read what: the caller's principals as an IR filter.
+
+A document is readable when its ACL field (``acl.read`` by default) holds one of
+the caller's principals (``user:<name>``, ``group:<name>``) or the public
+principal; a document without the field at all is public when
+``missing_acl_public`` says so. The filter lands in ``SearchRequest.acl``, which
+every compiler ANDs into every kNN clause and query part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from es_visual.errors import QueryError
+from es_visual.query import ir
+
+if TYPE_CHECKING:
+    from es_visual.config import Settings
+
+
+@dataclass(frozen=True)
+class AclPolicy:
+    field: str = "acl.read"
+    public_principal: str | None = "public"
+    missing_acl_public: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AclPolicy:
+        return cls(
+            field=settings.acl_field,
+            public_principal=settings.public_principal or None,
+            missing_acl_public=settings.missing_acl_public,
+        )
+
+    @staticmethod
+    def principals(user: str, groups: Iterable[str] = ()) -> tuple[str, ...]:
+        """``user:<user>`` then ``group:<g>`` for each group (prefixes already there are kept)."""
+        if not user or not user.strip():
+            raise QueryError("as_user needs a user name")
+        out = [user if user.startswith("user:") else f"user:{user}"]
+        for group in groups:
+            if not group or not group.strip():
+                raise QueryError("group names cannot be empty")
+            out.append(group if group.startswith("group:") else f"group:{group}")
+        return tuple(dict.fromkeys(out))
+
+    def filter_for(self, user: str | None, groups: Iterable[str] = ()) -> ir.Node:
+        """The documents ``user`` (in ``groups``) may read; no user = an operator: all."""
+        if user is None:
+            if groups:
+                raise QueryError("groups were given without a user")
+            return ir.MatchAll()
+        return self._readable(self.principals(user, groups))
+
+    def anonymous(self) -> ir.Node:
+        """What someone who is not signed in may read: public documents only."""
+        return self._readable(())
+
+    def _readable(self, principals: tuple[str, ...]) -> ir.Node:
+        allowed = principals + ((self.public_principal,) if self.public_principal else ())
+        return ir.or_(
+            ir.Terms(self.field, allowed) if allowed else ir.MatchNone(),
+            ir.Not(ir.Exists(self.field)) if self.missing_acl_public else ir.MatchNone(),
+        )

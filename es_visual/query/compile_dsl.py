@@ -1,0 +1,252 @@
+"""IR filter nodes -> Query DSL, shared by the Elasticsearch and OpenSearch compilers.
+
+Both clusters speak the same ``bool`` / ``term`` / ``range`` DSL; only the vector
+part of a request differs, and that lives in ``compile_es`` / ``compile_opensearch``.
+This module also holds the pieces of a search body both compilers emit the same
+way: source filtering (vectors never come back), sorts and terms aggregations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from es_visual.errors import QueryError
+from es_visual.query import ir
+
+# Where each vector target lives; the nested ones hold a ``vector`` per child.
+SCENE_FIELD = "visual.scene"
+NESTED_PATHS: dict[str, str] = {
+    "regions": "visual.regions",
+    "faces": "visual.faces",
+    "frames": "visual.frames",
+}
+VECTOR_FIELDS: tuple[str, ...] = (SCENE_FIELD, *(f"{p}.vector" for p in NESTED_PATHS.values()))
+
+# The most children reported per hit: Elasticsearch's default index.max_inner_result_window.
+INNER_HITS_SIZE = 100
+# Elasticsearch and OpenSearch both refuse more candidates than this per shard.
+MAX_CANDIDATES = 10_000
+
+
+def vector_field(target: ir.VectorTarget) -> str:
+    return SCENE_FIELD if target == "scene" else f"{NESTED_PATHS[target]}.vector"
+
+
+def filter_to_query(node: ir.Node) -> dict[str, Any]:
+    """A filter node as a non-scoring query (for kNN ``filter`` and ``bool.filter``)."""
+    return _Compiler(scoring=False).visit(node)
+
+
+def node_to_query(node: ir.Node) -> dict[str, Any]:
+    """A node as a scoring query: full-text parts rank the hits of a metadata search."""
+    return _Compiler(scoring=True).visit(node)
+
+
+def has_full_text(node: ir.Node) -> bool:
+    if isinstance(node, ir.Match | ir.MultiMatch):
+        return True
+    if isinstance(node, ir.And | ir.Or):
+        return any(has_full_text(c) for c in node.children)
+    if isinstance(node, ir.Not):
+        return has_full_text(node.child)
+    return False
+
+
+def knn_filter(request: ir.SearchRequest) -> ir.Node:
+    """What every kNN clause is restricted to: the filter, the ACL, minus excluded ids."""
+    node = request.scoped_filter
+    if request.vector is not None and request.vector.exclude_ids:
+        node = ir.and_(node, ir.Not(ir.Ids(request.vector.exclude_ids)))
+    return node
+
+
+def source_filter(request: ir.SearchRequest) -> dict[str, Any]:
+    """``_source`` for the hits: the asked-for fields, never a vector."""
+    out: dict[str, Any] = {}
+    if request.fields is not None:
+        out["includes"] = list(request.fields)
+    out["excludes"] = list(VECTOR_FIELDS)
+    return out
+
+
+def inner_hits(target: ir.VectorTarget) -> dict[str, Any]:
+    """Every child of a hit, scored, with its source minus its vector.
+
+    Source filtering in inner hits uses the full path (the filter runs on the
+    root document before the child is cut out of it).
+    """
+    return {
+        "name": target,
+        "size": INNER_HITS_SIZE,
+        "_source": {"excludes": [vector_field(target)]},
+    }
+
+
+def sort_clause(sort: tuple[ir.Sort, ...]) -> list[dict[str, Any]]:
+    return [{s.field: {"order": s.order}} for s in sort]
+
+
+def aggregations(request: ir.SearchRequest) -> dict[str, Any]:
+    """One ``terms`` aggregation per field, named after the field."""
+    return {
+        name: {"terms": {"field": name, "size": request.aggregation_size}}
+        for name in request.aggregations
+    }
+
+
+def candidates(vq: ir.VectorQuery) -> int:
+    if vq.k < 1:
+        raise QueryError(f"k must be at least 1, not {vq.k}")
+    if vq.k > MAX_CANDIDATES:
+        raise QueryError(f"k may be at most {MAX_CANDIDATES}, not {vq.k}")
+    return min(max(vq.num_candidates, vq.k), MAX_CANDIDATES)
+
+
+def metadata_query(request: ir.SearchRequest) -> dict[str, Any]:
+    """The query of a search without a vector: the filter ranks (when it holds full-text
+    parts), the ACL only restricts."""
+    if isinstance(request.scoped_filter, ir.MatchNone):
+        return {"match_none": {}}
+    if not has_full_text(request.filter):
+        scoped = request.scoped_filter
+        if isinstance(scoped, ir.MatchAll):
+            return {"match_all": {}}
+        return {"bool": {"filter": [filter_to_query(scoped)]}}
+    body: dict[str, Any] = {"must": [node_to_query(request.filter)]}
+    if not isinstance(request.acl, ir.MatchAll):
+        body["filter"] = [filter_to_query(request.acl)]
+    return {"bool": body}
+
+
+def metadata_body(request: ir.SearchRequest) -> dict[str, Any]:
+    """The whole body of a metadata search: the same on both clusters.
+
+    Paging is by ``search_after`` over the requested sort (relevance when none),
+    with ``_doc`` as the last key so that ties do not repeat or skip hits between
+    pages (stable while the index does not change; a point in time is what
+    ``iter_docs`` uses for a consistent walk).
+    """
+    sort = sort_clause(request.sort) or [{"_score": {"order": "desc"}}]
+    body: dict[str, Any] = {
+        "size": request.size,
+        "query": metadata_query(request),
+        "sort": [*sort, {"_doc": {"order": "asc"}}],
+        "_source": source_filter(request),
+        "track_scores": True,
+    }
+    if request.after is not None:
+        body["search_after"] = list(request.after)
+    if request.aggregations:
+        body["aggs"] = aggregations(request)
+    return body
+
+
+def check_vector_request(request: ir.SearchRequest) -> ir.VectorQuery:
+    vq = request.vector
+    assert vq is not None
+    if request.after is not None:
+        raise QueryError(
+            "a vector search returns its best k hits in one page; "
+            "raise limit() instead of paging it with after()"
+        )
+    if not vq.vector:
+        raise QueryError("the query vector is empty")
+    return vq
+
+
+def nested_path(field: str) -> str | None:
+    """The nested object a field lives in (``visual.regions.label`` -> ``visual.regions``)."""
+    for path in NESTED_PATHS.values():
+        if field.startswith(path + "."):
+            return path
+    return None
+
+
+class _Compiler:
+    """A visitor over filter nodes; ``scoring`` picks ``must`` over ``filter`` for AND."""
+
+    def __init__(self, *, scoring: bool) -> None:
+        self.scoring = scoring
+
+    def visit(self, node: ir.Node) -> dict[str, Any]:
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is None:
+            raise QueryError(f"cannot compile filter node {type(node).__name__}")
+        out: dict[str, Any] = method(node)
+        return out
+
+    @staticmethod
+    def _leaf(field: str, query: dict[str, Any]) -> dict[str, Any]:
+        # A field inside a nested object only matches through a nested query.
+        path = nested_path(field)
+        return {"nested": {"path": path, "query": query}} if path else query
+
+    def visit_MatchAll(self, node: ir.MatchAll) -> dict[str, Any]:
+        return {"match_all": {}}
+
+    def visit_MatchNone(self, node: ir.MatchNone) -> dict[str, Any]:
+        return {"match_none": {}}
+
+    def visit_Term(self, node: ir.Term) -> dict[str, Any]:
+        return self._leaf(node.field, {"term": {node.field: {"value": node.value}}})
+
+    def visit_Terms(self, node: ir.Terms) -> dict[str, Any]:
+        return self._leaf(node.field, {"terms": {node.field: list(node.values)}})
+
+    def visit_Match(self, node: ir.Match) -> dict[str, Any]:
+        if node.phrase:
+            query = {"match_phrase": {node.field: {"query": node.text}}}
+        else:
+            query = {"match": {node.field: {"query": node.text, "operator": "and"}}}
+        return self._leaf(node.field, query)
+
+    def visit_MultiMatch(self, node: ir.MultiMatch) -> dict[str, Any]:
+        if not node.fields:
+            raise QueryError(f"no text fields are configured to search {node.text!r} in")
+        # cross_fields + and: every word must occur, each in any of the fields.
+        query: dict[str, Any] = {"query": node.text, "fields": list(node.fields)}
+        if node.phrase:
+            query["type"] = "phrase"
+        else:
+            query.update(type="cross_fields", operator="and")
+        return {"multi_match": query}
+
+    def visit_Prefix(self, node: ir.Prefix) -> dict[str, Any]:
+        return self._leaf(node.field, {"prefix": {node.field: {"value": node.prefix}}})
+
+    def visit_Range(self, node: ir.Range) -> dict[str, Any]:
+        bounds = {
+            op: value
+            for op, value in (
+                ("gt", node.gt),
+                ("gte", node.gte),
+                ("lt", node.lt),
+                ("lte", node.lte),
+            )
+            if value is not None
+        }
+        if not bounds:
+            raise QueryError(f"range on {node.field!r} has no bound")
+        return self._leaf(node.field, {"range": {node.field: bounds}})
+
+    def visit_Exists(self, node: ir.Exists) -> dict[str, Any]:
+        return self._leaf(node.field, {"exists": {"field": node.field}})
+
+    def visit_Ids(self, node: ir.Ids) -> dict[str, Any]:
+        return {"ids": {"values": list(node.values)}}
+
+    def visit_And(self, node: ir.And) -> dict[str, Any]:
+        key = "must" if self.scoring else "filter"
+        return {"bool": {key: [self.visit(c) for c in node.children]}}
+
+    def visit_Or(self, node: ir.Or) -> dict[str, Any]:
+        return {
+            "bool": {
+                "should": [self.visit(c) for c in node.children],
+                "minimum_should_match": 1,
+            }
+        }
+
+    def visit_Not(self, node: ir.Not) -> dict[str, Any]:
+        # must_not never scores; the child is compiled as a filter either way.
+        return {"bool": {"must_not": [filter_to_query(node.child)]}}

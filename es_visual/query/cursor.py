@@ -1,0 +1,38 @@
+"""The opaque ``next_cursor`` string: the sort values of a page's last hit.
+
+A cursor is URL-safe base64 of compact JSON, so it survives a query string and a
+form field untouched. Backends encode ``Hit.sort`` of the last hit; the builder
+decodes it back into ``SearchRequest.after``. Nothing else should look inside.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+
+from es_visual.errors import QueryError
+from es_visual.query.ir import Scalar
+
+
+def encode_cursor(values: Sequence[Scalar | None]) -> str:
+    """The cursor for the page after a hit whose sort values are ``values``."""
+    raw = json.dumps(list(values), separators=(",", ":"), allow_nan=False)
+    return base64.urlsafe_b64encode(raw.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[Scalar | None, ...]:
+    """The sort values inside ``cursor``; ``QueryError`` when it was not made by ``encode_cursor``."""
+    if not isinstance(cursor, str) or not cursor:
+        raise QueryError("a cursor must be the non-empty next_cursor string of a previous result")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise QueryError(f"malformed cursor {cursor[:40]!r}: {exc}") from None
+    if not isinstance(values, list) or not all(
+        v is None or isinstance(v, str | int | float | bool) for v in values
+    ):
+        raise QueryError(f"malformed cursor {cursor[:40]!r}: not a list of sort values")
+    return tuple(values)

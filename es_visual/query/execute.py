@@ -1,0 +1,258 @@
+"""Running a ``Search``: resolve ``similar_to`` into a vector, build the request(s), merge.
+
+Kept apart from the builder because it is the one part that does I/O: it calls
+the embedder (text, image, a crop of a stored asset) and the backend (the
+source asset, read *as the caller*, so a user never learns the vector or the
+existence of an asset they may not read).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from es_visual.errors import ModelMismatchError, NotFoundError, QueryError
+from es_visual.query.ir import SearchRequest, VectorTarget
+from es_visual.query.results import Hit, SearchResult
+
+if TYPE_CHECKING:
+    from es_visual.backends.base import Backend, VisualSpec
+    from es_visual.models.base import Embedder
+    from es_visual.query.search import Search, SimilarTo
+
+BBOX_TOLERANCE = 1e-3  # a drawn box this close to a stored region's reuses its vector
+
+
+@dataclass(frozen=True)
+class ResolvedVector:
+    vector: tuple[float, ...]
+    space: Literal["scene", "face"]  # scene-embedder space (scene/regions/frames) or faces
+    model: str | None
+    exclude_ids: tuple[str, ...] = ()
+
+
+def execute(
+    search: Search,
+    backend: Backend,
+    *,
+    embedder: Embedder | None = None,
+    now: datetime | None = None,
+) -> SearchResult:
+    """Run ``search`` on ``backend``; ``on("any")`` runs one request per target and keeps
+    each document's best match."""
+    requests = plan(search, backend, embedder=embedder, now=now)
+    if len(requests) == 1:
+        return backend.search(requests[0])
+    started = time.perf_counter()
+    results = [backend.search(r) for r in requests]
+    return merge(results, search.size, took_ms=(time.perf_counter() - started) * 1000)
+
+
+def plan(
+    search: Search,
+    backend: Backend,
+    *,
+    embedder: Embedder | None = None,
+    now: datetime | None = None,
+) -> list[SearchRequest]:
+    """The request(s) ``execute`` would send: one, or one per target for ``on("any")``."""
+    similar = search.similar
+    if similar is None:
+        return [search.to_request(now=now)]
+    spec = backend.visual_spec(search.index)
+    if spec is None:
+        raise QueryError(
+            f"index {search.index!r} has no visual vectors yet: run `es-visual ingest` first"
+        )
+    resolved = resolve(search, backend, spec, embedder=embedder)
+    return [
+        search.to_request(
+            vector=resolved.vector,
+            target=target,
+            model=resolved.model,
+            exclude_ids=resolved.exclude_ids,
+            now=now,
+        )
+        for target in targets_for(search, backend, resolved)
+    ]
+
+
+def targets_for(search: Search, backend: Backend, resolved: ResolvedVector) -> list[VectorTarget]:
+    """The vector fields to search: the chosen one, or for ``any`` each one the index
+    holds vectors in that live in the query vector's space."""
+    similar = search.similar
+    assert similar is not None
+    space_targets: tuple[VectorTarget, ...] = (
+        ("faces",) if resolved.space == "face" else ("scene", "regions", "frames")
+    )
+    chosen = search.target or similar.default_target
+    if chosen != "any":
+        if chosen not in space_targets:
+            raise QueryError(_wrong_space(similar, chosen))
+        return [chosen]  # type: ignore[list-item]
+    counts = backend.stats(search.index).vectors
+    present = [t for t in space_targets if counts.get(t, 0) > 0]
+    return present or [space_targets[0]]
+
+
+def _wrong_space(similar: SimilarTo, target: str) -> str:
+    if target == "faces":
+        return (
+            f"similar_to({similar.kind}=...) gives a scene-model vector; faces hold face-model "
+            "vectors: use similar_to(face=(asset, index))"
+        )
+    return f'a face vector can only search faces, not on("{target}")'
+
+
+def resolve(
+    search: Search,
+    backend: Backend,
+    spec: VisualSpec,
+    *,
+    embedder: Embedder | None = None,
+) -> ResolvedVector:
+    """``similar_to(...)`` as a plain vector of the index's model."""
+    similar = search.similar
+    assert similar is not None
+    kind = similar.kind
+    if kind == "vector":
+        assert similar.vector is not None
+        faces = (search.target or similar.default_target) == "faces"
+        dims = spec.face_dims if faces else spec.dims
+        if dims is not None and len(similar.vector) != dims:
+            which = "face" if faces else "scene"
+            raise ModelMismatchError(
+                f"the query vector has {len(similar.vector)} dims; the index's {which} vectors "
+                f"have {dims} ({spec.face_model if faces else spec.model})"
+            )
+        return ResolvedVector(similar.vector, "face" if faces else "scene", None)
+    if kind == "text":
+        model = _embedder_for(spec, embedder)
+        assert similar.text is not None
+        return ResolvedVector(_row(model.embed_texts([similar.text])), "scene", spec.model)
+    if kind == "image":
+        model = _embedder_for(spec, embedder)
+        return ResolvedVector(_row(model.embed_images([_load(similar.image)])), "scene", spec.model)
+
+    assert similar.asset is not None
+    doc = backend.get(search.index, similar.asset, acl=search.acl, with_vectors=True)
+    if doc is None:
+        # The same words whether it is missing or forbidden: nothing leaks.
+        raise NotFoundError(f"asset {similar.asset!r} not found")
+    visual = doc.get("visual") or {}
+    exclude = (similar.asset,)
+    if kind == "asset":
+        scene = visual.get("scene")
+        if not scene:
+            raise QueryError(
+                f"asset {similar.asset!r} has no scene vector (not ingested, or its ingest failed)"
+            )
+        return ResolvedVector(_floats(scene), "scene", spec.model, exclude)
+    if kind == "face":
+        faces = visual.get("faces") or []
+        assert similar.face is not None
+        if similar.face >= len(faces) or not faces[similar.face].get("vector"):
+            raise QueryError(
+                f"asset {similar.asset!r} has {len(faces)} face(s); no face #{similar.face}"
+            )
+        return ResolvedVector(
+            _floats(faces[similar.face]["vector"]), "face", spec.face_model, exclude
+        )
+    return _region(similar, visual, spec, embedder, exclude)
+
+
+def _region(
+    similar: SimilarTo,
+    visual: dict[str, Any],
+    spec: VisualSpec,
+    embedder: Embedder | None,
+    exclude: tuple[str, ...],
+) -> ResolvedVector:
+    assert similar.bbox is not None
+    for region in visual.get("regions") or []:
+        box = region.get("bbox") or ()
+        if region.get("vector") and _same_box(box, similar.bbox):
+            return ResolvedVector(_floats(region["vector"]), "scene", spec.model, exclude)
+    path = visual.get("path")
+    if not path:
+        raise QueryError(
+            f"asset {similar.asset!r} has no stored region at {list(similar.bbox)} and no "
+            "visual.path to crop a new one from"
+        )
+    from es_visual.media.crops import crop_normalized
+    from es_visual.media.image import open_image
+
+    model = _embedder_for(spec, embedder)
+    crop = crop_normalized(open_image(path).image, similar.bbox)
+    return ResolvedVector(_row(model.embed_images([crop])), "scene", spec.model, exclude)
+
+
+def _same_box(box: Sequence[float], other: Sequence[float]) -> bool:
+    return len(box) == 4 and all(
+        abs(float(a) - b) <= BBOX_TOLERANCE for a, b in zip(box, other, strict=True)
+    )
+
+
+def _embedder_for(spec: VisualSpec, embedder: Embedder | None) -> Embedder:
+    if embedder is None:
+        from es_visual.models.registry import get_embedder_for_tag
+
+        embedder = get_embedder_for_tag(spec.model)
+    if embedder.tag != spec.model or embedder.dims != spec.dims:
+        raise ModelMismatchError(
+            f"the index holds vectors of {spec.model} ({spec.dims} dims); the query's embedder "
+            f"is {embedder.tag} ({embedder.dims} dims): embed the query with the index's model"
+        )
+    return embedder
+
+
+def _load(image: Any) -> Any:
+    """A PIL image in RGB from a path, bytes or a PIL image."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    from es_visual.media.image import open_image
+
+    source = str(image) if isinstance(image, Path) else image
+    return open_image(source).image
+
+
+def _row(matrix: Any) -> tuple[float, ...]:
+    return tuple(float(x) for x in matrix[0])
+
+
+def _floats(values: Sequence[float]) -> tuple[float, ...]:
+    return tuple(float(x) for x in values)
+
+
+def merge(results: Sequence[SearchResult], size: int, *, took_ms: float) -> SearchResult:
+    """One result from several targets' results: each document once, with its best
+    match (``Hit.matched`` says which target), best first, at most ``size``.
+
+    Aggregations are the first target's (counts cannot be added across targets
+    without double counting); there is no next page across merged targets.
+    """
+    best: dict[str, Hit] = {}
+    for result in results:
+        for hit in result.hits:
+            current = best.get(hit.id)
+            if current is None or _score(hit) > _score(current):
+                best[hit.id] = hit
+    hits = sorted(best.values(), key=lambda h: (-_score(h), h.id))[:size]
+    return SearchResult(
+        hits=tuple(hits),
+        took_ms=took_ms,
+        aggregations=results[0].aggregations if results else {},
+    )
+
+
+def _score(hit: Hit) -> float:
+    return hit.score if hit.score is not None else float("-inf")
+
+
+__all__ = ["ResolvedVector", "execute", "merge", "plan", "resolve"]

@@ -1,0 +1,173 @@
+"""The JSON API under ``/api/`` (documented in docs/api.md).
+
+Authenticated by the session cookie (the pages) or ``Authorization: Bearer``.
+Errors are ``{"error": {"type", "message", ...}}`` with a matching status.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from es_visual.errors import (
+    EsVisualError,
+    MediaError,
+    NotFoundError,
+    QuerySyntaxError,
+    UnknownFieldError,
+)
+from flask_ui.auth import current_user
+from flask_ui.indexpage import index_info
+from flask_ui.jobrunner import JobRefused
+from flask_ui.jobs import start_job
+from flask_ui.present import api_hit, metadata_rows, title_of
+from flask_ui.queries import Query, readable_doc, run_search
+from flask_ui.state import get_state
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def error(status: int, kind: str, message: str, **extra: Any) -> Any:
+    response = jsonify(error={"type": kind, "message": message, **extra})
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(NotFoundError)
+def _not_found(exc: Exception) -> Any:
+    return error(404, "not_found", "no such asset")
+
+
+@bp.errorhandler(QuerySyntaxError)
+def _syntax(exc: QuerySyntaxError) -> Any:
+    return error(400, "syntax_error", str(exc), pos=exc.pos, expected=exc.expected, found=exc.found)
+
+
+@bp.errorhandler(UnknownFieldError)
+def _field(exc: UnknownFieldError) -> Any:
+    return error(400, "unknown_field", str(exc), field=exc.field)
+
+
+@bp.errorhandler(MediaError)
+def _media(exc: MediaError) -> Any:
+    return error(400, "bad_image", f"the uploaded file could not be read: {exc.reason}")
+
+
+@bp.errorhandler(EsVisualError)
+def _other(exc: EsVisualError) -> Any:
+    return error(400, exc.__class__.__name__, str(exc))
+
+
+@bp.errorhandler(HTTPException)
+def _http(exc: HTTPException) -> Any:
+    return error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description)
+
+
+def _search_response(query: Query, upload: bytes | None = None) -> Any:
+    state = get_state()
+    result = run_search(state, current_user(), query, upload)
+    body: dict[str, Any] = {
+        "hits": [api_hit(h) for h in result.hits],
+        "took_ms": round(result.took_ms, 2),
+        "total": result.total,
+        "next_cursor": result.next_cursor,
+        "query": {"kind": query.kind, **query.to_args()},
+    }
+    if result.next_cursor:
+        body["next_url"] = url_for(
+            request.endpoint or "api.search",
+            **{**(request.view_args or {}), **query.to_args(after=result.next_cursor)},
+        )
+    return jsonify(body)
+
+
+@bp.route("/search", methods=["GET", "POST"])
+def search() -> Any:
+    """GET with query parameters, or POST multipart with an ``image`` file (and the
+    same parameters as form fields) to search by an uploaded picture."""
+    args = request.values
+    query = Query.from_args(args)
+    upload = None
+    file = request.files.get("image")
+    if file is not None:
+        upload = file.read()
+        if not upload:
+            return error(400, "bad_image", "the uploaded file is empty")
+        query = Query.from_args({**args.to_dict(), "upload": "inline", "after": args.get("after")})
+    elif query.upload:
+        upload = get_state().uploads.get(current_user().name, query.upload)
+    return _search_response(query, upload)
+
+
+@bp.route("/similar/<path:asset_id>")
+def similar(asset_id: str) -> Any:
+    query = Query.from_args({**request.args.to_dict(), "similar": asset_id})
+    return _search_response(query)
+
+
+@bp.route("/assets/<path:asset_id>")
+def asset(asset_id: str) -> Any:
+    state = get_state()
+    doc = readable_doc(state, current_user(), asset_id)
+    if doc is None:
+        return error(404, "not_found", "no such asset")
+    return jsonify(
+        id=asset_id,
+        title=title_of(asset_id, doc),
+        source=doc,
+        fields=dict(metadata_rows(doc)),
+        thumbnail_url=url_for("media.thumb", asset_id=asset_id, size=320),
+        original_url=url_for("media.original", asset_id=asset_id),
+        page_url=url_for("assets.show", asset_id=asset_id),
+    )
+
+
+def _admin_only() -> Any:
+    if not current_user().is_admin:
+        return error(403, "forbidden", "jobs and index stats are for members of the admin group")
+    return None
+
+
+@bp.route("/jobs", methods=["GET"])
+def jobs() -> Any:
+    denied = _admin_only()
+    if denied is not None:
+        return denied
+    return jsonify(jobs=[j.to_dict() for j in get_state().jobs.list()])
+
+
+@bp.route("/jobs", methods=["POST"])
+def create_job() -> Any:
+    denied = _admin_only()
+    if denied is not None:
+        return denied
+    form = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    try:
+        job = start_job(get_state(), current_user().name, dict(form or {}))
+    except JobRefused as exc:
+        return error(400, "job_refused", str(exc))
+    response = jsonify(job.to_dict())
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.job", job_id=job.id)
+    return response
+
+
+@bp.route("/jobs/<job_id>", methods=["GET"])
+def job(job_id: str) -> Any:
+    denied = _admin_only()
+    if denied is not None:
+        return denied
+    found = get_state().jobs.get(job_id)
+    if found is None:
+        return error(404, "not_found", "no such job")
+    return jsonify(found.to_dict())
+
+
+@bp.route("/index", methods=["GET"])
+def index() -> Any:
+    denied = _admin_only()
+    if denied is not None:
+        return denied
+    return jsonify(index_info(get_state()))

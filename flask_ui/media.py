@@ -1,0 +1,140 @@
+"""Thumbnails and originals, served only to users who may read the asset.
+
+Every request checks readability through ``backend.get(..., acl=...)`` first,
+cache or not; a forbidden asset and a missing one are the same 404. Thumbnails
+are JPEGs made from ``visual.path`` (a video's first frame), cached on disk
+under a name derived from the asset's content hash, so a re-ingested file gets
+a fresh thumbnail and a cached one never outlives its access check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mimetypes
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, request, send_file
+
+from flask_ui.auth import current_user
+from flask_ui.queries import readable_doc
+from flask_ui.state import AppState, get_state
+
+bp = Blueprint("media", __name__, url_prefix="/media")
+
+SIZES = (160, 320, 640, 1280)
+
+
+def _pick_size(value: Any) -> int:
+    try:
+        wanted = int(value)
+    except (TypeError, ValueError):
+        return 320
+    return next((s for s in SIZES if s >= wanted), SIZES[-1])
+
+
+def local_path(doc: dict[str, Any]) -> Path | None:
+    """The asset's file on this machine, or None (a URI or a file that has gone)."""
+    value = (doc.get("visual") or {}).get("path")
+    if not isinstance(value, str) or not value or "://" in value:
+        return None
+    path = Path(value)
+    return path if path.is_file() else None
+
+
+def render_thumbnail(path: Path, media_type: str | None, size: int, max_pixels: int) -> bytes:
+    from es_visual.media.crops import thumbnail
+
+    if media_type == "video":
+        from es_visual.media.video import open_video
+
+        with open_video(path, max_pixels=max_pixels) as video:
+            frame = next(iter(video.frames()), None)
+        if frame is None:
+            raise ValueError("no frame")
+        image = frame.image
+    else:
+        from es_visual.media.image import open_image
+
+        image = open_image(path, max_pixels=max_pixels).image
+    out = io.BytesIO()
+    thumbnail(image, size).save(out, "JPEG", quality=84, optimize=True, progressive=True)
+    return out.getvalue()
+
+
+def cached_thumbnail(state: AppState, asset_id: str, doc: dict[str, Any], size: int) -> Path:
+    visual = doc.get("visual") or {}
+    key = f"{state.index}\0{asset_id}\0{visual.get('content_hash') or visual.get('path')}\0{size}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+    target = state.cache_dir / "thumbs" / digest[:2] / f"{digest}.jpg"
+    if target.is_file():
+        return target
+    path = local_path(doc)
+    if path is None:
+        abort(404, "The asset's file is not on this server.")
+    try:
+        data = render_thumbnail(path, visual.get("media_type"), size, state.settings.max_pixels)
+    except Exception:  # any unreadable media: a missing picture, not a server error
+        abort(404, "The asset's file cannot be read.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A random temp name then an atomic rename: two requests for one thumbnail never
+    # see a half-written file.
+    tmp = target.with_name(f".{digest}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return target
+
+
+@bp.route("/thumb/<path:asset_id>")
+def thumb(asset_id: str) -> Any:
+    state = get_state()
+    doc = readable_doc(state, current_user(), asset_id)
+    if doc is None:
+        abort(404)
+    path = cached_thumbnail(state, asset_id, doc, _pick_size(request.args.get("size")))
+    response = send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
+    # Per-user access: browsers may cache it, shared proxies may not.
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@bp.route("/original/<path:asset_id>")
+def original(asset_id: str) -> Any:
+    state = get_state()
+    doc = readable_doc(state, current_user(), asset_id)
+    if doc is None:
+        abort(404)
+    path = local_path(doc)
+    if path is None:
+        abort(404, "The asset's file is not on this server.")
+    mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not mimetype.startswith(("image/", "video/")):
+        mimetype = "application/octet-stream"
+    # conditional=True answers Range requests, which the video player needs to seek.
+    response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.route("/upload/<token>")
+def upload(token: str) -> Any:
+    """The caller's own uploaded query image (shown in the search bar)."""
+    state = get_state()
+    data = state.uploads.get(current_user().name, token)
+    if data is None:
+        abort(404)
+    from es_visual.media.crops import thumbnail
+    from es_visual.media.image import open_image
+
+    try:
+        image = open_image(data, max_pixels=state.settings.max_pixels).image
+    except Exception:
+        abort(404)
+    out = io.BytesIO()
+    thumbnail(image, 320).save(out, "JPEG", quality=84)
+    out.seek(0)
+    response = send_file(out, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response

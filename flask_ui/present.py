@@ -1,0 +1,127 @@
+"""Documents and hits as the small dicts the templates and the API show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+
+from es_visual.query.results import Hit
+
+TITLE_FIELDS = ("title", "caption", "name", "filename")
+HIDDEN_FIELDS = ("visual",)
+
+
+def title_of(asset_id: str, source: dict[str, Any]) -> str:
+    for name in TITLE_FIELDS:
+        value = source.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return asset_id.rsplit("/", 1)[-1]
+
+
+def metadata_rows(source: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """The user's own fields, flattened to (dotted name, text), ``visual`` left out."""
+    rows: list[tuple[str, str]] = []
+    for key, value in sorted(source.items()):
+        if not prefix and key in HIDDEN_FIELDS:
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows.extend(metadata_rows(value, name + "."))
+        elif isinstance(value, list):
+            rows.append((name, ", ".join(str(v) for v in value)))
+        else:
+            rows.append((name, str(value)))
+    return rows
+
+
+def visual_summary(source: dict[str, Any]) -> dict[str, Any]:
+    visual = source.get("visual") or {}
+    return {
+        "media_type": visual.get("media_type") or "image",
+        "width": visual.get("width"),
+        "height": visual.get("height"),
+        "duration": visual.get("duration"),
+        "model": visual.get("model"),
+        "pipeline": visual.get("pipeline"),
+        "indexed_at": visual.get("indexed_at"),
+        "content_hash": visual.get("content_hash"),
+        "error": visual.get("error"),
+        "faces": len(visual.get("faces") or ()),
+        "regions": len(visual.get("regions") or ()),
+        "frames": len(visual.get("frames") or ()),
+    }
+
+
+def boxes(source: dict[str, Any]) -> list[dict[str, Any]]:
+    """Detected faces and regions with a box, as drawn over the asset (normalized coords)."""
+    visual = source.get("visual") or {}
+    out: list[dict[str, Any]] = []
+    for kind, key in (("face", "faces"), ("region", "regions")):
+        for i, child in enumerate(visual.get(key) or ()):
+            bbox = child.get("bbox")
+            if not isinstance(bbox, list | tuple) or len(bbox) != 4:
+                continue
+            x0, y0, x1, y1 = (float(v) for v in bbox)
+            label = child.get("label") or ("face" if kind == "face" else child.get("kind"))
+            out.append(
+                {
+                    "kind": kind,
+                    "index": i,
+                    "label": label or kind,
+                    "score": child.get("score"),
+                    "t": child.get("t"),
+                    "bbox": (x0, y0, x1, y1),
+                    "w": x1 - x0,
+                    "h": y1 - y0,
+                }
+            )
+    return out
+
+
+def fmt_time(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0.0, float(seconds))
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+def hit_card(hit: Hit) -> dict[str, Any]:
+    source = hit.source or {}
+    visual = source.get("visual") or {}
+    matched = hit.matched
+    tags = source.get("tags")
+    link: dict[str, Any] = {}
+    if hit.segments:
+        # The asset page draws these on the video's timeline.
+        link["segments"] = ",".join(
+            f"{s.start:.2f}-{s.end:.2f}:{s.score:.3f}" for s in hit.segments[:100]
+        )
+    if matched is not None and matched.t is not None:
+        link["t"] = f"{matched.t:.2f}"
+    return {
+        "id": hit.id,
+        "title": title_of(hit.id, source),
+        "score": hit.score,
+        "tags": [str(t) for t in tags][:6] if isinstance(tags, list) else [],
+        "folder": source.get("folder"),
+        "media_type": visual.get("media_type") or "image",
+        "width": visual.get("width"),
+        "height": visual.get("height"),
+        "duration": visual.get("duration"),
+        "matched": matched.to_dict() if matched else None,
+        "matched_bbox": matched.bbox if matched and matched.bbox else None,
+        "segments": [s.to_dict() for s in hit.segments],
+        "thumb": url_for("media.thumb", asset_id=hit.id, size=320),
+        "url": url_for("assets.show", asset_id=hit.id, **link),
+    }
+
+
+def api_hit(hit: Hit) -> dict[str, Any]:
+    out = hit.to_dict()
+    out["source"] = {k: v for k, v in (hit.source or {}).items()}
+    out["thumbnail_url"] = url_for("media.thumb", asset_id=hit.id, size=320)
+    out["asset_url"] = url_for("api.asset", asset_id=hit.id)
+    out["children"] = [c.to_dict() for c in hit.children]
+    return out

@@ -1,0 +1,235 @@
+"""From a page's or the API's parameters to an executed ``Search``, always as the caller.
+
+The one module of the UI that talks to the query builder, so both the HTML
+pages and ``/api/`` ask exactly the same question of the backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+from es_visual.config import Settings
+from es_visual.errors import NotFoundError, QueryError
+from es_visual.query.acl import AclPolicy
+from es_visual.query.ir import Node
+from es_visual.query.results import SearchResult
+from flask_ui.state import AppState
+from flask_ui.users import User
+
+Kind = Literal["browse", "text", "image", "asset", "region", "face"]
+MEDIA_CHOICES = ("all", "image", "video")
+TARGET_CHOICES = ("", "scene", "regions", "faces", "frames", "any")
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Query:
+    """Everything a search page URL can say; parsing never raises (bad values fall back)."""
+
+    text: str = ""
+    where: str = ""
+    media: str = "all"
+    min_score: float = 0.0
+    on: str = ""
+    similar: str = ""
+    region: str = ""
+    bbox: tuple[float, float, float, float] | None = None
+    face: str = ""
+    face_index: int = 0
+    upload: str = ""
+    after: str = ""
+    limit: int = 24
+
+    @classmethod
+    def from_args(cls, args: Any) -> Query:
+        def text(name: str) -> str:
+            return (args.get(name) or "").strip()[:2000]
+
+        media = text("media") or "all"
+        on = text("on")
+        return cls(
+            text=text("q"),
+            where=text("where"),
+            media=media if media in MEDIA_CHOICES else "all",
+            min_score=_clamp(_float(args.get("min_score"), 0.0), 0.0, 1.0),
+            on=on if on in TARGET_CHOICES else "",
+            similar=text("similar"),
+            region=text("region"),
+            bbox=_bbox(args.get("bbox")),
+            face=text("face"),
+            face_index=max(0, _int(args.get("face_index"), 0)),
+            upload=text("upload"),
+            after=text("after"),
+            limit=int(_clamp(_int(args.get("limit"), 24), 1, MAX_LIMIT)),
+        )
+
+    @property
+    def kind(self) -> Kind:
+        if self.upload:
+            return "image"
+        if self.region and self.bbox:
+            return "region"
+        if self.face:
+            return "face"
+        if self.similar:
+            return "asset"
+        if self.text:
+            return "text"
+        return "browse"
+
+    @property
+    def subject(self) -> str | None:
+        """The asset a find-similar, region or face search starts from."""
+        return {"asset": self.similar, "region": self.region, "face": self.face}.get(self.kind)
+
+    @property
+    def target(self) -> str:
+        if self.on:
+            return self.on
+        return {"face": "faces", "region": "any"}.get(self.kind, "scene")
+
+    def to_args(self, **changes: Any) -> dict[str, Any]:
+        """URL parameters for this query (with ``changes``), defaults left out."""
+        q = replace(self, **changes)
+        out: dict[str, Any] = {}
+        names = {"text": "q"}
+        for f in fields(q):
+            value = getattr(q, f.name)
+            if value == f.default or value in ("", None):
+                continue
+            if f.name == "bbox":
+                value = ",".join(f"{v:.4f}" for v in value)
+            if f.name == "min_score":
+                value = f"{value:.2f}"
+            out[names.get(f.name, f.name)] = value
+        return out
+
+    def without_paging(self) -> Query:
+        return replace(self, after="")
+
+
+def _float(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def _bbox(value: Any) -> tuple[float, float, float, float] | None:
+    try:
+        parts = [float(v) for v in str(value).split(",")]
+    except ValueError:
+        return None
+    if len(parts) != 4:
+        return None
+    x0, y0, x1, y1 = (_clamp(v, 0.0, 1.0) for v in parts)
+    x0, x1 = sorted((x0, x1))
+    y0, y1 = sorted((y0, y1))
+    if x1 - x0 < 0.01 or y1 - y0 < 0.01:
+        return None
+    return (x0, y0, x1, y1)
+
+
+# --- access control -----------------------------------------------------------------
+
+
+def acl_node(settings: Settings, user: User) -> Node:
+    """What ``user`` may read, by the very rule ``Search.as_user`` applies; used for
+    ``backend.get(..., acl=...)`` on the asset, thumbnail and original routes."""
+    return AclPolicy.from_settings(settings).filter_for(user.name, user.groups)
+
+
+def readable_doc(
+    state: AppState, user: User, asset_id: str, *, with_vectors: bool = False
+) -> dict[str, Any] | None:
+    """The asset's document if ``user`` may read it, else None (missing and forbidden alike)."""
+    if not asset_id:
+        return None
+    return state.backend().get(
+        state.index, asset_id, acl=acl_node(state.settings, user), with_vectors=with_vectors
+    )
+
+
+# --- running a search ----------------------------------------------------------------
+
+
+def open_upload(data: bytes, settings: Settings) -> Any:
+    """An uploaded query image, decoded in memory with the media layer's safety limits."""
+    from es_visual.media.image import open_image
+
+    return open_image(bytes(data), max_pixels=settings.max_pixels).image
+
+
+def run_search(
+    state: AppState, user: User, query: Query, upload: bytes | None = None
+) -> SearchResult:
+    """Build and execute the search ``query`` describes, as ``user``.
+
+    Raises ``NotFoundError`` when the asset it starts from is not readable by
+    ``user``, ``QuerySyntaxError`` / ``UnknownFieldError`` for a bad expression,
+    ``MediaError`` for an unreadable upload, ``QueryError`` for a bad combination.
+    """
+    from es_visual.query.search import Search
+
+    subject = query.subject
+    if subject is not None and readable_doc(state, user, subject) is None:
+        raise NotFoundError(f"no asset {subject!r}")
+    search = Search.from_settings(state.settings, state.index)
+    if query.where:
+        search = search.where(query.where)
+    if query.media != "all":
+        search = search.media(query.media)
+    kind = query.kind
+    vector = True
+    if kind == "image":
+        if upload is None:
+            raise QueryError("the uploaded image has expired; upload it again")
+        search = search.similar_to(image=open_upload(upload, state.settings))
+    elif kind == "asset":
+        search = search.similar_to(asset=query.similar)
+    elif kind == "region":
+        search = search.similar_to(region=(query.region, query.bbox))
+    elif kind == "face":
+        search = search.similar_to(face=(query.face, query.face_index))
+    elif kind == "text":
+        search = search.similar_to(text=query.text)
+    else:
+        vector = False
+    if vector:
+        search = search.on(query.target)
+        if query.min_score > 0:
+            search = search.min_score(query.min_score)
+    search = search.as_user(user.name, groups=list(user.groups)).limit(query.limit)
+    if query.after:
+        search = search.after(query.after)
+    embedder = state.embedder() if vector else None
+    return search.execute(state.backend(), embedder=embedder)
+
+
+def text_search_support(state: AppState) -> tuple[bool, str]:
+    """Whether the index's model can embed text, and if not, why (shown by the text box)."""
+    spec = state.backend().visual_spec(state.index)
+    if spec is None:
+        return False, f"Index {state.index!r} holds no vectors yet: ingest some media first."
+    try:
+        embedder = state.embedder()
+    except Exception as exc:  # a missing model must not take the search page down
+        return False, f"The index's model {spec.model} cannot be loaded here: {exc}"
+    if getattr(embedder, "supports_text", False):
+        return True, ""
+    return False, (
+        f"Search by text needs a model with a text tower (CLIP); this index's model, "
+        f"{spec.model}, embeds images only. Search by image, or filter with an expression."
+    )

@@ -1,0 +1,106 @@
+"""The search page: browse, by text, by uploaded image, find similar, region and face.
+
+The form POSTs (it may carry a file and needs CSRF), the server keeps an upload
+in memory under a random token and redirects to a GET URL, so results pages
+can be reloaded, paged and shared like any link.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+
+from es_visual.errors import (
+    MediaError,
+    ModelMismatchError,
+    ModelUnavailableError,
+    NotFoundError,
+    QueryError,
+    QuerySyntaxError,
+    UnknownFieldError,
+)
+from flask_ui.auth import current_user
+from flask_ui.present import hit_card
+from flask_ui.queries import Query, run_search, text_search_support
+from flask_ui.state import get_state
+
+bp = Blueprint("search", __name__)
+
+
+def expression_error(exc: Exception) -> dict[str, Any]:
+    """A DSL error as the page shows it under the expression box."""
+    if isinstance(exc, QuerySyntaxError):
+        return {
+            "message": f"Expected {exc.expected}, found {exc.found}",
+            "pos": exc.pos,
+            "text": exc.text,
+            "before": exc.text[: exc.pos],
+            "at": exc.text[exc.pos : exc.pos + 1] or " ",
+            "after": exc.text[exc.pos + 1 :],
+            "caret": str(exc),
+        }
+    return {"message": str(exc), "pos": None}
+
+
+@bp.route("/", methods=["GET"])
+def home() -> Any:
+    state = get_state()
+    user = current_user()
+    query = Query.from_args(request.args)
+    spec = state.backend().visual_spec(state.index)
+    text_ok, text_reason = text_search_support(state) if spec else (False, "")
+    upload = state.uploads.get(user.name, query.upload) if query.upload else None
+    cards: list[dict[str, Any]] = []
+    error: str | None = None
+    where_error: dict[str, Any] | None = None
+    result = None
+    try:
+        result = run_search(state, user, query, upload)
+        cards = [hit_card(h) for h in result.hits]
+    except NotFoundError:
+        abort(404)
+    except (QuerySyntaxError, UnknownFieldError) as exc:
+        where_error = expression_error(exc)
+    except MediaError as exc:
+        error = f"The uploaded file could not be read as an image: {exc.reason}"
+    except (QueryError, ModelUnavailableError, ModelMismatchError) as exc:
+        error = str(exc)
+    subject = query.subject
+    return render_template(
+        "search.html",
+        query=query,
+        spec=spec,
+        text_ok=text_ok,
+        text_reason=text_reason,
+        cards=cards,
+        result=result,
+        error=error,
+        where_error=where_error,
+        subject=subject,
+        upload_url=url_for("media.upload", token=query.upload) if upload else None,
+        next_url=url_for("search.home", **query.to_args(after=result.next_cursor))
+        if result is not None and result.next_cursor
+        else None,
+        first_url=url_for("search.home", **query.to_args(after="")) if query.after else None,
+    )
+
+
+@bp.route("/", methods=["POST"])
+def submit() -> Any:
+    """The search form: keep an uploaded image in memory, then redirect to a GET URL."""
+    state = get_state()
+    form = request.form
+    query = Query.from_args(form)
+    changes: dict[str, Any] = {"after": ""}
+    file = request.files.get("image")
+    if file is not None and file.filename:
+        data = file.read()
+        if data:
+            token = state.uploads.put(current_user().name, data)
+            # A new picture replaces whatever the search started from before.
+            changes.update(upload=token, similar="", region="", bbox=None, face="", text="")
+    elif form.get("clear_subject") or query.text:
+        # One thing to search by at a time: typed text replaces the picture.
+        changes.update(upload="", similar="", region="", bbox=None, face="")
+    return redirect(url_for("search.home", **query.to_args(**changes)), code=303)

@@ -1,0 +1,102 @@
+"""Security headers, the secret key, and error pages (413 included)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+# Everything the pages use comes from the app itself: no CDN, no inline script or
+# style (boxes and timeline bars are SVG attributes or set from JS).
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
+    "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def secret_key(configured: str | None, data_dir: Path) -> str:
+    """The configured key, else one generated once and kept (0600) in the data dir,
+    so sessions survive a restart without anyone having to pick a key."""
+    if configured:
+        return configured
+    path = Path(data_dir) / "ui-secret-key"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key)
+    return key
+
+
+def add_headers(response: Any) -> Any:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.path.startswith("/api/") or response.mimetype == "text/html":
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_error_pages(app: Flask) -> None:
+    def render(status: int, title: str, message: str) -> Any:
+        if _wants_json():
+            response = jsonify(error={"type": title.lower().replace(" ", "_"), "message": message})
+            response.status_code = status
+            return response
+        return render_template("error.html", status=status, title=title, message=message), status
+
+    @app.errorhandler(413)
+    def too_large(exc: HTTPException) -> Any:
+        limit = app.config.get("MAX_UPLOAD_MB")
+        return render(
+            413,
+            "File too large",
+            f"The upload is larger than the {limit} MB limit. Pick a smaller file "
+            f"(or raise max_upload_mb in the settings).",
+        )
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc: CSRFError) -> Any:
+        return render(
+            400,
+            "Form expired",
+            "The form's security token is missing or expired. Reload the page and try again.",
+        )
+
+    @app.errorhandler(404)
+    def not_found(exc: HTTPException) -> Any:
+        return render(404, "Not found", "There is nothing here, or you may not see it.")
+
+    @app.errorhandler(403)
+    def forbidden(exc: HTTPException) -> Any:
+        return render(403, "Not allowed", exc.description or "You may not open this page.")
+
+    @app.errorhandler(400)
+    def bad_request(exc: HTTPException) -> Any:
+        return render(400, "Bad request", exc.description or "The request was not understood.")
+
+    @app.errorhandler(500)
+    def server_error(exc: Exception) -> Any:
+        return render(
+            500, "Something went wrong", "The server hit an error; the log has the details."
+        )

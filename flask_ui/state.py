@@ -1,0 +1,156 @@
+"""What the app opens once and shares between requests: the backend, the embedder,
+recent uploads, the thumbnail cache and the jobs.
+
+Flask serves requests on several threads and jobs ingest on their own, so the
+backend and the embedder are wrapped in a lock: the embedded store and torch
+models are not promised to be thread-safe, and an admin UI has few users.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app
+
+from es_visual.config import Settings
+
+if TYPE_CHECKING:
+    from es_visual.backends.base import Backend
+    from es_visual.models.base import Embedder
+    from flask_ui.jobrunner import JobManager
+    from flask_ui.users import UserStore
+
+
+class LockedBackend:
+    """Every call of the wrapped backend under one lock (generators drained inside it)."""
+
+    def __init__(self, backend: Backend, lock: threading.RLock) -> None:
+        self._backend = backend
+        self._lock = lock
+        self.name = getattr(backend, "name", "backend")
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(self._backend, attr)
+        if not callable(target):
+            return target
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                result = target(*args, **kwargs)
+                if attr == "iter_docs":
+                    return iter(list(result))
+                return result
+
+        return locked
+
+
+class LockedEmbedder:
+    def __init__(self, embedder: Embedder, lock: threading.RLock) -> None:
+        self._embedder = embedder
+        self._lock = lock
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(self._embedder, attr)
+        if not callable(target):
+            return target
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return target(*args, **kwargs)
+
+        return locked
+
+
+class UploadCache:
+    """Uploaded query images, in memory only, keyed by a random token and the user,
+    so paging through an image search does not re-upload and nothing is written
+    under a name the user chose. Oldest entries fall out first."""
+
+    def __init__(self, max_items: int = 32, ttl_s: float = 3600.0) -> None:
+        self._items: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_items, self.ttl_s = max_items, ttl_s
+
+    def put(self, user: str, data: bytes) -> str:
+        token = secrets.token_urlsafe(12)
+        with self._lock:
+            self._items[token] = (user, data, time.monotonic())
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+        return token
+
+    def get(self, user: str, token: str) -> bytes | None:
+        with self._lock:
+            item = self._items.get(token)
+            if item is None or item[0] != user or time.monotonic() - item[2] > self.ttl_s:
+                return None
+            return item[1]
+
+
+class AppState:
+    def __init__(self, settings: Settings, users: UserStore, jobs: JobManager) -> None:
+        self.settings = settings
+        self.users = users
+        self.jobs = jobs
+        self.uploads = UploadCache()
+        self.lock = threading.RLock()
+        self._backend: LockedBackend | None = None
+        self._embedders: dict[str, LockedEmbedder] = {}
+
+    @property
+    def index(self) -> str:
+        return self.settings.index
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.settings.data_dir) / "ui-cache"
+
+    def set_backend(self, backend: Backend) -> None:
+        self._backend = LockedBackend(backend, self.lock)
+
+    def backend(self) -> Backend:
+        with self.lock:
+            if self._backend is None:
+                from es_visual.backends import open_backend
+
+                self._backend = LockedBackend(open_backend(self.settings), self.lock)
+            return self._backend  # type: ignore[return-value]
+
+    def set_embedder(self, embedder: Embedder) -> None:
+        wrapped = LockedEmbedder(embedder, self.lock)
+        self._embedders[embedder.tag] = wrapped
+        self._embedders[embedder.name] = wrapped
+
+    def embedder(self, name: str | None = None) -> Embedder:
+        """The embedder that made the index's vectors (or the model ``name``), loaded once."""
+        tag = None
+        if name is None:
+            spec = self.backend().visual_spec(self.index)
+            if spec is not None:
+                tag = spec.model
+            else:
+                name = self.settings.model
+        key = tag or name or ""
+        with self.lock:
+            found = self._embedders.get(key) or self._embedders.get(key.split("@", 1)[0])
+            if found is not None and (tag is None or found.tag == tag):
+                return found  # type: ignore[return-value]
+            from es_visual.models.registry import get_embedder, get_embedder_for_tag
+
+            loaded = get_embedder_for_tag(tag) if tag else get_embedder(key)
+            self._embedders[key] = LockedEmbedder(loaded, self.lock)
+            return self._embedders[key]  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        if self._backend is not None:
+            self._backend.close()
+
+
+def get_state() -> AppState:
+    return current_app.extensions["es_visual"]

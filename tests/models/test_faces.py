@@ -1,0 +1,102 @@
+"""dlib faces on real photos, and the detector protocol around them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from es_visual.models.detect import Detector, FaceDetector, load_object_detector
+from es_visual.models.faces import Face, get_face_model, models_dir
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return get_face_model()
+
+
+def photo(skimage_dir: Path, name: str) -> Image.Image:
+    return Image.open(skimage_dir / name).convert("RGB")
+
+
+def face_query(astronaut: Image.Image, bbox) -> Image.Image:
+    """The astronaut's head cut out with a margin, mirrored and enlarged 1.5x."""
+    w, h = astronaut.size
+    x0, y0, x1, y1 = bbox
+    box = (int((x0 - 0.1) * w), int((y0 - 0.15) * h), int((x1 + 0.1) * w), int((y1 + 0.1) * h))
+    head = ImageOps.mirror(astronaut.crop(box))
+    return head.resize((head.width * 3 // 2, head.height * 3 // 2))
+
+
+def test_model_files_are_found_by_path() -> None:
+    folder = models_dir()
+    assert (folder / "dlib_face_recognition_resnet_model_v1.dat").is_file()
+
+
+@pytest.mark.parametrize(
+    ("name", "centre"),
+    [("astronaut.png", (0.43, 0.24)), ("camera.png", (0.45, 0.30))],
+)
+def test_one_face_is_found(faces, skimage_dir: Path, name: str, centre) -> None:
+    found = faces.detect(photo(skimage_dir, name))
+    assert len(found) == 1
+    face = found[0]
+    x0, y0, x1, y1 = face.bbox
+    assert x0 < centre[0] < x1 and y0 < centre[1] < y1
+    assert 0.05 < x1 - x0 < 0.4
+    assert face.vector.shape == (128,) and face.vector.dtype == np.float32
+    assert np.linalg.norm(face.vector) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_no_face_in_a_cat_or_a_cup(faces, skimage_dir: Path) -> None:
+    for name in ("chelsea.png", "coffee.png", "rocket.jpg"):
+        assert faces.detect(photo(skimage_dir, name)) == [], name
+
+
+def test_mirrored_rescaled_face_matches_its_owner(faces, skimage_dir: Path) -> None:
+    astronaut = photo(skimage_dir, "astronaut.png")
+    [ref] = faces.detect(astronaut)
+    [other] = faces.detect(photo(skimage_dir, "camera.png"))
+    [query] = faces.detect(face_query(astronaut, ref.bbox))
+    same, different = float(query.vector @ ref.vector), float(query.vector @ other.vector)
+    assert same > 0.95 and same > different + 0.1
+
+
+def test_face_detector_fits_the_detector_protocol(faces, skimage_dir: Path) -> None:
+    detector = FaceDetector(faces)
+    assert isinstance(detector, Detector)
+    [det] = detector.detect(photo(skimage_dir, "astronaut.png"))
+    assert det.kind == "face" and det.label is None and len(det.bbox) == 4
+
+
+def test_to_dict_is_json_ready() -> None:
+    face = Face((0.1, 0.2, 0.3, 0.4), 1.23456, np.ones(128, np.float32) / np.sqrt(128))
+    d = face.to_dict()
+    assert d["bbox"] == [0.1, 0.2, 0.3, 0.4] and d["score"] == 1.2346
+    assert isinstance(d["vector"][0], float) and len(d["vector"]) == 128
+
+
+def test_missing_object_detector_warns_once_and_returns_none(caplog) -> None:
+    # A weights path that does not exist fails before ultralytics is even imported.
+    options = {"weights": "/nonexistent/yolo.pt"}
+    with caplog.at_level(logging.WARNING, logger="es_visual.models.detect"):
+        assert load_object_detector(options) is None
+        assert load_object_detector(options) is None
+    warnings = [r for r in caplog.records if "object regions are off" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "yolo.pt" in warnings[0].getMessage()
+
+
+def test_missing_ultralytics_is_explained(caplog) -> None:
+    try:
+        import ultralytics  # noqa: F401
+    except Exception:
+        pass
+    else:
+        pytest.skip("ultralytics is installed here: the missing-package path cannot be seen")
+    with caplog.at_level(logging.WARNING, logger="es_visual.models.detect"):
+        assert load_object_detector({"weights": "yolov8n.pt"}) is None
+    assert any("es-visual[detect]" in r.getMessage() for r in caplog.records)

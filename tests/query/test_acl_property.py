@@ -1,0 +1,163 @@
+"""ACL property on the embedded store: random documents with random ACLs, random users,
+random filters. No hit is ever outside the user's ACL, and the count is
+min(k, readable matching documents) - for metadata and for vector searches."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from es_visual.documents import DocUpdate, VisualSpec
+from es_visual.query import ir
+from es_visual.query.acl import AclPolicy
+from es_visual.query.search import Search
+
+embedded = pytest.importorskip(
+    "es_visual.backends.embedded", reason="the embedded backend is not written yet"
+)
+
+DIMS = 4
+SPEC = VisualSpec(model="toy@1", dims=DIMS)
+PRINCIPALS = ["user:u1", "user:u2", "group:g1", "group:g2", "public"]
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory):
+    store = embedded.EmbeddedBackend(Path(tmp_path_factory.mktemp("acl-store")))
+    yield store
+    store.close()
+
+
+unit = st.floats(-1, 1, allow_nan=False).filter(lambda x: abs(x) > 1e-3)
+docs_strategy = st.lists(
+    st.fixed_dictionaries(
+        {
+            "tags": st.lists(st.sampled_from("abc"), unique=True, max_size=3),
+            "width": st.integers(0, 3),
+            # None: the document has no ACL field at all.
+            "acl": st.none() | st.lists(st.sampled_from(PRINCIPALS), min_size=1, unique=True),
+            "vector": st.lists(unit, min_size=DIMS, max_size=DIMS),
+        }
+    ),
+    min_size=0,
+    max_size=25,
+)
+leaf = st.sampled_from(
+    ["tags=a", "tags:b", "tags!=c", "width>=2", "width<1", "width:[1 TO 2]", "tags:*", "*"]
+)
+expressions = st.recursive(
+    leaf,
+    lambda inner: st.one_of(
+        st.tuples(inner, inner).map(lambda p: f"({p[0]} AND {p[1]})"),
+        st.tuples(inner, inner).map(lambda p: f"({p[0]} OR {p[1]})"),
+        inner.map(lambda e: f"NOT {e}"),
+    ),
+    max_leaves=4,
+)
+users = st.tuples(
+    st.sampled_from(["u1", "u2", "u3"]),
+    st.lists(st.sampled_from(["g1", "g2", "g3"]), unique=True, max_size=2),
+)
+
+
+def matches(node: ir.Node, doc: dict[str, Any]) -> bool:
+    """The IR's documented semantics, evaluated on the test's own documents."""
+    if isinstance(node, ir.MatchAll):
+        return True
+    if isinstance(node, ir.MatchNone):
+        return False
+    if isinstance(node, ir.And):
+        return all(matches(c, doc) for c in node.children)
+    if isinstance(node, ir.Or):
+        return any(matches(c, doc) for c in node.children)
+    if isinstance(node, ir.Not):
+        return not matches(node.child, doc)
+    values = _values(doc, node.field)  # type: ignore[union-attr]
+    if isinstance(node, ir.Exists):
+        return bool(values)
+    if isinstance(node, ir.Term):
+        return node.value in values
+    if isinstance(node, ir.Terms):
+        return any(v in values for v in node.values)
+    if isinstance(node, ir.Range):
+        return any(
+            (node.gt is None or v > node.gt)
+            and (node.gte is None or v >= node.gte)
+            and (node.lt is None or v < node.lt)
+            and (node.lte is None or v <= node.lte)
+            for v in values
+        )
+    raise AssertionError(f"unexpected node {node}")
+
+
+def _values(doc: dict[str, Any], field: str) -> list[Any]:
+    value: Any = doc
+    for part in field.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return []
+        value = value[part]
+    return value if isinstance(value, list) else [value]
+
+
+def _source(d: dict[str, Any]) -> dict[str, Any]:
+    src: dict[str, Any] = {
+        "tags": d["tags"],
+        "visual": {"width": d["width"], "media_type": "image", "scene": d["vector"]},
+    }
+    if d["acl"] is not None:
+        src["acl"] = {"read": d["acl"]}
+    return src
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True)) / (
+        math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    )
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    docs=docs_strategy,
+    user=users,
+    expression=expressions,
+    k=st.integers(1, 12),
+    query=st.none() | st.lists(unit, min_size=DIMS, max_size=DIMS),
+)
+def test_no_hit_outside_the_acl_and_count_is_min_k_readable(
+    backend, docs, user, expression, k, query
+) -> None:
+    index = f"acl{next(_counter)}"
+    backend.ensure_index(index, SPEC)
+    sources = {f"d{i}": _source(d) for i, d in enumerate(docs)}
+    result = backend.bulk_update(index, [DocUpdate(i, s) for i, s in sources.items()])
+    assert result.ok, result.errors
+    backend.refresh(index)
+
+    name, groups = user
+    s = Search(index).where(expression).as_user(name, groups=groups).limit(k)
+    if query is not None:
+        s = s.similar_to(vector=query)
+    hits = s.execute(backend).hits
+
+    acl = AclPolicy().filter_for(name, groups)
+    filt = s.filter_node()
+    allowed = {i for i, src in sources.items() if matches(acl, src) and matches(filt, src)}
+    got = [h.id for h in hits]
+    assert len(got) == len(set(got))
+    assert set(got) <= allowed, f"hits outside the ACL/filter: {set(got) - allowed}"
+    assert len(got) == min(k, len(allowed))
+    if query is not None and got:
+        # The best k among the readable ones (the store is exact at this size).
+        best = sorted((_cos(query, sources[i]["visual"]["scene"]) for i in allowed), reverse=True)
+        assert [h.score for h in hits] == pytest.approx(best[: len(got)], abs=1e-4)

@@ -1,0 +1,104 @@
+"""Golden OpenSearch 2.12+/3.x bodies, as the k-NN plugin's docs specify them.
+
+``knn`` query ``{field: {vector, k, filter}}`` (efficient filtering); nested
+fields through a ``nested`` query with ``path``, ``inner_hits`` and
+``expand_nested_docs`` (2.19+); cosinesimil scores ``(1 + cos) / 2``.
+"""
+
+from __future__ import annotations
+
+from es_visual.query import ir
+from es_visual.query.compile_opensearch import cosine_to_score, to_body
+
+VECTOR_EXCLUDES = [
+    "visual.scene",
+    "visual.regions.vector",
+    "visual.faces.vector",
+    "visual.frames.vector",
+]
+ACL = ir.Terms("acl.read", ("user:alice", "public"))
+
+
+def test_scene_knn_with_efficient_filter_and_acl() -> None:
+    request = ir.SearchRequest(
+        index="media",
+        filter=ir.Term("tags", "kitten"),
+        acl=ACL,
+        vector=ir.VectorQuery(vector=(0.1, 0.2), k=5),
+        size=5,
+    )
+    assert to_body(request) == {
+        "size": 5,
+        "query": {
+            "knn": {
+                "visual.scene": {
+                    "vector": [0.1, 0.2],
+                    "k": 5,
+                    "filter": {
+                        "bool": {
+                            "filter": [
+                                {"term": {"tags": {"value": "kitten"}}},
+                                {"terms": {"acl.read": ["user:alice", "public"]}},
+                            ]
+                        }
+                    },
+                }
+            }
+        },
+        "_source": {"excludes": VECTOR_EXCLUDES},
+    }
+
+
+def test_nested_frames_knn_with_inner_hits() -> None:
+    request = ir.SearchRequest(
+        index="media", acl=ACL, vector=ir.VectorQuery(vector=(0.5, 0.5), target="frames", k=3)
+    )
+    assert to_body(request)["query"] == {
+        "nested": {
+            "path": "visual.frames",
+            "query": {
+                "knn": {
+                    "visual.frames.vector": {
+                        "vector": [0.5, 0.5],
+                        "k": 3,
+                        "filter": {"terms": {"acl.read": ["user:alice", "public"]}},
+                        "expand_nested_docs": True,
+                    }
+                }
+            },
+            "score_mode": "max",
+            "inner_hits": {
+                "name": "frames",
+                "size": 100,
+                "_source": {"excludes": ["visual.frames.vector"]},
+            },
+        }
+    }
+    old = to_body(request, expand_nested_docs=False)["query"]["nested"]["query"]["knn"]
+    assert "expand_nested_docs" not in old["visual.frames.vector"]
+
+
+def test_min_similarity_becomes_min_score_in_score_units() -> None:
+    request = ir.SearchRequest(index="m", vector=ir.VectorQuery((1.0,), min_similarity=0.5))
+    body = to_body(request)
+    assert body["min_score"] == 0.75 == cosine_to_score(0.5)
+    assert "min_score" not in body["query"]["knn"]["visual.scene"]  # that is radial search
+
+
+def test_match_none_and_aggregations() -> None:
+    request = ir.SearchRequest(
+        index="m", acl=ir.MatchNone(), vector=ir.VectorQuery((1.0,)), aggregations=("tags",)
+    )
+    body = to_body(request)
+    assert body["query"]["knn"]["visual.scene"]["filter"] == {"match_none": {}}
+    assert body["aggs"] == {"tags": {"terms": {"field": "tags", "size": 20}}}
+
+
+def test_metadata_search_is_the_same_dsl_as_elasticsearch() -> None:
+    from es_visual.query import compile_es
+
+    request = ir.SearchRequest(
+        index="m", filter=ir.Term("tags", "a"), acl=ACL, sort=(ir.Sort("w", "desc"),), after=(3, 9)
+    )
+    assert to_body(request) == compile_es.to_body(request)
+    assert to_body(request)["search_after"] == [3, 9]

@@ -1,0 +1,177 @@
+"""End to end in real headless Chromium (Debian's), driven by Playwright.
+
+Screenshots go to artifacts/screenshots/. Skipped, with the reason, only when
+Chromium is not installed or cannot start here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import PASSWORD, make_settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("ES_VISUAL_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        except Error as exc:
+            pytest.skip(f"Chromium cannot start here: {str(exc).splitlines()[0]}")
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def server(ui_data, mobilenet):
+    from werkzeug.serving import make_server
+
+    from flask_ui import create_app
+
+    data_dir, backend = ui_data
+    app = create_app(
+        make_settings(data_dir),
+        test_config={"ES_VISUAL_BACKEND": backend, "ES_VISUAL_EMBEDDER": mobilenet},
+    )
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def page(browser, server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=server)
+    page = context.new_page()
+    errors: list[str] = []
+    # A 404 the test asks for is logged by Chromium as a failed load; anything else counts.
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text) if m.type == "error" and "status of 404" not in m.text else None
+        ),
+    )
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    # CSP violations and script errors show up here: the pages must have none.
+    assert not errors, errors
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page, user: str = "bob") -> None:
+    page.goto("/")
+    assert "/login" in page.url
+    shot(page, "01-login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def test_search_by_image_find_similar_asset_and_region(page, skimage_dir: Path, tmp_path) -> None:
+    log_in(page, "ana")
+    page.wait_for_selector("article.card")
+    shot(page, "02-browse")
+
+    # Search by uploading a picture: a crop of the cat.
+    from PIL import Image
+
+    query = tmp_path / "cat-crop.png"
+    Image.open(skimage_dir / "chelsea.png").convert("RGB").crop((40, 20, 420, 290)).save(query)
+    page.set_input_files("#image-input", str(query))
+    page.wait_for_url(re.compile(r"upload="))
+    first = page.locator("article.card").first
+    assert first.get_attribute("data-id") == "animals/chelsea.png"
+    assert page.locator(".subject").inner_text().lower().count("your image") == 1
+    shot(page, "03-search-by-image")
+
+    # Find similar (the magnifying glass) on the first result.
+    first.hover()
+    first.locator(".similar-btn").click()
+    page.wait_for_url(re.compile(r"similar=animals"))
+    ids = page.locator("article.card").evaluate_all("els => els.map(e => e.dataset.id)")
+    assert ids and "animals/chelsea.png" not in ids
+    shot(page, "04-find-similar")
+
+    # A DSL syntax error is shown under the box.
+    page.fill("#where", "tags=cat AND (")
+    page.press("#where", "Enter")
+    page.wait_for_selector(".dsl-error")
+    assert "column" in page.locator(".dsl-error").inner_text()
+    shot(page, "05-dsl-error")
+
+    # Open the astronaut and click her face box: a localized search.
+    page.goto("/assets/people/astronaut.png")
+    page.wait_for_selector("#asset-img")
+    page.wait_for_function("document.querySelector('#asset-img').complete")
+    box = page.locator(".stage .box").first
+    assert box.count() == 1 or page.locator(".stage .box").count() >= 1
+    assert box.bounding_box()["width"] > 10  # positioned over the picture by the script
+    shot(page, "06-asset")
+    box.click()
+    page.wait_for_url(re.compile(r"(face|region)="))
+    assert page.locator(".subject").count() == 1
+    shot(page, "07-localized-search")
+
+    # Drag a box over the cat to search by that crop.
+    page.goto("/assets/animals/chelsea.png")
+    page.wait_for_function("document.querySelector('#asset-img').complete")
+    img = page.locator("#asset-img").bounding_box()
+    page.mouse.move(img["x"] + img["width"] * 0.3, img["y"] + img["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(img["x"] + img["width"] * 0.7, img["y"] + img["height"] * 0.8, steps=5)
+    page.mouse.up()
+    page.wait_for_selector("#draw-actions:not([hidden])")
+    shot(page, "08-drag-a-box")
+    page.click("#draw-search")
+    page.wait_for_url(re.compile(r"region=animals"))
+    assert page.locator("article.card").count() >= 1
+    shot(page, "09-region-results")
+
+
+def test_forbidden_asset_is_not_found_in_the_browser(page) -> None:
+    log_in(page, "bob")
+    ids = page.locator("article.card").evaluate_all("els => els.map(e => e.dataset.id)")
+    assert "food/coffee.png" not in ids
+    response = page.goto("/assets/food/coffee.png")
+    assert response.status == 404
+    shot(page, "10-not-found")
+
+
+def test_admin_pages(page) -> None:
+    log_in(page, "alice")
+    page.goto("/index/")
+    page.wait_for_selector("#stat-documents")
+    shot(page, "11-index")
+    page.goto("/jobs/")
+    shot(page, "12-jobs")
