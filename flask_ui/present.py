@@ -110,7 +110,9 @@ def hit_card(hit: Hit) -> dict[str, Any]:
         "width": visual.get("width"),
         "height": visual.get("height"),
         "duration": visual.get("duration"),
-        "matched": matched.to_dict() if matched else None,
+        # Every key present (None included), so templates can test any of them.
+        "matched": dict(matched.__dict__) if matched else None,
+        "error": visual.get("error"),
         "matched_bbox": matched.bbox if matched and matched.bbox else None,
         "segments": [s.to_dict() for s in hit.segments],
         "thumb": url_for("media.thumb", asset_id=hit.id, size=320),

@@ -259,6 +259,6 @@ def _put_vectors_back(source: dict[str, Any], rows: list[tuple[str, int | None, 
             visual["scene"] = vector
             continue
         children = visual.get(target)
-        if isinstance(children, list) and child is not None and 0 <= child < len(children):
-            if isinstance(children[child], dict):
-                children[child] = {**children[child], "vector": vector}
+        in_range = isinstance(children, list) and child is not None and 0 <= child < len(children)
+        if in_range and isinstance(children[child], dict):
+            children[child] = {**children[child], "vector": vector}

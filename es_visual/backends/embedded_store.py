@@ -17,6 +17,7 @@ own locking serializes writers across threads and processes (busy timeout 30s).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sqlite3
@@ -124,10 +125,8 @@ class IndexStore:
         with self._lock:
             conns, self._conns = self._conns, []
         for conn in conns:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
         self._local = threading.local()
 
     # --- meta ------------------------------------------------------------------------------
@@ -182,7 +181,8 @@ class IndexStore:
                 for target, rows in vectors.items():
                     _drop_vectors(conn, rid, target)
                     conn.executemany(
-                        "INSERT INTO vectors (doc_rid, target, child, t, vec) VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO vectors (doc_rid, target, child, t, vec) "
+                        "VALUES (?, ?, ?, ?, ?)",
                         [(rid, target, child, t, blob) for child, t, blob in rows],
                     )
                 result.written += 1

@@ -5,10 +5,16 @@ runs with no model hub at all. It has no text tower: search by image, asset,
 region and frame, not by words (that is CLIP's job).
 
 Preprocessing is chosen for near-duplicate retrieval rather than for
-classification (see ``benchmarks/`` and tests/models/test_mobilenet.py):
-the whole picture is kept (squashed to a square, never center-cropped, so an
-object near the border still counts), and each picture is embedded together
-with its mirror image, so a flipped copy gets exactly the same vector.
+classification: the whole picture is kept (squashed to 224x224, never
+center-cropped, so what is near the border still counts), and each picture is
+embedded together with its mirror image, so a flipped copy gets exactly the
+same vector. Measured on 24 scikit-image samples, each queried by a copy that
+was cropped to 80%, mirrored, shrunk to 60% and saved as JPEG quality 40
+(cosine to its original / worst margin over the best other sample):
+torchvision's resize+center-crop 0.85 / -0.007 with one miss; squash 0.85 /
++0.065; squash + mirror 0.87 / +0.074, no miss (also at 70% crops, 0.4x
+size, quality 30, only a 102-pixel sample is missed). 256 or 288 pixels did
+not do better. The mirror pass doubles the compute; ``flip=False`` halves it.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ def encode_cursor(values: Sequence[Scalar | None]) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[Scalar | None, ...]:
-    """The sort values inside ``cursor``; ``QueryError`` when it was not made by ``encode_cursor``."""
+    """The sort values inside ``cursor``; ``QueryError`` if ``encode_cursor`` did not make it."""
     if not isinstance(cursor, str) or not cursor:
         raise QueryError("a cursor must be the non-empty next_cursor string of a previous result")
     try:

@@ -14,7 +14,40 @@ from es_visual.documents import DocUpdate, VisualSpec
 from es_visual.errors import ModelMismatchError, QueryError
 from es_visual.query.cursor import decode_cursor
 from es_visual.query.ir import Ids, MatchAll, Not, SearchRequest, Term, VectorQuery, and_
-from tests.backends.embedded_helpers import DIMS, MODEL, brute_force, make_docs
+
+DIMS = 16
+MODEL = "toy@1"
+
+
+def clustered(rng: np.random.Generator, n: int, dims: int = DIMS, clusters: int = 20):
+    centers = rng.normal(size=(clusters, dims))
+    labels = rng.integers(0, clusters, n)
+    return (centers[labels] + 0.35 * rng.normal(size=(n, dims))).astype(np.float32)
+
+
+def make_docs(n: int, seed: int = 0, dims: int = DIMS) -> tuple[list[DocUpdate], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    vecs = clustered(rng, n, dims)
+    updates = []
+    for i in range(n):
+        doc = {
+            "n": i,
+            "rare": i % 100 == 0,  # 1%
+            "bucket": f"b{i % 10}",  # 10% each
+            "tags": ["even", "x"] if i % 2 == 0 else ["odd"],
+            "visual": {"scene": vecs[i].tolist(), "media_type": "image"},
+        }
+        updates.append(DocUpdate(f"doc{i:05d}", doc))
+    return updates, vecs
+
+
+def brute_force(vecs: np.ndarray, ids: list[str], q: np.ndarray, k: int) -> list[tuple[str, float]]:
+    m = vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+    qn = q / np.linalg.norm(q)
+    scores = np.round((m @ qn).astype(np.float64), 6)
+    order = sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i]))[:k]
+    return [(ids[i], float(scores[i])) for i in order]
+
 
 N = 3000
 
@@ -89,9 +122,9 @@ def test_min_similarity_and_exclude_ids(loaded) -> None:
     result = _search(backend, q, size=50, min_similarity=0.9, exclude_ids=("doc00005",))
     assert result.hits and all(h.score >= 0.9 for h in result.hits)
     assert "doc00005" not in {h.id for h in result.hits}
-    expected = [
-        e for e in _expected(updates, vecs, q, N, lambda d: d["n"] != 5) if e[1] >= 0.9
-    ][:50]
+    expected = [e for e in _expected(updates, vecs, q, N, lambda d: d["n"] != 5) if e[1] >= 0.9][
+        :50
+    ]
     assert {h.id for h in result.hits} >= {e[0] for e in expected[:10]}
     # Itself, when not excluded, is the best hit with similarity 1.
     top = _search(backend, q, size=1).hits[0]
@@ -185,9 +218,7 @@ def test_nested_targets_rank_by_best_child_with_segments(tmp_path: Path) -> None
         ],
     )
     res = backend.search(
-        SearchRequest(
-            "m", vector=VectorQuery(tuple(q), "frames", min_similarity=0.9, model=MODEL)
-        )
+        SearchRequest("m", vector=VectorQuery(tuple(q), "frames", min_similarity=0.9, model=MODEL))
     )
     assert [h.id for h in res.hits] == ["video"]
     hit = res.hits[0]
@@ -205,7 +236,9 @@ def test_nested_targets_rank_by_best_child_with_segments(tmp_path: Path) -> None
     assert res.hits[0].matched.kind == "face" and res.hits[0].score == pytest.approx(1.0)
 
     # Replacing the frames replaces all their vectors.
-    backend.bulk_update("m", [DocUpdate("video", {"visual": {"frames": [{"t": 0, "vector": far}]}})])
+    backend.bulk_update(
+        "m", [DocUpdate("video", {"visual": {"frames": [{"t": 0, "vector": far}]}})]
+    )
     res = backend.search(
         SearchRequest("m", vector=VectorQuery(tuple(q), "frames", min_similarity=0.9))
     )
@@ -225,7 +258,7 @@ def test_model_and_dims_mismatch_are_refused(tmp_path: Path) -> None:
     backend.bulk_update("m", [DocUpdate("a", {"visual": {"scene": [1, 0, 0, 0]}})])
     with pytest.raises(ModelMismatchError, match="other@2"):
         backend.search(SearchRequest("m", vector=VectorQuery((1, 0, 0, 0), model="other@2")))
-    with pytest.raises(ModelMismatchError, match="3 dims.*4-dim"):
+    with pytest.raises(ModelMismatchError, match=r"3 dims.*4-dim"):
         backend.search(SearchRequest("m", vector=VectorQuery((1, 0, 0))))
     with pytest.raises(QueryError):
         backend.search(SearchRequest("m", vector=VectorQuery((0, 0, 0, 0))))

@@ -73,7 +73,7 @@ def test_bad_files_are_reported_and_the_rest_written(
 ) -> None:
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "notes.jpg").write_text("this is not a picture")
-    good = (folder / "chelsea.png").read_bytes()
+    good = (folder / "coffee.png").read_bytes()
     (folder / "cut.png").write_bytes(good[: len(good) // 3])
     backend = EmbeddedBackend(tmp_path / "store")
     report = run(backend, folder, mobilenet)

@@ -7,6 +7,7 @@ Chromium is not installed or cannot start here.
 from __future__ import annotations
 
 import os
+import shutil
 import re
 import threading
 from pathlib import Path
@@ -175,3 +176,53 @@ def test_admin_pages(page) -> None:
     shot(page, "11-index")
     page.goto("/jobs/")
     shot(page, "12-jobs")
+
+
+@pytest.fixture
+def jobs_server(tmp_path: Path, skimage_dir: Path, mobilenet):
+    """A separate, empty store, so the ingest does not change the shared fixture index."""
+    from werkzeug.serving import make_server
+
+    from es_visual.backends.embedded import EmbeddedBackend
+    from flask_ui import create_app
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"):
+        shutil.copyfile(skimage_dir / name, photos / name)
+    (photos / "notes.jpg").write_text("this is not a picture")
+    backend = EmbeddedBackend(tmp_path / "store")
+    app = create_app(
+        make_settings(tmp_path, pipeline="offline"),
+        test_config={"ES_VISUAL_BACKEND": backend, "ES_VISUAL_EMBEDDER": mobilenet,
+                     "INGEST_ROOTS": [str(photos)]},
+    )
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(5)
+    app.extensions["es_visual"].jobs.wait()
+    backend.close()
+
+
+def test_ingest_job_with_live_progress(browser, jobs_server) -> None:
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=jobs_server)
+    page = context.new_page()
+    try:
+        log_in(page, "alice")
+        page.wait_for_selector(".empty")
+        shot(page, "13-empty-index")
+        page.goto("/jobs/")
+        page.click("#job-form button[type=submit]")
+        page.wait_for_selector(".job.job-done", timeout=120_000)
+        page.click(".failures summary")
+        assert "notes.jpg" in page.locator(".failures").inner_text()
+        assert page.locator(".js-written").first.inner_text() == "4"
+        shot(page, "14-job-done")
+        page.goto("/")
+        assert page.locator("article.card").count() == 5  # the bad file shows as failed
+        shot(page, "15-after-ingest")
+    finally:
+        context.close()

@@ -70,7 +70,11 @@ def test_ingest_a_folder_with_progress_and_per_file_errors(jobs_app) -> None:
     assert client.get("/api/search").get_json()["hits"] == []
     client.post("/logout")
     login(client, "ana")
-    assert len(client.get("/api/search").get_json()["hits"]) == 3
+    hits = client.get("/api/search").get_json()["hits"]
+    # The broken file is a document too, carrying why it failed (visual.error).
+    assert sorted(h["id"] for h in hits) == ["broken.jpg", "chelsea.png", "coffee.png", "rocket.jpg"]
+    broken = next(h for h in hits if h["id"] == "broken.jpg")
+    assert broken["source"]["visual"]["error"]
 
 
 def test_folders_outside_the_roots_are_refused(jobs_app, tmp_path: Path) -> None:
