@@ -38,7 +38,6 @@ SAMPLES: dict[str, tuple[list[str], str, list[str] | None]] = {
     "ihc.png": (["microscopy", "science"], "science", ["group:science"]),
     "cell.png": (["microscopy", "science", "grayscale"], "science", ["group:science"]),
     "retina.jpg": (["medical", "retina", "science"], "science", ["group:science", "user:ana"]),
-    "multipage_rgb.tif": (["multipage", "graphics"], "graphics", None),
     "no_time_for_that_tiny.gif": (["animated", "gif"], "graphics", None),
 }
 
@@ -70,8 +69,13 @@ def prepare_demo_media(root: Path) -> DemoMedia:
         dest.parent.mkdir(exist_ok=True)
         if not dest.exists():
             shutil.copyfile(src, dest)
-        doc = {"id": f"{folder}/{name}", "path": f"media/{folder}/{name}", "tags": tags,
-               "folder": folder, "caption": f"{name.split('.')[0].replace('_', ' ')} sample"}
+        doc = {
+            "id": f"{folder}/{name}",
+            "path": f"media/{folder}/{name}",
+            "tags": tags,
+            "folder": folder,
+            "caption": f"{name.split('.')[0].replace('_', ' ')} sample",
+        }
         if readers:
             doc["acl"] = {"read": readers}
         lines.append(json.dumps(doc))
@@ -96,14 +100,26 @@ def make_query_images(out: Path) -> dict[str, Path]:
     with Image.open(data / "chelsea.png") as im:
         w, h = im.size
         crop = im.crop((int(w * 0.1), int(h * 0.05), int(w * 0.9), int(h * 0.95)))
-        save("chelsea.png cropped 80%, mirrored, JPEG q=40", ImageOps.mirror(crop),
-             "cat-edit.jpg", 40)
+        save(
+            "chelsea.png cropped 80%, mirrored, JPEG q=40",
+            ImageOps.mirror(crop),
+            "cat-edit.jpg",
+            40,
+        )
     with Image.open(data / "astronaut.png") as im:
         small = im.resize((im.width // 2, im.height // 2))
-        save("astronaut.png half size, mirrored, JPEG q=30", ImageOps.mirror(small),
-             "astronaut-edit.jpg", 30)
+        save(
+            "astronaut.png half size, mirrored, JPEG q=30",
+            ImageOps.mirror(small),
+            "astronaut-edit.jpg",
+            30,
+        )
     with Image.open(data / "rocket.jpg") as im:
         w, h = im.size
-        save("rocket.jpg center crop 70%", im.crop((int(w * .15), int(h * .15),
-             int(w * .85), int(h * .85))), "rocket-crop.jpg", 75)
+        save(
+            "rocket.jpg center crop 70%",
+            im.crop((int(w * 0.15), int(h * 0.15), int(w * 0.85), int(h * 0.85))),
+            "rocket-crop.jpg",
+            75,
+        )
     return made

@@ -65,6 +65,9 @@ class EmbeddedBackend:
     def _open(self, index: str, *, create: bool) -> IndexHandle | None:
         if self._closed:
             raise BackendError("the embedded store is closed")
+        handle = self._indexes.get(index)
+        if handle is not None:  # the hot path: no path arithmetic per search
+            return handle
         path, cache = self._paths(index)
         with self._lock:
             handle = self._indexes.get(index)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
@@ -34,32 +36,47 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
     backend = app.backend()
 
     say = (lambda *a, **k: None) if as_json else click.echo
-    say(f"Ingesting {sum(1 for _ in iter_manifest(media.manifest))} sample images from "
-        f"scikit-image into index {index!r} ({settings.data_dir}) with {embedder.tag} ...")
+    say(
+        f"Ingesting {sum(1 for _ in iter_manifest(media.manifest))} sample images from "
+        f"scikit-image into index {index!r} ({settings.data_dir}) with {embedder.tag} ..."
+    )
     with click.progressbar(
-        length=sum(1 for _ in iter_manifest(media.manifest)), label="ingesting",
-        file=click.get_text_stream("stderr"), hidden=not show_progress() or as_json,
+        length=sum(1 for _ in iter_manifest(media.manifest)),
+        label="ingesting",
+        file=sys.stderr,
+        hidden=not show_progress() or as_json,
     ) as bar:
         report = ingest(
-            backend, index, iter_manifest(media.manifest), embedder=embedder,
-            pipeline=config, progress=bar.update,
+            backend,
+            index,
+            iter_manifest(media.manifest),
+            embedder=embedder,
+            pipeline=config,
+            progress=bar.update,
         )
     say(f"{report.written} written, {report.skipped} unchanged, {report.failed} failed.\n")
 
     base = Search(index).with_fields(["tags", "folder"]).limit(3)
     runs = [
-        (f"By image: {label}", base.similar_to(image=path))
-        for label, path in media.queries.items()
+        (f"By image: {label}", base.similar_to(image=path)) for label, path in media.queries.items()
     ]
     runs += [
-        ("Find similar to asset vehicles/motorcycle_left.png",
-         base.similar_to(asset="vehicles/motorcycle_left.png")),
-        ('By image, only where "tags=texture": gravel-like',
-         base.where("tags=texture").similar_to(image=root / "media/textures/gravel.png")),
-        ("As user bob (no groups): space images; science ones are hidden from him",
-         base.limit(5).where("tags=space").as_user("bob")),
-        ("As user ana of group science: the same query",
-         base.limit(5).where("tags=space").as_user("ana", groups=["science"])),
+        (
+            "Find similar to asset vehicles/motorcycle_left.png",
+            base.similar_to(asset="vehicles/motorcycle_left.png"),
+        ),
+        (
+            'By image, only where "tags=texture": gravel-like',
+            base.where("tags=texture").similar_to(image=root / "media/textures/gravel.png"),
+        ),
+        (
+            "As user bob (no groups): space images; science ones are hidden from him",
+            base.limit(5).where("tags=space").as_user("bob"),
+        ),
+        (
+            "As user ana of group science: the same query",
+            base.limit(5).where("tags=space").as_user("ana", groups=["science"]),
+        ),
     ]
     results = {}
     for title, search in runs:

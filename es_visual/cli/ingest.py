@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -68,7 +69,8 @@ def ingest(
           --path-field file_path --base-dir /srv/media
     """
     from es_visual.ingest import sources
-    from es_visual.workflows import ingest as run, load_pipeline
+    from es_visual.workflows import ingest as run
+    from es_visual.workflows import load_pipeline
 
     chosen = sum(bool(x) for x in (paths, manifest, from_index))
     if chosen != 1:
@@ -94,8 +96,11 @@ def ingest(
         total = sum(1 for _ in sources.iter_paths(paths))
 
     with click.progressbar(
-        length=total, label="ingesting", file=click.get_text_stream("stderr"),
-        show_pos=True, hidden=not show_progress() or as_json,
+        length=total,
+        label="ingesting",
+        file=sys.stderr,
+        show_pos=True,
+        hidden=not show_progress() or as_json,
     ) as bar:
         report = run(
             backend,

@@ -246,9 +246,11 @@ def test_region_search_by_a_drawn_box(tmp_path: Path, skimage_dir: Path, scene_m
     result = (
         Search("media")
         .similar_to(region=("canvas.png", box))
+        .on("scene")  # the drawn box against whole pictures: where else is this cat?
         .execute(backend, embedder=scene_model)
     )
     assert result.hits[0].id == "chelsea.png"
+    assert "canvas.png" not in [h.id for h in result.hits]  # the query's own asset is left out
 
 
 def test_face_regions_are_embedded_by_the_scene_model(

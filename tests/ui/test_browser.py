@@ -7,8 +7,8 @@ Chromium is not installed or cannot start here.
 from __future__ import annotations
 
 import os
-import shutil
 import re
+import shutil
 import threading
 from pathlib import Path
 
@@ -194,8 +194,11 @@ def jobs_server(tmp_path: Path, skimage_dir: Path, mobilenet):
     backend = EmbeddedBackend(tmp_path / "store")
     app = create_app(
         make_settings(tmp_path, pipeline="offline"),
-        test_config={"ES_VISUAL_BACKEND": backend, "ES_VISUAL_EMBEDDER": mobilenet,
-                     "INGEST_ROOTS": [str(photos)]},
+        test_config={
+            "ES_VISUAL_BACKEND": backend,
+            "ES_VISUAL_EMBEDDER": mobilenet,
+            "INGEST_ROOTS": [str(photos)],
+        },
     )
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -14,7 +14,6 @@ from tests.ui.conftest import login, make_settings
 @pytest.fixture
 def jobs_app(tmp_path: Path, skimage_dir: Path, mobilenet):
     from es_visual.backends.embedded import EmbeddedBackend
-
     from flask_ui import create_app
 
     photos = tmp_path / "photos"
@@ -72,7 +71,12 @@ def test_ingest_a_folder_with_progress_and_per_file_errors(jobs_app) -> None:
     login(client, "ana")
     hits = client.get("/api/search").get_json()["hits"]
     # The broken file is a document too, carrying why it failed (visual.error).
-    assert sorted(h["id"] for h in hits) == ["broken.jpg", "chelsea.png", "coffee.png", "rocket.jpg"]
+    assert sorted(h["id"] for h in hits) == [
+        "broken.jpg",
+        "chelsea.png",
+        "coffee.png",
+        "rocket.jpg",
+    ]
     broken = next(h for h in hits if h["id"] == "broken.jpg")
     assert broken["source"]["visual"]["error"]
 
