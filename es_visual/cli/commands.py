@@ -7,6 +7,8 @@ from es_visual.cli.demo import demo
 from es_visual.cli.explain import explain
 from es_visual.cli.ingest import ingest
 from es_visual.cli.search import search
+from es_visual.cli.serve import serve
 from es_visual.cli.stats import stats
+from es_visual.cli.users import users
 
-ALL = [demo, ingest, search, explain, stats, config]
+ALL = [demo, ingest, search, explain, stats, serve, users, config]
