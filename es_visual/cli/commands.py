@@ -6,9 +6,10 @@ from es_visual.cli.config_cmd import config
 from es_visual.cli.demo import demo
 from es_visual.cli.explain import explain
 from es_visual.cli.ingest import ingest
+from es_visual.cli.pipelines import pipelines
 from es_visual.cli.search import search
 from es_visual.cli.serve import serve
 from es_visual.cli.stats import stats
 from es_visual.cli.users import users
 
-ALL = [demo, ingest, search, explain, stats, serve, users, config]
+ALL = [demo, ingest, search, explain, stats, pipelines, serve, users, config]

@@ -39,7 +39,17 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--bbox",
             help="With --asset: a region x0,y0,x1,y1 (normalized 0..1) of that asset's image.",
         ),
-        click.option("--face", type=click.IntRange(0), help="With --asset: that asset's face #N."),
+        click.option(
+            "--region",
+            metavar="ID:x0,y0,x1,y1",
+            help="Rank by a region of a stored asset: a detected one or any box "
+            "(normalized 0..1), e.g. trips/a1.jpg:0.1,0.2,0.6,0.9.",
+        ),
+        click.option(
+            "--face",
+            metavar="ID:N | N",
+            help="Rank by face #N of a stored asset (ID:N, or N with --asset).",
+        ),
         click.option(
             "--where",
             "where",
@@ -98,6 +108,7 @@ def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
     """The ``Search`` the query options describe."""
     from es_visual.query.search import Search
 
+    opts = _split_asset_refs(dict(opts))
     given = [k for k in ("image", "text", "asset", "vector_file") if opts.get(k) is not None]
     if len(given) > 1:
         raise click.UsageError(
@@ -227,6 +238,29 @@ def _lookup(source: dict[str, Any], dotted: str) -> Any:
 
 def _split(values: Sequence[str]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _split_asset_refs(opts: dict[str, Any]) -> dict[str, Any]:
+    """``--region ID:box`` and ``--face ID:N`` name their asset inline; turn them into
+    ``--asset`` + ``--bbox`` / ``--face N`` (ids may contain ':', so split on the last)."""
+    if opts.get("region"):
+        asset, sep, box = opts["region"].rpartition(":")
+        if not sep or not asset:
+            raise click.BadParameter("expected ID:x0,y0,x1,y1", param_hint="--region")
+        if opts.get("asset") and opts["asset"] != asset:
+            raise click.UsageError("--region names its own asset: drop --asset")
+        opts.update(asset=asset, bbox=box)
+    face = opts.get("face")
+    if isinstance(face, str):
+        asset, sep, number = face.rpartition(":")
+        if sep and asset:
+            if opts.get("asset") and opts["asset"] != asset:
+                raise click.UsageError("--face ID:N names its own asset: drop --asset")
+            opts["asset"] = asset
+        if not number.isdigit():
+            raise click.BadParameter(f"{face!r} is not ID:N or N", param_hint="--face")
+        opts["face"] = int(number)
+    return opts
 
 
 def _parse_bbox(text: str) -> list[float]:

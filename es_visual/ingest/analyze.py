@@ -57,10 +57,13 @@ def register(media_type: str) -> Callable[[Analyzer], Analyzer]:
 def analyze(asset: Asset, config: PipelineConfig, base: dict[str, Any]) -> Analysis:
     """``base`` holds the fields already known (content_hash, path, model...)."""
     from es_visual.media.image import sniff_media_type
+    from es_visual.media.sniff import describe_unknown
 
     media_type = sniff_media_type(asset.path)
     if media_type is None:
-        raise MediaError("not an image or video this tool can read", path=str(asset.path))
+        with open(asset.path, "rb") as fh:
+            head = fh.read(512)
+        raise MediaError(describe_unknown(head), path=str(asset.path))
     analyzer = ANALYZERS.get(media_type)
     if analyzer is None:
         raise MediaError(f"{media_type} files are not supported yet", path=str(asset.path))
@@ -90,3 +93,7 @@ def _shrink(image: Image.Image, max_side: int) -> Image.Image:
     copy = image.copy()
     copy.thumbnail((max_side, max_side))
     return copy
+
+
+# Analyzers of other media types register themselves on import.
+from es_visual.ingest import analyze_video  # noqa: E402, F401

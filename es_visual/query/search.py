@@ -54,8 +54,10 @@ class SimilarTo:
     face: int | None = None
 
     @property
-    def default_target(self) -> ir.VectorTarget:
-        return "regions" if self.kind == "region" else "faces" if self.kind == "face" else "scene"
+    def default_target(self) -> OnTarget:
+        # A crop may match a whole picture, a detected region or a video frame alike, and
+        # an index ingested without a detector has no regions at all: search them all.
+        return "any" if self.kind == "region" else "faces" if self.kind == "face" else "scene"
 
 
 @dataclass(frozen=True)
@@ -370,7 +372,7 @@ class Search:
                 vector = s.similar.vector
             chosen = target or (s.on if s.on not in (None, "any") else None)
             if chosen is None:
-                if s.on == "any":
+                if "any" in (s.on, s.similar.default_target):
                     raise QueryError('on("any") makes one request per target: pass target=')
                 chosen = s.similar.default_target
             if chosen not in ir.TARGETS:

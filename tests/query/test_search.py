@@ -217,7 +217,10 @@ def test_default_targets_follow_the_kind_of_similarity() -> None:
         return s.to_request(vector=[1.0]).vector.target  # type: ignore[union-attr]
 
     assert target(Search().similar_to(asset="a")) == "scene"
-    assert target(Search().similar_to(region=("a", (0, 0, 0.5, 0.5)))) == "regions"
+    # A box searches every scene-model target the index has (scene, regions, frames).
+    region = Search().similar_to(region=("a", (0, 0, 0.5, 0.5)))
+    assert region.similar.default_target == "any"
+    assert region.to_request(vector=[1.0], target="regions").vector.target == "regions"
     assert target(Search().similar_to(face=("a", 0))) == "faces"
     assert target(Search().similar_to(face=("a", 0)).on("scene")) == "scene"
 
