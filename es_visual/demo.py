@@ -42,6 +42,46 @@ SAMPLES: dict[str, tuple[list[str], str, list[str] | None]] = {
 }
 
 
+# The demo video: these samples one after another, SHOT_SECONDS each.
+DEMO_VIDEO_SHOTS = [
+    ("coffee.png", "coffee"),
+    ("rocket.jpg", "rocket"),
+    ("chelsea.png", "cat"),
+    ("astronaut.png", "astronaut"),
+]
+SHOT_SECONDS = 3.0
+
+
+def write_slideshow(
+    path: Path,
+    images: list[Path],
+    *,
+    secs: float = 3.0,
+    fps: int = 10,
+    size: tuple[int, int] = (480, 320),
+) -> Path:
+    """An H.264 video of ``images`` in order, ``secs`` each, a keyframe every second:
+    the demo's (and the tests') video with known content at known times."""
+    import av
+    from PIL import Image
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.gop_size = fps
+        stream.codec_context.options = {"preset": "ultrafast", "sc_threshold": "0"}
+        for image_path in images:
+            with Image.open(image_path) as im:
+                frame = av.VideoFrame.from_image(im.convert("RGB").resize(size))
+            for _ in range(round(secs * fps)):
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
 def skimage_data_dir() -> Path:
     import skimage
 
@@ -79,6 +119,21 @@ def prepare_demo_media(root: Path) -> DemoMedia:
         if readers:
             doc["acl"] = {"read": readers}
         lines.append(json.dumps(doc))
+    video = root / "media" / "video" / "slideshow.mp4"
+    if not video.exists():
+        video.parent.mkdir(exist_ok=True)
+        write_slideshow(video, [data / name for name, _ in DEMO_VIDEO_SHOTS], secs=SHOT_SECONDS)
+    lines.append(
+        json.dumps(
+            {
+                "id": "video/slideshow.mp4",
+                "path": "media/video/slideshow.mp4",
+                "tags": ["video", "slideshow"],
+                "folder": "video",
+                "caption": "four shots: " + ", ".join(label for _, label in DEMO_VIDEO_SHOTS),
+            }
+        )
+    )
     manifest = root / "manifest.jsonl"
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return DemoMedia(root=root, manifest=manifest, queries=make_query_images(root / "queries"))

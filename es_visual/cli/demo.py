@@ -8,6 +8,7 @@ import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
 from es_visual.cli.tables import render_table
+from es_visual.query.results import Hit
 
 
 @click.command()
@@ -70,6 +71,11 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
             base.where("tags=texture").similar_to(image=root / "media/textures/gravel.png"),
         ),
         (
+            "Inside videos: when is the rocket on screen? (3 s shots: coffee, rocket, cat, "
+            "astronaut)",
+            base.similar_to(image=root / "media/space/rocket.jpg").on("frames").media("video"),
+        ),
+        (
             "As user bob (no groups): space images; science ones are hidden from him",
             base.limit(5).where("tags=space").as_user("bob"),
         ),
@@ -83,13 +89,24 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
         result = search.execute(backend, embedder=embedder)
         results[title] = result.to_dict()
         rows = [
-            (i, h.id, h.score, ", ".join(h.source.get("tags", [])))
+            (i, h.id, h.score, ", ".join(h.source.get("tags", [])), _what_matched(h))
             for i, h in enumerate(result.hits, 1)
         ]
         say(click.style(title, bold=True))
-        say(render_table(["#", "id", "score", "tags"], rows))
+        say(render_table(["#", "id", "score", "tags", "matched"], rows))
         say("")
     if as_json:
         emit_json({"ingest": report.to_dict(), "searches": results})
     else:
         say(f"Try: es-visual --index {index} search --image {root}/queries/cat-edit.jpg")
+
+
+def _what_matched(hit: Hit) -> str:
+    """For people: a video's matching seconds, a face, or the whole scene."""
+    if hit.segments:
+        return "frames " + ", ".join(f"{seg.start:.1f}-{seg.end:.1f}s" for seg in hit.segments)
+    if hit.matched is None:
+        return ""
+    if hit.matched.index is None:
+        return hit.matched.kind
+    return f"{hit.matched.kind} #{hit.matched.index}"
