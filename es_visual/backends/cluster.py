@@ -26,7 +26,7 @@ from es_visual.errors import (
     ModelMismatchError,
 )
 from es_visual.query import compile_dsl
-from es_visual.query.ir import MatchAll, MatchNone, Node, SearchRequest, and_
+from es_visual.query.ir import Ids, MatchAll, MatchNone, Node, SearchRequest, and_
 from es_visual.query.results import Hit, Matched, SearchResult
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,111 @@ class ClusterBackend:
             body=body,
         )
 
+    def index_exists(self, index: str) -> bool:
+        """Whether ``index`` names an index or an alias."""
+        return self._index_exists(index)
+
+    def resolve_index(self, index: str) -> str:
+        """The concrete index ``index`` names (itself, or the one its alias points at)."""
+        resp = self._call(
+            f"resolving {index!r}", self.client.indices.get_mapping, index=index
+        )
+        names = sorted(dict(resp))
+        if index in names or not names:
+            return index
+        if len(names) > 1:
+            raise BackendError(
+                f"{self.name} at {self.url}: alias {index!r} points at several indexes "
+                f"({', '.join(names)}); es-visual needs it to name one"
+            )
+        return names[0]
+
+    def create_index_like(self, source: str, target: str, spec: VisualSpec) -> None:
+        """Create ``target`` with ``source``'s user mapping, ``_meta`` and analysis
+        settings (so copied user fields keep their types) and the ``visual`` mapping of
+        ``spec``. Nothing happens if ``target`` exists with that spec already."""
+        if self._index_exists(target):
+            _check_compatible(target, self.visual_spec(target), spec)
+            self.ensure_index(target, spec)
+            return
+        mapping = self._get_mapping(source)
+        properties = dict(mapping.pop("properties", None) or {})
+        properties.pop("visual", None)
+        meta = dict(mapping.get("_meta") or {})
+        meta[mappings.META_KEY] = mappings.spec_meta(spec)
+        visual = mappings.visual_properties(self.engine, spec.dims, spec.face_dims)
+        body: dict[str, Any] = {
+            "mappings": {**mapping, "_meta": meta, "properties": {**properties, "visual": visual}}
+        }
+        settings: dict[str, Any] = dict(mappings.index_settings(self.engine).get("index") or {})
+        resp = self._call(
+            f"reading the settings of {source!r}", self.client.indices.get_settings, index=source
+        )
+        current = next(iter(dict(resp).values()), {}).get("settings", {}).get("index", {})
+        if current.get("analysis"):  # user fields may name custom analyzers
+            settings["analysis"] = current["analysis"]
+        if settings:
+            body["settings"] = {"index": settings}
+        self._call(
+            f"creating index {target!r}", self.client.indices.create, index=target, body=body
+        )
+
+    def set_visual_spec(self, index: str, spec: VisualSpec) -> None:
+        """Record that ``index`` now holds vectors of ``spec.model`` (same dims only: a
+        vector field's dims cannot change in place), for ``reindex --in-place``."""
+        current = self.visual_spec(index)
+        if current is not None and (current.dims, current.face_dims) != (
+            spec.dims,
+            spec.face_dims if spec.face_dims is not None else current.face_dims,
+        ):
+            raise ModelMismatchError(
+                f"index {index!r} holds {current.dims}-dims vectors; {spec.model} makes "
+                f"{spec.dims}: the model cannot change in place"
+            )
+        if current is None:
+            self.ensure_index(index, spec)
+            return
+        mapping = self._get_mapping(index)
+        meta = dict(mapping.get("_meta") or {})
+        meta[mappings.META_KEY] = mappings.spec_meta(spec)
+        self._call(
+            f"recording model {spec.model} on {index!r}",
+            self.client.indices.put_mapping,
+            index=index,
+            body={"_meta": meta},
+        )
+        self._specs.pop(index, None)
+
+    def swap_alias(self, alias: str, target: str) -> list[str]:
+        """Point ``alias`` at ``target`` in one atomic ``_aliases`` call. The indexes it
+        pointed at lose it (they are kept); a concrete index called ``alias`` (the first
+        migration of a user's index) is deleted in that same call, its documents having
+        been copied. Returns the indexes the alias left (or that were deleted)."""
+        actions: list[dict[str, Any]] = []
+        old: list[str] = []
+        is_alias = self._index_exists(alias) and bool(
+            self._call(
+                f"checking alias {alias!r}", self.client.indices.exists_alias, name=alias
+            )
+        )
+        if is_alias:
+            resp = self._call(
+                f"reading alias {alias!r}", self.client.indices.get_alias, name=alias
+            )
+            old = sorted(i for i in dict(resp) if i != target)
+            actions += [{"remove": {"index": i, "alias": alias}} for i in old]
+        elif self._index_exists(alias):
+            old = [alias]
+            actions.append({"remove_index": {"index": alias}})
+        actions.insert(0, {"add": {"index": target, "alias": alias}})
+        self._call(
+            f"pointing alias {alias!r} at {target!r}",
+            self.client.indices.update_aliases,
+            body={"actions": actions},
+        )
+        self._specs.clear()
+        return old
+
     # --- writes ---------------------------------------------------------------------------------
 
     def bulk_update(self, index: str, updates: Sequence[DocUpdate]) -> BulkResult:
@@ -363,11 +468,35 @@ class ClusterBackend:
         source: dict[str, Any] = {"excludes": list(compile_dsl.VECTOR_FIELDS)}
         if fields is not None:
             source["includes"] = list(fields)
+        if isinstance(filter, Ids):
+            # A lookup by id (ingest's "is it unchanged?"): a realtime multi-get sees
+            # what was written a moment ago, where a search waits for the next refresh.
+            yield from self._mget(index, filter.ids, source)
+            return
         body: dict[str, Any] = {"query": compile_dsl.filter_to_query(filter), "_source": source}
         if isinstance(filter, MatchAll):
             body["query"] = {"match_all": {}}
         for hit in self._iter_hits(index, body, batch_size):
             yield hit["_id"], dict(hit.get("_source") or {})
+
+    def _mget(
+        self, index: str, ids: Sequence[str], source: dict[str, Any]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        if not ids:
+            return
+        try:
+            resp = self.client.mget(
+                index=index, body={"docs": [{"_id": i, "_source": source} for i in ids]}
+            )
+        except Exception as exc:
+            failure = self._failure(exc)
+            if failure is not None and failure.status == 404:
+                return  # no such index: none of the documents exist
+            self._call(f"reading {len(ids)} document(s) from {index!r}", _reraise, exc)
+            raise
+        for doc in resp["docs"]:
+            if doc.get("found"):
+                yield doc["_id"], dict(doc.get("_source") or {})
 
     def _scroll_hits(
         self, index: str, body: dict[str, Any], batch_size: int

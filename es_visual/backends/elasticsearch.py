@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from es_visual.backends.cluster import PIT_KEEP_ALIVE, ApiFailure, ClusterBackend
-from es_visual.errors import ModelUnavailableError
+from es_visual.errors import ConfigError
 from es_visual.query import compile_es
 from es_visual.query.ir import SearchRequest
 
@@ -20,7 +20,7 @@ class ElasticsearchBackend(ClusterBackend):
         try:
             from elasticsearch import Elasticsearch
         except ImportError as exc:  # an optional extra
-            raise ModelUnavailableError(
+            raise ConfigError(
                 "the elasticsearch client is not installed: pip install 'es-visual[es]'"
             ) from exc
         kwargs: dict[str, Any] = {

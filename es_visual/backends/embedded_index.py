@@ -1,9 +1,12 @@
 """One open index of the embedded store: its SQLite store, its per-target vector
 caches and a small cache of filter results.
 
-Filter results (the rids of matching documents) are cached per (store
+A new filter is answered from the inverted terms (``embedded_terms``): a
+``Term``/``Terms``/numeric ``Range`` leaf is an index read, boolean structure is
+numpy set algebra, other leaves scan the JSON (narrowed by the rest of an
+``And``). Results (the rids of matching documents) are also cached per (store
 generation, filter node): IR nodes are frozen dataclasses, so a user's ACL or a
-facet clicked twice costs one JSON scan, not one per query. Any write bumps the
+facet clicked twice costs nothing the second time. Any write bumps the
 generation, which retires every cached entry.
 """
 
@@ -15,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from es_visual.backends.embedded_sql import compile_filter
 from es_visual.backends.embedded_store import IndexStore
+from es_visual.backends.embedded_terms import TermsEvaluator, _rids, ensure_terms
 from es_visual.backends.embedded_vectors import TargetVectors, VectorConfig
 from es_visual.query.ir import TARGETS, MatchAll, Node
 
@@ -30,6 +33,17 @@ class IndexHandle:
         self.targets = {t: TargetVectors(self.store, t, cache_dir / t, config) for t in TARGETS}
         self._filters: OrderedDict[tuple[int, Node], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._all_rids: tuple[int, np.ndarray] | None = None
+        ensure_terms(self.store.conn())
+
+    def all_rids(self, generation: int) -> np.ndarray:
+        """Every document's rid, sorted (cached per generation: ``Not`` needs it)."""
+        cached = self._all_rids
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        rids = _rids(self.store.conn(), "SELECT rid FROM docs", [], ordered=False)
+        self._all_rids = (generation, rids)
+        return rids
 
     def candidates(self, node: Node) -> np.ndarray | None:
         """Sorted rids of the documents ``node`` matches; None for "every document"."""
@@ -41,11 +55,8 @@ class IndexHandle:
             if hit is not None:
                 self._filters.move_to_end(key)
                 return hit
-        where, params = compile_filter(node)
-        rows = self.store.conn().execute(
-            f"SELECT d.rid FROM docs AS d WHERE {where} ORDER BY d.rid", params
-        )
-        rids = np.fromiter((r[0] for r in rows), dtype=np.int64)
+        generation = key[0]
+        rids = TermsEvaluator(self.store.conn(), lambda: self.all_rids(generation)).evaluate(node)
         with self._lock:
             self._filters[key] = rids
             while len(self._filters) > FILTER_CACHE_SIZE:

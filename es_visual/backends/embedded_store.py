@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from es_visual.backends.embedded_sql import register_functions
+from es_visual.backends.embedded_terms import TERMS_SCHEMA, index_doc, unindex_docs
 from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.errors import BackendError
 from es_visual.query.ir import TARGETS
@@ -109,7 +110,7 @@ class IndexStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=OFF")
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + TERMS_SCHEMA)
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open embedded store {self.path}: {exc}") from exc
         register_functions(conn)
@@ -174,10 +175,12 @@ class IndexStore:
                         "INSERT INTO docs (id, source) VALUES (?, ?)",
                         (update.id, _dumps(doc)),
                     ).lastrowid
+                    index_doc(conn, rid, doc, replace=False)
                 else:
                     rid, old = row
                     merged = deep_merge(json.loads(old), doc)
                     conn.execute("UPDATE docs SET source = ? WHERE rid = ?", (_dumps(merged), rid))
+                    index_doc(conn, rid, merged, replace=True)
                 for target, rows in vectors.items():
                     _drop_vectors(conn, rid, target)
                     conn.executemany(
@@ -203,6 +206,7 @@ class IndexStore:
             ]
             for rid in rids:
                 _drop_vectors(conn, rid, None)
+            unindex_docs(conn, rids)
             conn.execute(
                 "DELETE FROM docs WHERE rid IN (SELECT value FROM json_each(?))",
                 (json.dumps(rids),),

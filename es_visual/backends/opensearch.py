@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from es_visual.backends.cluster import ApiFailure, ClusterBackend
-from es_visual.errors import BackendError, ConfigError, ModelUnavailableError
+from es_visual.errors import BackendError, ConfigError
 from es_visual.query import compile_opensearch
 from es_visual.query.ir import SearchRequest
 
@@ -28,7 +28,7 @@ class OpenSearchBackend(ClusterBackend):
         try:
             from opensearchpy import OpenSearch
         except ImportError as exc:  # an optional extra
-            raise ModelUnavailableError(
+            raise ConfigError(
                 "the opensearch client is not installed: pip install 'es-visual[opensearch]'"
             ) from exc
         kwargs: dict[str, Any] = {
