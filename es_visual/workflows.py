@@ -32,25 +32,45 @@ def load_pipeline(settings: Settings, name: str | None = None) -> PipelineConfig
     return load_preset(name, settings)
 
 
-def ensure_ready(backend: Backend, index: str, embedder: Embedder, face_dims: int | None = None):
-    """Create or extend the index for this embedder; refuse another model's index."""
+FACE_MODEL = "dlib-resnet@v1"
+
+
+def spec_for(embedder: Embedder, face_dims: int | None = None) -> VisualSpec:
+    """The ``visual`` mapping an index needs for this embedder (and faces, if any)."""
+    return VisualSpec(
+        model=embedder.tag,
+        dims=embedder.dims,
+        face_model=FACE_MODEL if face_dims else None,
+        face_dims=face_dims or None,
+    )
+
+
+def ensure_ready(
+    backend: Backend, index: str, embedder: Embedder, face_dims: int | None = None
+) -> str:
+    """Create or extend the index for this embedder; refuse another model's index.
+
+    Returns what it did: ``created``, ``extended`` (``visual`` added to an existing
+    index, or faces added to it) or ``unchanged``."""
     spec = backend.visual_spec(index)
     if spec is not None and (spec.model != embedder.tag or spec.dims != embedder.dims):
         raise ModelMismatchError(
-            f"index {index!r} holds vectors of {spec.model} ({spec.dims} dims); this ingest uses "
+            f"index {index!r} holds vectors of {spec.model} ({spec.dims} dims); this run uses "
             f"{embedder.tag} ({embedder.dims} dims). Use `es-visual reindex --model "
             f"{embedder.name}` to move the index to the new model, or another --index."
         )
-    if spec is None:
-        backend.ensure_index(
-            index,
-            VisualSpec(
-                model=embedder.tag,
-                dims=embedder.dims,
-                face_model="dlib-resnet@v1" if face_dims else None,
-                face_dims=face_dims,
-            ),
-        )
+    wanted = spec_for(embedder, face_dims)
+    if spec is not None and wanted.face_dims in (None, spec.face_dims):
+        return "unchanged"  # faces already there, or not asked for: nothing to add
+    exists = _index_exists(backend, index)
+    # Always through ensure_index: it also adds faces to an index set up without them.
+    backend.ensure_index(index, wanted)
+    return "extended" if exists else "created"
+
+
+def _index_exists(backend: Backend, index: str) -> bool:
+    exists = getattr(backend, "index_exists", None)
+    return bool(exists(index)) if exists is not None else backend.visual_spec(index) is not None
 
 
 def ingest(

@@ -77,8 +77,10 @@ class Backend(Protocol):
         filter: Node = MatchAll(),
         fields: Sequence[str] | None = None,
         batch_size: int = 500,
+        with_vectors: bool = False,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every matching (id, source), in a stable order, consistent while iterating."""
+        """Every matching (id, source), in a stable order, consistent while iterating.
+        ``with_vectors`` puts the vectors back into each source, as ``get`` does."""
         ...
 
     def search(self, request: SearchRequest) -> SearchResult: ...

@@ -244,9 +244,7 @@ class ClusterBackend:
 
     def resolve_index(self, index: str) -> str:
         """The concrete index ``index`` names (itself, or the one its alias points at)."""
-        resp = self._call(
-            f"resolving {index!r}", self.client.indices.get_mapping, index=index
-        )
+        resp = self._call(f"resolving {index!r}", self.client.indices.get_mapping, index=index)
         names = sorted(dict(resp))
         if index in names or not names:
             return index
@@ -321,14 +319,10 @@ class ClusterBackend:
         actions: list[dict[str, Any]] = []
         old: list[str] = []
         is_alias = self._index_exists(alias) and bool(
-            self._call(
-                f"checking alias {alias!r}", self.client.indices.exists_alias, name=alias
-            )
+            self._call(f"checking alias {alias!r}", self.client.indices.exists_alias, name=alias)
         )
         if is_alias:
-            resp = self._call(
-                f"reading alias {alias!r}", self.client.indices.get_alias, name=alias
-            )
+            resp = self._call(f"reading alias {alias!r}", self.client.indices.get_alias, name=alias)
             old = sorted(i for i in dict(resp) if i != target)
             actions += [{"remove": {"index": i, "alias": alias}} for i in old]
         elif self._index_exists(alias):
@@ -462,16 +456,18 @@ class ClusterBackend:
         filter: Node = MatchAll(),
         fields: Sequence[str] | None = None,
         batch_size: int = 500,
+        with_vectors: bool = False,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(filter, MatchNone):
             return
-        source: dict[str, Any] = {"excludes": list(compile_dsl.VECTOR_FIELDS)}
+        excludes = [] if with_vectors else list(compile_dsl.VECTOR_FIELDS)
+        source: dict[str, Any] = {"excludes": excludes}
         if fields is not None:
             source["includes"] = list(fields)
         if isinstance(filter, Ids):
             # A lookup by id (ingest's "is it unchanged?"): a realtime multi-get sees
             # what was written a moment ago, where a search waits for the next refresh.
-            yield from self._mget(index, filter.ids, source)
+            yield from self._mget(index, filter.values, source)
             return
         body: dict[str, Any] = {"query": compile_dsl.filter_to_query(filter), "_source": source}
         if isinstance(filter, MatchAll):

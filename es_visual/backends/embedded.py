@@ -21,7 +21,9 @@ it creates it.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,6 +43,8 @@ from es_visual.query.ir import MatchAll, Node, SearchRequest
 from es_visual.query.results import SearchResult
 
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,199}$")
+# alias -> index, written atomically by ``swap_alias``.
+ALIASES_FILE = "aliases.json"
 
 
 class EmbeddedBackend:
@@ -52,6 +56,7 @@ class EmbeddedBackend:
         self._indexes: dict[str, IndexHandle] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._alias_cache: tuple[tuple[int, int] | None, dict[str, str]] = (None, {})
 
     # --- opening indexes -----------------------------------------------------------------
 
@@ -65,6 +70,7 @@ class EmbeddedBackend:
     def _open(self, index: str, *, create: bool) -> IndexHandle | None:
         if self._closed:
             raise BackendError("the embedded store is closed")
+        index = self.resolve_index(index)
         handle = self._indexes.get(index)
         if handle is not None:  # the hot path: no path arithmetic per search
             return handle
@@ -153,6 +159,7 @@ class EmbeddedBackend:
         filter: Node = MatchAll(),
         fields: Sequence[str] | None = None,
         batch_size: int = 500,
+        with_vectors: bool = False,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         handle = self._open(index, create=False)
         if handle is None:
@@ -166,14 +173,17 @@ class EmbeddedBackend:
             rows = (
                 handle.store.conn()
                 .execute(
-                    f"SELECT d.id, d.source FROM docs AS d WHERE {where} AND d.id > ? "
+                    f"SELECT d.id, d.source, d.rid FROM docs AS d WHERE {where} AND d.id > ? "
                     f"ORDER BY d.id LIMIT ?",
                     [*params, last, max(1, batch_size)],
                 )
                 .fetchall()
             )
-            for doc_id, raw in rows:
-                yield doc_id, project(json.loads(raw), include)
+            for doc_id, raw, rid in rows:
+                source = json.loads(raw)
+                if with_vectors:
+                    _put_vectors_back(source, handle.store.doc_vectors(rid))
+                yield doc_id, project(source, include)
             if len(rows) < batch_size:
                 return
             last = rows[-1][0]
@@ -207,7 +217,7 @@ class EmbeddedBackend:
             "!= ''"
         ).fetchone()[0]
         vectors = dict(conn.execute("SELECT target, count(*) FROM vectors GROUP BY target"))
-        path, cache = self._paths(index)
+        path, cache = self._paths(self.resolve_index(index))
         files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
         disk = sum(f.stat().st_size for f in files if f.exists())
         disk_cache = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
@@ -237,6 +247,81 @@ class EmbeddedBackend:
         handle = self._open(index, create=False)
         if handle is not None:
             handle.save()
+
+    # --- aliases: a name that resolves to another index (what `reindex` swaps) ------------
+
+    def resolve_index(self, index: str) -> str:
+        """The index ``index`` names: the alias record's target, else itself."""
+        return self._aliases().get(index, index)
+
+    def _aliases(self) -> dict[str, str]:
+        """``aliases.json`` in the data dir, re-read only when it changed on disk, so an
+        alias swapped by another process (a reindex beside a serving UI) is seen at once."""
+        path = self.data_dir / ALIASES_FILE
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return {}
+        key = (st.st_mtime_ns, st.st_size)
+        cached_key, aliases = self._alias_cache
+        if cached_key != key:
+            try:
+                aliases = dict(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                raise BackendError(f"cannot read the alias record {path}: {exc}") from exc
+            self._alias_cache = (key, aliases)
+        return aliases
+
+    def index_exists(self, index: str) -> bool:
+        return self._paths(self.resolve_index(index))[0].exists()
+
+    def create_index_like(self, source: str, target: str, spec: VisualSpec) -> None:
+        """The store has no user mapping to copy: ``target`` set up for ``spec``."""
+        self.ensure_index(target, spec)
+
+    def set_visual_spec(self, index: str, spec: VisualSpec) -> None:
+        """Record a new model on ``index``, same dims only (``reindex --in-place``)."""
+        handle = self._open(index, create=True)
+        assert handle is not None
+        current = handle.store.spec()
+        if current is not None and current.dims != spec.dims:
+            raise ModelMismatchError(
+                f"index {index!r} holds {current.dims}-dims vectors; {spec.model} makes "
+                f"{spec.dims}: the model cannot change in place"
+            )
+        if current is not None and spec.face_model is None and current.face_model is not None:
+            spec = VisualSpec(spec.model, spec.dims, current.face_model, current.face_dims)
+        handle.store.set_spec(spec)
+
+    def swap_alias(self, alias: str, target: str) -> list[str]:
+        """Point ``alias`` at ``target`` with one atomic write of the alias record; an
+        index that was called ``alias`` itself is deleted after it (its documents were
+        copied), as Elasticsearch's ``remove_index`` action does. Returns what it left."""
+        self._paths(alias)
+        if self.resolve_index(target) != target:
+            raise QueryError(f"{target!r} is an alias; point {alias!r} at an index")
+        aliases = dict(self._aliases())
+        previous = aliases.get(alias)
+        concrete = previous is None and self._paths(alias)[0].exists()
+        aliases[alias] = target
+        record = self.data_dir / ALIASES_FILE
+        tmp = record.with_name(record.name + ".tmp")
+        tmp.write_text(json.dumps(aliases, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, record)  # the swap: readers see the old record or the new one
+        if concrete:
+            self._drop_files(alias)
+            return [alias]
+        return [previous] if previous and previous != target else []
+
+    def _drop_files(self, index: str) -> None:
+        with self._lock:
+            handle = self._indexes.pop(index, None)
+        if handle is not None:
+            handle.close()
+        path, cache = self._paths(index)
+        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            f.unlink(missing_ok=True)
+        shutil.rmtree(cache, ignore_errors=True)
 
     def close(self) -> None:
         with self._lock:

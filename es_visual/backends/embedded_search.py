@@ -145,29 +145,19 @@ def rank(
     n = tv.n
     if n == 0 or tv.n_alive == 0:
         return []
-    mask: np.ndarray | None = None
-    if candidates is not None or excluded:
-        doc_rids = tv.doc_rids[:n]
-        top = int(doc_rids.max())
-        docmask = np.zeros(top + 1, bool)
-        if candidates is None:
-            docmask[:] = True
-        else:
-            docmask[candidates[candidates <= top]] = True
-        docmask[[r for r in excluded if r <= top]] = False
-        mask = docmask[doc_rids] & tv.alive[:n]
-    n_selected = tv.n_alive if mask is None else int(np.count_nonzero(mask))
+    sel = tv.select(candidates, list(excluded))
+    n_selected = sel.count
     if n_selected == 0:
         return []
     pick = _Picker(store, tv.doc_rids, vq.min_similarity, after, need)
     if tv.use_exact(n_selected):
-        return pick(*tv.exact(q, mask))
+        return pick(*tv.exact(q, sel))
 
     per_doc = max(1.0, tv.n_alive / max(tv.n_docs, 1))
     k_vec = math.ceil(max(vq.num_candidates, 2 * need) * per_doc)
     nprobe = tv.default_nprobe(n_selected / tv.n_alive)
     for _ in range(ANN_ROUNDS):
-        pos, scores, exhausted = tv.ann(q, mask, k_vec, nprobe)
+        pos, scores, exhausted = tv.ann(q, sel, k_vec, nprobe)
         picked = pick(pos, scores)
         if len(picked) >= need:
             return picked
@@ -181,7 +171,7 @@ def rank(
         ):
             return picked  # whatever lies further scores below the threshold
         k_vec, nprobe = min(k_vec * 4, n_selected), min(tv.nlist, nprobe * 2)
-    return pick(*tv.exact(q, mask))
+    return pick(*tv.exact(q, sel))
 
 
 class _Picker:
@@ -198,6 +188,8 @@ class _Picker:
         if not len(pos):
             return []
         scores = np.round(raw.astype(np.float64), SCORE_DECIMALS)
+        if self.after is None:
+            pos, scores = _top_docs(pos, scores, self.doc_rids, self.need)
         order = np.argsort(-scores, kind="stable")
         rids = self.doc_rids[pos[order]]
         _, first = np.unique(rids, return_index=True)
@@ -223,6 +215,25 @@ class _Picker:
         ]
         out.sort(key=lambda x: (-x[2], x[1]))
         return out[: self.need]
+
+
+def _top_docs(
+    pos: np.ndarray, scores: np.ndarray, doc_rids: np.ndarray, need: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Only the rows that can matter for the ``need`` best documents, without sorting all.
+
+    With t = the m-th best (rounded) score, every row scoring >= t is kept; if those rows
+    cover at least ``need`` documents, a document left out has every row below t, so below
+    ``need`` documents that are kept: the answer (ties on t included) is unchanged.
+    """
+    m = need
+    while 4 * m < len(scores):
+        t = np.partition(scores, len(scores) - m)[len(scores) - m]
+        keep = scores >= t
+        if np.unique(doc_rids[pos[keep]]).size >= need:
+            return pos[keep], scores[keep]
+        m *= 4
+    return pos, scores
 
 
 def _children(

@@ -131,7 +131,7 @@ def _rids(conn: sqlite3.Connection, sql: str, params: list[Any], *, ordered: boo
     row = conn.execute(f"SELECT group_concat(rid) FROM ({sql})", params).fetchone()
     if row is None or not row[0]:
         return _EMPTY
-    rids = np.array(row[0].split(","), dtype=np.int64)
+    rids = np.fromstring(row[0], dtype=np.int64, sep=",")
     return rids if ordered else np.unique(rids)
 
 

@@ -8,8 +8,9 @@ tombstones written since it last looked; nothing is trusted that the store's
 ``generation`` and uuid do not vouch for, so results are never stale after a
 restart, an update or a delete.
 
-Above ``ann_min_vectors`` it also keeps a faiss IVF-Flat index (inner product)
-over the same rows, positions = faiss ids. IVF rather than HNSW because adding
+Above ``ann_min_vectors`` it also keeps a faiss IVF index with 8-bit scalar
+codes (inner product) over the same rows, positions = faiss ids; the codes only
+choose candidates, which are re-scored exactly from the float matrix. IVF rather than HNSW because adding
 vectors is cheap (no graph to grow on 2 cores), deletes are just a mask, and a
 search restricted to a bitmap of allowed rows (``IDSelectorBitmap``) stays
 correct at any selectivity. The index is retrained when the data has grown
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 
 RETRAIN_GROWTH = 4.0
 COMPACT_FRACTION = 0.25
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: IVF-SQ8 (1 was IVF-Flat)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class TargetVectors:
         self.ivf_n = 0
         self.trained_n = 0
         self.nlist = 0
+        self.max_rid = 0
+        self._selections: list[tuple[tuple[int, int, int], np.ndarray, Selection]] = []
 
     # --- catching up with SQLite -------------------------------------------------------------
 
@@ -111,6 +114,20 @@ class TargetVectors:
         self.generation = generation
 
     def _append_new(self) -> None:
+        if self.n == 0:
+            # A first load takes exactly what is there: growing by 1.5x while loading 1M
+            # rows would leave a third of the matrix allocated for nothing.
+            coming = self.store.conn().execute(
+                "SELECT count(*) FROM vectors WHERE target = ? AND vid > ?",
+                (self.target, self.last_vid),
+            ).fetchone()[0]
+            first = next(self.store.iter_vectors(self.target, self.last_vid, chunk=1), None)
+            if coming and first is not None:
+                self.dims = first.matrix.shape[1]
+                self.buf = np.empty((coming, self.dims), np.float32)
+                self.vids = np.zeros(coming, np.int64)
+                self.doc_rids = np.zeros(coming, np.int64)
+                self.alive = np.zeros(coming, bool)
         for rows in self.store.iter_vectors(self.target, self.last_vid):
             m = len(rows)
             if self.dims == 0 or self.n == 0:
@@ -124,6 +141,7 @@ class TargetVectors:
             self.alive[self.n : self.n + m] = True
             self.n += m
             self.last_vid = int(rows.vid[-1])
+            self.max_rid = max(self.max_rid, int(rows.doc_rid.max()))
         self.n_docs = int(np.unique(self.doc_rids[: self.n][self.alive[: self.n]]).size)
 
     def _reserve(self, size: int) -> None:
@@ -193,7 +211,12 @@ class TargetVectors:
         sample_n = min(len(alive_pos), nlist * 64)
         sample = self.buf[np.sort(rng.choice(alive_pos, sample_n, replace=False))]
         quantizer = faiss.IndexFlatIP(self.dims)
-        ivf = faiss.IndexIVFFlat(quantizer, self.dims, nlist, faiss.METRIC_INNER_PRODUCT)
+        # 8-bit codes (a quarter of the float matrix, and a quarter of the memory traffic per
+        # probed list); ``ann`` re-scores what they find from the float matrix, exactly.
+        ivf = faiss.IndexIVFScalarQuantizer(
+            quantizer, self.dims, nlist, faiss.ScalarQuantizer.QT_8bit,
+            faiss.METRIC_INNER_PRODUCT, False,
+        )  # fmt: skip
         ivf.cp.max_points_per_centroid = 64
         ivf.cp.niter = 12
         ivf.train(sample)
@@ -203,6 +226,34 @@ class TargetVectors:
         log.info("built IVF for %s: %d vectors, nlist=%d", self.target, n, nlist)
 
     # --- searching ---------------------------------------------------------------------------
+
+    def select(self, candidates: np.ndarray | None, excluded: list[int]) -> Selection:
+        """The rows a search may return: alive rows of the ``candidates`` documents (sorted
+        rids; None = every document) minus ``excluded``. The last few selections are kept,
+        keyed by the candidates array itself (the filter cache hands out the same object for
+        the same filter), so a repeated filter skips the 1M-row mask and its bitmap."""
+        if candidates is None and not excluded:
+            mask = self.alive[: self.n] if self.n_dead else None
+            return Selection(mask, self.n_alive)
+        key = (self.generation, self.n, id(candidates))
+        if not excluded:
+            for k, arr, sel in self._selections:
+                if k == key and arr is candidates:
+                    return sel
+        docmask = np.zeros(self.max_rid + 1, bool)
+        if candidates is None:
+            docmask[:] = True
+        else:
+            docmask[candidates[candidates <= self.max_rid]] = True
+        docmask[[r for r in excluded if r <= self.max_rid]] = False
+        mask = docmask[self.doc_rids[: self.n]]
+        if self.n_dead:
+            mask &= self.alive[: self.n]
+        sel = Selection(mask, int(np.count_nonzero(mask)))
+        if not excluded:
+            # The array is held with its key so that its id cannot be reused meanwhile.
+            self._selections = [(key, candidates, sel), *self._selections[:7]]
+        return sel
 
     def use_exact(self, n_selected: int) -> bool:
         """THE RULE: exact (brute force over the selected rows) when there is no ANN index or
@@ -215,15 +266,27 @@ class TargetVectors:
             or n_selected <= cfg.exact_max_fraction * self.n_alive
         )
 
-    def exact(self, q: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def exact(self, q: np.ndarray, sel: Selection) -> tuple[np.ndarray, np.ndarray]:
         """(positions, scores) of every selected alive row."""
-        if mask is None:
-            if self.n_dead:
-                mask = self.alive[: self.n]
-            else:
-                return np.arange(self.n), self.buf[: self.n] @ q
-        pos = np.flatnonzero(mask)
-        return pos, self.buf[pos] @ q
+        if sel.mask is None:
+            return np.arange(self.n), self.buf[: self.n] @ q
+        pos = sel.positions()
+        return pos, self.scores_at(q, pos)
+
+    def scores_at(self, q: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Exact inner products of q with the rows at ``pos``, read in place: no gathered
+        copy of the rows (memory traffic, not arithmetic, is the cost of a subset)."""
+        import faiss
+
+        pos = np.ascontiguousarray(pos, dtype=np.int64)
+        out = np.empty(len(pos), np.float32)
+        if len(pos):
+            q = np.ascontiguousarray(q, dtype=np.float32)
+            faiss.fvec_inner_products_by_idx(
+                faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(self.buf),
+                faiss.swig_ptr(pos), self.dims, 1, len(pos),
+            )  # fmt: skip
+        return out
 
     def default_nprobe(self, selected_fraction: float) -> int:
         """A sparser selection needs more lists probed to find enough allowed rows near q."""
@@ -232,7 +295,7 @@ class TargetVectors:
         return int(min(self.nlist, math.ceil(widened)))
 
     def ann(
-        self, q: np.ndarray, mask: np.ndarray | None, k: int, nprobe: int
+        self, q: np.ndarray, sel: Selection, k: int, nprobe: int
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """(positions, scores, exhausted): the ``k`` best selected rows by IVF, best first;
         ``exhausted`` when fewer than ``k`` selected rows exist in the probed lists."""
@@ -241,17 +304,18 @@ class TargetVectors:
         params = faiss.SearchParametersIVF()
         params.nprobe = int(min(nprobe, self.nlist))
         keep_alive = None
-        if mask is None and self.n_dead:
-            mask = self.alive[: self.n]
-        if mask is not None:
-            keep_alive = np.packbits(mask, bitorder="little")
+        if sel.mask is not None:
+            keep_alive = sel.bitmap()
             params.sel = faiss.IDSelectorBitmap(len(keep_alive), faiss.swig_ptr(keep_alive))
         k = int(min(k, self.n))
-        scores, ids = self.ivf.search(q.reshape(1, -1), k, params=params)
-        ids, scores = ids[0], scores[0]
-        valid = ids >= 0
+        _, ids = self.ivf.search(q.reshape(1, -1), k, params=params)
         del keep_alive  # the selector only borrowed it
-        return ids[valid].astype(np.int64), scores[valid], bool(valid.sum() < k)
+        ids = ids[0]
+        found = ids[ids >= 0].astype(np.int64)
+        # The codes only choose; the scores (and so the order) come from the float rows.
+        scores = self.scores_at(q, found)
+        order = np.argsort(-scores, kind="stable")
+        return found[order], scores[order], bool(len(found) < k)
 
     # --- disk cache ----------------------------------------------------------------------------
 
@@ -330,5 +394,30 @@ class TargetVectors:
         self.ivf, self.ivf_n = ivf, int(meta["ivf_n"])
         self.trained_n, self.nlist = int(meta["trained_n"]), int(meta["nlist"])
         self.n_docs = int(np.unique(self.doc_rids[self.alive]).size)
+        self.max_rid = int(self.doc_rids.max()) if n else 0
         self.saved_generation = -2
         return True
+
+
+class Selection:
+    """Rows a search may return: ``mask`` over rows ``[:n]`` (None = every row), their
+    ``count``, and lazily their positions and faiss bitmap (each computed once)."""
+
+    __slots__ = ("_bits", "_pos", "count", "mask")
+
+    def __init__(self, mask: np.ndarray | None, count: int) -> None:
+        self.mask, self.count = mask, count
+        self._pos: np.ndarray | None = None
+        self._bits: np.ndarray | None = None
+
+    def positions(self) -> np.ndarray:
+        if self._pos is None:
+            assert self.mask is not None
+            self._pos = np.flatnonzero(self.mask)
+        return self._pos
+
+    def bitmap(self) -> np.ndarray:
+        if self._bits is None:
+            assert self.mask is not None
+            self._bits = np.packbits(self.mask, bitorder="little")
+        return self._bits

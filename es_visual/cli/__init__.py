@@ -97,6 +97,11 @@ def cli(ctx: click.Context, config_file: Path | None, verbose: int, **flags: obj
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if verbose < 2:
+        # The cluster clients log each retried connection with a traceback; the CLI
+        # prints one error line (URL + what failed) instead. -vv shows them.
+        for name in ("elastic_transport", "elasticsearch", "opensearch", "urllib3"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         settings = Settings.load(config_file, **flags)
     except ConfigError as exc:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from es_visual.cli.config_cmd import config
 from es_visual.cli.demo import demo
+from es_visual.cli.dups import dups
 from es_visual.cli.explain import explain
 from es_visual.cli.ingest import ingest
+from es_visual.cli.init_cmd import init
 from es_visual.cli.pipelines import pipelines
+from es_visual.cli.reindex import reindex
 from es_visual.cli.search import search
 from es_visual.cli.serve import serve
 from es_visual.cli.stats import stats
 from es_visual.cli.users import users
 
-ALL = [demo, ingest, search, explain, stats, pipelines, serve, users, config]
+ALL = [demo, init, ingest, search, explain, dups, reindex, stats, pipelines, serve, users, config]

@@ -120,7 +120,7 @@ def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
     if opts.get("bbox") and opts.get("face") is not None:
         raise click.UsageError("give --bbox or --face, not both")
 
-    s = Search.from_settings(app.settings)
+    s = Search(app.settings.index, field_map=field_map_for(app), acl_policy=_acl(app))
     if opts.get("where"):
         s = s.where(opts["where"])
     if opts.get("image"):
@@ -160,6 +160,41 @@ def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
     if opts.get("after"):
         s = s.after(opts["after"])
     return s.limit(opts.get("limit") or 10)
+
+
+def field_map_for(app: AppContext) -> Any:
+    """The DSL's field map. On a cluster: the fields of the index's own mapping (by
+    their dotted paths, common names such as ``tags`` where the index has them),
+    with the configured ``fields`` aliases on top, so ``--where "owner=team-b"``
+    works on a user's index with no configuration. Elsewhere, or when the index
+    does not exist yet: the configured map."""
+    from es_visual.errors import BackendUnavailableError, EsVisualError
+    from es_visual.query.fieldmap import DEFAULT_TEXT_FIELDS, FieldMap
+
+    settings = app.settings
+    if settings.backend == "embedded":
+        return FieldMap.from_settings(settings)
+    backend = app.backend()
+    field_types = getattr(backend, "field_types", None)
+    if field_types is None:
+        return FieldMap.from_settings(settings)
+    try:
+        types = field_types(settings.index)
+    except BackendUnavailableError:
+        raise
+    except EsVisualError:  # no such index yet: the configured map, as before
+        return FieldMap.from_settings(settings)
+    configured = list(settings.text_fields)
+    # The built-in default list names fields an index may not have; the index's own
+    # text fields are the better default. A list the user set is taken as given.
+    text = None if configured == list(DEFAULT_TEXT_FIELDS) else configured
+    return FieldMap.from_field_types(types, text_fields=text, overrides=settings.fields)
+
+
+def _acl(app: AppContext) -> Any:
+    from es_visual.query.acl import AclPolicy
+
+    return AclPolicy.from_settings(app.settings)
 
 
 @click.command()

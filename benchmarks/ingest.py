@@ -1,0 +1,182 @@
+"""Ingest throughput: the whole pipeline against the bare model forward pass, side by side.
+
+Generates N JPEGs (random crops of scikit-image's photos, resized to 480-1024 px
+on the long side, quality 85), then in one process:
+
+1. bare forward: the same model, same batch size, on tensors already decoded,
+   resized and normalized before the clock starts (the ceiling);
+2. pipeline: ``workflows.ingest`` into a fresh embedded store - hash, decode,
+   shrink, preprocess, embed, bulk write - with the runner's thread pool.
+
+Prints images/s of each and their ratio, the runner's per-stage times, and the
+peak RSS sampled every 50 ms (psutil) while the pipeline ran.
+
+    python benchmarks/ingest.py [--n 2000] [--batch 16] [--bare 256] [--no-flip] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class PeakRss:
+    def __init__(self) -> None:
+        import psutil
+
+        self.proc = psutil.Process()
+        self.peak = self.proc.memory_info().rss
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            rss = self.proc.memory_info().rss
+            self.samples.append(rss)
+            self.peak = max(self.peak, rss)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def generate(folder: Path, n: int, seed: int = 0) -> float:
+    """N JPEGs made from skimage's sample photos; returns seconds spent."""
+    import skimage
+    from PIL import Image
+
+    started = time.perf_counter()
+    data = Path(skimage.__file__).parent / "data"
+    photos = []
+    for p in sorted(data.iterdir()):
+        if p.suffix.lower() in (".png", ".jpg"):
+            try:
+                im = Image.open(p)
+                if min(im.size) >= 256:
+                    photos.append(im.convert("RGB"))
+            except Exception:
+                continue
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        src = photos[i % len(photos)]
+        w, h = src.size
+        cw, ch = int(w * rng.uniform(0.5, 1.0)), int(h * rng.uniform(0.5, 1.0))
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        long_side = int(rng.integers(480, 1025))
+        scale = long_side / max(cw, ch)
+        img = src.crop((x, y, x + cw, y + ch)).resize(
+            (max(1, int(cw * scale)), max(1, int(ch * scale))), Image.Resampling.BILINEAR
+        )
+        if rng.random() < 0.5:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        img.save(folder / f"img{i:06d}.jpg", quality=85)
+    return time.perf_counter() - started
+
+
+def bare_forward(embedder, files: list[Path], batch: int) -> float:
+    """images/s of the model alone: decode + preprocess happen before timing."""
+    from PIL import Image
+
+    from es_visual.models.mobilenet import preprocess
+
+    tensors = []
+    for s in range(0, len(files), batch):
+        imgs = [Image.open(f).convert("RGB") for f in files[s : s + batch]]
+        tensors.append(preprocess(imgs, size=embedder.image_size, mode=embedder.preprocess))
+    embedder._embed_batch(tensors[0])  # warm-up (allocator, kernels)
+    started = time.perf_counter()
+    for t in tensors:
+        embedder._embed_batch(t)
+    return len(files) / (time.perf_counter() - started)
+
+
+def pipeline(embedder, folder: Path, batch: int) -> tuple[float, dict, int, int]:
+    from es_visual.backends.embedded import EmbeddedBackend
+    from es_visual.ingest.pipeline import PipelineConfig
+    from es_visual.ingest.sources import iter_folder
+    from es_visual.workflows import ingest
+
+    store = Path(tempfile.mkdtemp(prefix="esv-ingest-store-"))
+    backend = EmbeddedBackend(store)
+    rss = PeakRss()
+    started = time.perf_counter()
+    report = ingest(
+        backend,
+        "bench",
+        iter_folder(folder),
+        embedder=embedder,
+        pipeline=PipelineConfig(name="bench"),
+        batch_size=batch,
+    )
+    elapsed = time.perf_counter() - started
+    peak = rss.stop()
+    assert not report.failures, report.failures[:3]
+    written = report.written
+    backend.close()
+    shutil.rmtree(store, ignore_errors=True)
+    stages = dict(report.seconds)
+    return written / elapsed, stages, peak, written
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=2000, help="images to ingest")
+    ap.add_argument("--batch", type=int, default=16, help="images per model call (CLI default 16)")
+    ap.add_argument("--bare", type=int, default=256, help="images for the bare forward pass")
+    ap.add_argument("--no-flip", action="store_true", help="embed without the mirror pass")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--images", help="reuse (or create) the JPEGs in this folder")
+    args = ap.parse_args()
+
+    import torch
+
+    from es_visual.models.mobilenet import MobileNetV2Embedder
+
+    folder = Path(args.images) if args.images else Path(tempfile.mkdtemp(prefix="esv-ingest-"))
+    files = sorted(folder.glob("*.jpg")) if folder.exists() else []
+    gen_s = 0.0
+    if len(files) < args.n:
+        gen_s = generate(folder, args.n)
+        files = sorted(folder.glob("*.jpg"))
+    files = files[: args.n]
+    mb = sum(f.stat().st_size for f in files) / 2**20
+
+    embedder = MobileNetV2Embedder(
+        batch_size=args.batch, flip=not args.no_flip, device=args.device
+    )
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__} "
+        f"({embedder.threads} threads, device {embedder.device}), Python "
+        f"{platform.python_version()}; {len(files)} JPEGs ({mb:.0f} MB, made in {gen_s:.0f} s), "
+        f"batch {args.batch}, flip {not args.no_flip}"
+    )
+    bare = bare_forward(embedder, files[: args.bare], args.batch)
+    full, stages, peak, written = pipeline(embedder, folder, args.batch)
+    bare2 = bare_forward(embedder, files[: args.bare], args.batch)  # drift check, same run
+    ceiling = (bare + bare2) / 2
+    print("| measure | images/s |")
+    print("|---|---|")
+    print(f"| bare forward (before / after) | {bare:.1f} / {bare2:.1f} |")
+    print(f"| whole pipeline ({written} images) | {full:.1f} |")
+    print(f"| ratio pipeline / bare | {full / ceiling:.2f}x |")
+    print(f"| peak RSS while ingesting | {peak / 2**20:.0f} MB |")
+    if stages:
+        print("stage seconds:", {k: round(v, 1) for k, v in stages.items()})
+    if not args.images:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
