@@ -57,8 +57,17 @@ class ReindexPlan:
     def up_to_date(self) -> bool:
         return self.old_model == self.new_model and self.source == self.target
 
+    @property
+    def replaces_original(self) -> bool:
+        """The swap deletes the user's real index named ``index`` (its first reindex)."""
+        return self.source == self.index and self.target != self.source
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "up_to_date": self.up_to_date}
+        return {
+            **asdict(self),
+            "up_to_date": self.up_to_date,
+            "replaces_original": self.replaces_original,
+        }
 
 
 @dataclass
@@ -151,12 +160,23 @@ def run_reindex(
     base_dir: Path | None = None,
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
+    replace_original: bool = False,
 ) -> ReindexReport:
     """Carry out ``plan``; see the module docstring. Raises ``BackendError`` (and swaps
-    nothing) if documents are missing from the new index at the end."""
+    nothing) if documents are missing from the new index at the end.
+
+    The first reindex of a real index ends by deleting it (an alias cannot share its
+    name); that needs ``replace_original=True``, asked for before any work is done."""
     report = ReindexReport(plan)
     if plan.up_to_date:
         return report
+    if plan.replaces_original and not replace_original:
+        raise ConfigError(
+            f"{plan.index!r} is a real index, not an alias: to switch searches to "
+            f"{plan.target!r} atomically it is deleted once every document is copied there. "
+            "Allow that with --replace-original (keep a snapshot if in doubt), or use "
+            "--in-place (same dims only)"
+        )
     spec = spec_for(embedder, pipeline.options.get("face_dims"))
     if plan.in_place:
         _call(backend, "set_visual_spec", plan.source, spec)

@@ -18,6 +18,12 @@ from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
     help="Re-embed into the same index (only when the new model has the same dims).",
 )
 @click.option("--dry-run", is_flag=True, help="Count the work; write nothing.")
+@click.option(
+    "--replace-original",
+    is_flag=True,
+    help="Allow the first reindex of a real index to delete it once all its documents are "
+    "copied, so that its name can become the alias.",
+)
 @click.option("--pipeline", help="Preset for the new vectors (default: offline).")
 @click.option(
     "--path-field",
@@ -38,6 +44,7 @@ def reindex(
     model: str,
     in_place: bool,
     dry_run: bool,
+    replace_original: bool,
     pipeline: str | None,
     path_field: str,
     base_dir: Path | None,
@@ -50,9 +57,10 @@ def reindex(
     visual mapping), embeds every document's media into it, then points the
     alias INDEX at it in one atomic step: searches never see a half-built
     index. The first time, the original index (all of whose documents were
-    copied) is replaced by that alias. With --in-place the same index is
-    re-embedded (same dims only). Interrupted? Run the same command again:
-    documents already carrying the new model are skipped.
+    copied) is replaced by that alias: pass --replace-original to allow it.
+    With --in-place the same index is re-embedded (same dims only).
+    Interrupted? Run the same command again: documents already carrying the
+    new model are skipped.
 
     \b
     Examples:
@@ -91,6 +99,7 @@ def reindex(
             base_dir=base_dir,
             batch_size=batch_size or settings.batch_size,
             progress=bar.update,
+            replace_original=replace_original,
         )
     if as_json:
         emit_json(report.to_dict())

@@ -299,7 +299,15 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
 
     out = _run(
         *_es(
-            noida_url, index_name, "reindex", "--model", new, "--json", "--pipeline", scene_pipeline
+            noida_url,
+            index_name,
+            "reindex",
+            "--model",
+            new,
+            "--json",
+            "--pipeline",
+            scene_pipeline,
+            "--replace-original",
         )
     )
     assert out.exit_code == 0, out.output
@@ -379,12 +387,20 @@ def test_reindex_resumes_after_an_interruption(
 
     plan = plan_reindex(es_backend, index_name, clip)
     with pytest.raises(KeyboardInterrupt):
-        run_reindex(es_backend, plan, clip, pipeline, batch_size=2, progress=interrupt)
+        run_reindex(
+            es_backend,
+            plan,
+            clip,
+            pipeline,
+            batch_size=2,
+            progress=interrupt,
+            replace_original=True,
+        )
     es_backend.refresh(plan.target)
     assert es_backend.client.indices.exists_alias(name=index_name).body is False
     again = plan_reindex(es_backend, index_name, clip)
     assert again.documents == len(docs) and 0 < again.to_embed < len(docs)
-    report = run_reindex(es_backend, again, clip, pipeline, batch_size=2)
+    report = run_reindex(es_backend, again, clip, pipeline, batch_size=2, replace_original=True)
     assert report.swapped and report.ingest.skipped == len(docs) - again.to_embed
     assert sorted(i for i, _ in es_backend.iter_docs(index_name)) == sorted(docs)
 

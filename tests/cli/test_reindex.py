@@ -47,7 +47,13 @@ def test_reindex_alongside_then_alias_then_in_place(store, tiny_clips):
     with EmbeddedBackend(store["data"]) as b:
         assert not b.index_exists("media-clip-tiny-clip-a")  # a dry run writes nothing
 
-    out = _run(*base, "reindex", "--model", new, "--pipeline", pipeline)
+    # The first reindex deletes the real index 'media' to put the alias in its place:
+    # never without being asked, and refused before any work is done.
+    refused = _run(*base, "reindex", "--model", new, "--pipeline", pipeline)
+    assert refused.exit_code == 2 and "--replace-original" in refused.stderr
+    with EmbeddedBackend(store["data"]) as b:
+        assert not b.index_exists("media-clip-tiny-clip-a")
+    out = _run(*base, "reindex", "--model", new, "--pipeline", pipeline, "--replace-original")
     assert out.exit_code == 0, out.output
     assert "alias 'media' now points at 'media-clip-tiny-clip-a'" in out.stdout
     with EmbeddedBackend(store["data"]) as b:
@@ -97,14 +103,16 @@ def test_reindex_resumes_after_an_interruption(store, tiny_clips):
     with EmbeddedBackend(store["data"]) as b:
         plan = plan_reindex(b, "media", clip)
         with pytest.raises(KeyboardInterrupt):
-            run_reindex(b, plan, clip, pipeline, batch_size=2, progress=interrupt)
+            run_reindex(
+                b, plan, clip, pipeline, batch_size=2, progress=interrupt, replace_original=True
+            )
         assert b.resolve_index("media") == "media"  # not swapped half way
     out = _run(*store["base"], "reindex", "--model", f"clip:{tiny_clips[0]}", "--dry-run",
                "--json", "--pipeline", store["pipeline"])  # fmt: skip
     left = json.loads(out.stdout)
     assert left["documents"] == 5 and 0 < left["to_embed"] < 5
     out = _run(*store["base"], "reindex", "--model", f"clip:{tiny_clips[0]}", "--json",
-               "--pipeline", store["pipeline"])  # fmt: skip
+               "--pipeline", store["pipeline"], "--replace-original")  # fmt: skip
     report = json.loads(out.stdout)
     assert report["swapped"] and report["ingest"]["skipped"] == 5 - left["to_embed"]
     with EmbeddedBackend(store["data"]) as b:
