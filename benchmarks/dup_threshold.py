@@ -88,8 +88,13 @@ def related(a: str, b: str) -> bool:
 
 def stats(values: list[float]) -> tuple[float, float, float, float, float]:
     v = np.asarray(values)
-    return (float(v.min()), float(np.percentile(v, 5)), float(np.median(v)),
-            float(np.percentile(v, 95)), float(v.max()))  # fmt: skip
+    return (
+        float(v.min()),
+        float(np.percentile(v, 5)),
+        float(np.median(v)),
+        float(np.percentile(v, 95)),
+        float(v.max()),
+    )
 
 
 def main() -> None:
@@ -105,8 +110,12 @@ def main() -> None:
     kinds = list(variants(next(iter(originals.values()))))
     started = time.perf_counter()
     base = embedder.embed_images([originals[n] for n in names])
-    var = {n: dict(zip(kinds, embedder.embed_images(list(variants(originals[n]).values())),
-                       strict=True)) for n in names}  # fmt: skip
+    var = {
+        n: dict(
+            zip(kinds, embedder.embed_images(list(variants(originals[n]).values())), strict=True)
+        )
+        for n in names
+    }
     seconds = time.perf_counter() - started
 
     dup: dict[str, list[float]] = {k: [] for k in kinds}
@@ -127,15 +136,19 @@ def main() -> None:
     all_dup = [x for xs in dup.values() for x in xs]
     distinct = distinct_orig + distinct_var
 
-    print(f"model {embedder.tag} ({embedder.dims} dims); {len(names)} skimage samples, "
-          f"{len(names) * len(kinds)} variants embedded in {seconds:.1f}s on "
-          f"{platform.machine()} / Python {platform.python_version()}\n")  # fmt: skip
+    print(
+        f"model {embedder.tag} ({embedder.dims} dims); {len(names)} skimage samples, "
+        f"{len(names) * len(kinds)} variants embedded in {seconds:.1f}s on "
+        f"{platform.machine()} / Python {platform.python_version()}\n"
+    )
     print("| pairs | n | min | p5 | median | p95 | max |")
     print("|---|---|---|---|---|---|---|")
-    for label, values in [*((f"duplicate: {k}", v) for k, v in dup.items()),
-                          ("duplicate: every kind", all_dup),
-                          ("distinct: original vs original", distinct_orig),
-                          ("distinct: variant vs other original", distinct_var)]:  # fmt: skip
+    for label, values in [
+        *((f"duplicate: {k}", v) for k, v in dup.items()),
+        ("duplicate: every kind", all_dup),
+        ("distinct: original vs original", distinct_orig),
+        ("distinct: variant vs other original", distinct_var),
+    ]:
         row = " | ".join(f"{x:.3f}" for x in stats(values))
         print(f"| {label} | {len(values)} | {row} |")
     worst_dup = min(all_dup)
@@ -145,15 +158,19 @@ def main() -> None:
         low = names[int(np.argmin(v))]
         print(f"  lowest '{k}': {low} {min(v):.3f}")
     if worst_dup > worst_distinct:
-        print(f"separable: any threshold in ({worst_distinct:.3f}, {worst_dup:.3f}); "
-              f"middle {(worst_dup + worst_distinct) / 2:.3f}")  # fmt: skip
+        print(
+            f"separable: any threshold in ({worst_distinct:.3f}, {worst_dup:.3f}); "
+            f"middle {(worst_dup + worst_distinct) / 2:.3f}"
+        )
     else:
         print("NOT separable at every variant strength: see the per-kind rows")
     for t in (0.80, 0.85, 0.88, 0.90, 0.92, 0.95):
         recall = sum(x >= t for x in all_dup) / len(all_dup)
         false = sum(x >= t for x in distinct)
-        print(f"  threshold {t:.2f}: duplicates found {recall:6.1%}, distinct pairs above "
-              f"{false} of {len(distinct)}")  # fmt: skip
+        print(
+            f"  threshold {t:.2f}: duplicates found {recall:6.1%}, distinct pairs above "
+            f"{false} of {len(distinct)}"
+        )
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ def build(store: Path, n: int, dims: int, seed: int = 7) -> dict[str, int]:
                 noise = _unit(rng.standard_normal(dims))
                 cos = rng.uniform(0.85, 0.99)
                 near = _unit(cos * base + np.sqrt(1 - cos**2) * noise)
-                members.append((f"a{len(rows) + len(members):07d}", near, digest + "n" + str(len(members))))
+                members.append(
+                    (f"a{len(rows) + len(members):07d}", near, digest + "n" + str(len(members)))
+                )
         elif r < NEAR_SHARE + EXACT_SHARE:
             members.append((f"a{len(rows) + 1:07d}", base, digest))
         gid = group if len(members) > 1 else -1
@@ -63,12 +65,25 @@ def build(store: Path, n: int, dims: int, seed: int = 7) -> dict[str, int]:
     backend = EmbeddedBackend(store)
     backend.ensure_index("media", VisualSpec(model="synthetic@1", dims=dims))
     for start in range(0, len(rows), 2000):
-        backend.bulk_update("media", [
-            DocUpdate(doc_id, {"visual": {
-                "content_hash": h, "scene": vec.tolist(), "width": 640, "height": 480,
-                "media_type": "image", "indexed_at": "2026-01-01T00:00:00+00:00"}})
-            for doc_id, vec, h in rows[start:start + 2000]
-        ])  # fmt: skip
+        backend.bulk_update(
+            "media",
+            [
+                DocUpdate(
+                    doc_id,
+                    {
+                        "visual": {
+                            "content_hash": h,
+                            "scene": vec.tolist(),
+                            "width": 640,
+                            "height": 480,
+                            "media_type": "image",
+                            "indexed_at": "2026-01-01T00:00:00+00:00",
+                        }
+                    },
+                )
+                for doc_id, vec, h in rows[start : start + 2000]
+            ],
+        )
     backend.refresh("media")
     backend.close()
     return {doc_id: truth[doc_id] for doc_id, _, _ in rows}
@@ -123,15 +138,21 @@ def main() -> None:
     impure = sum(1 for g in found if len({truth[m] for m in g}) > 1 or -1 in {truth[m] for m in g})
 
     knn = report.stages.get("knn", 0.0)
-    print(f"{args.n} assets x {args.dims} dims (store {built}); {platform.machine()}, "
-          f"Python {platform.python_version()}; ANN load/build {warm:.1f}s\n")  # fmt: skip
-    print("| assets | dims | threshold | k | kNN queries | scan s | kNN s | queries/s | group s "
-          "| total s | peak RSS | planted groups | found whole | split | impure |")  # fmt: skip
+    print(
+        f"{args.n} assets x {args.dims} dims (store {built}); {platform.machine()}, "
+        f"Python {platform.python_version()}; ANN load/build {warm:.1f}s\n"
+    )
+    print(
+        "| assets | dims | threshold | k | kNN queries | scan s | kNN s | queries/s | group s "
+        "| total s | peak RSS | planted groups | found whole | split | impure |"
+    )
     print("|" + "---|" * 15)
-    print(f"| {report.scanned} | {args.dims} | {args.threshold} | {args.k} | {report.queries} "
-          f"| {report.stages['scan']:.1f} | {knn:.1f} | {report.queries / max(knn, 1e-9):.0f} "
-          f"| {report.stages['group']:.1f} | {report.seconds:.1f} | {rss:.0f} MB "
-          f"| {len(planted)} | {exact} | {split} | {impure} |")  # fmt: skip
+    print(
+        f"| {report.scanned} | {args.dims} | {args.threshold} | {args.k} | {report.queries} "
+        f"| {report.stages['scan']:.1f} | {knn:.1f} | {report.queries / max(knn, 1e-9):.0f} "
+        f"| {report.stages['group']:.1f} | {report.seconds:.1f} | {rss:.0f} MB "
+        f"| {len(planted)} | {exact} | {split} | {impure} |"
+    )
     backend.close()
 
 

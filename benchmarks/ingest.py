@@ -5,13 +5,15 @@ on the long side, quality 85), then in one process:
 
 1. bare forward: the same model, same batch size, on tensors already decoded,
    resized and normalized before the clock starts (the ceiling);
-2. pipeline: ``workflows.ingest`` into a fresh embedded store - hash, decode,
+2. pipeline: ``workflows.ingest`` into one embedded store - hash, decode,
    shrink, preprocess, embed, bulk write - with the runner's thread pool.
 
-Prints images/s of each and their ratio, the runner's per-stage times, and the
-peak RSS sampled every 50 ms (psutil) while the pipeline ran.
+The two alternate in ROUNDS rounds (bare on the same BARE images, then the
+pipeline on the next N/ROUNDS files), so that both see the same load on shared
+cores. Prints images/s of each and their ratio, the runner's per-stage times,
+and the peak RSS sampled every 50 ms (psutil) over the whole run.
 
-    python benchmarks/ingest.py [--n 2000] [--batch 16] [--bare 256] [--no-flip] [--device cpu]
+    python benchmarks/ingest.py [--n 2000] [--batch 16] [--bare 64] [--rounds 8] [--no-flip]
 """
 
 from __future__ import annotations
@@ -85,58 +87,59 @@ def generate(folder: Path, n: int, seed: int = 0) -> float:
     return time.perf_counter() - started
 
 
-def bare_forward(embedder, files: list[Path], batch: int) -> float:
-    """images/s of the model alone: decode + preprocess happen before timing."""
+def bare_batches(embedder, files: list[Path], batch: int) -> list[np.ndarray]:
+    """The bare pass's input: decoded, resized and normalized before any clock starts."""
     from PIL import Image
 
     from es_visual.models.mobilenet import preprocess
 
-    tensors = []
+    out = []
     for s in range(0, len(files), batch):
         imgs = [Image.open(f).convert("RGB") for f in files[s : s + batch]]
-        tensors.append(preprocess(imgs, size=embedder.image_size, mode=embedder.preprocess))
-    embedder._embed_batch(tensors[0])  # warm-up (allocator, kernels)
+        out.append(preprocess(imgs, size=embedder.image_size, mode=embedder.preprocess))
+    return out
+
+
+def bare_forward(embedder, tensors: list[np.ndarray]) -> tuple[int, float]:
+    """(images, seconds) of the model alone on ready tensors."""
     started = time.perf_counter()
     for t in tensors:
         embedder._embed_batch(t)
-    return len(files) / (time.perf_counter() - started)
+    return sum(len(t) for t in tensors), time.perf_counter() - started
 
 
-def pipeline(embedder, folder: Path, batch: int) -> tuple[float, dict, int, int]:
-    from es_visual.backends.embedded import EmbeddedBackend
+def pipeline(embedder, backend, files: list[Path], batch: int):  # type: ignore[no-untyped-def]
+    """(images written, seconds, stage seconds) of ``workflows.ingest`` over ``files``."""
     from es_visual.ingest.pipeline import PipelineConfig
-    from es_visual.ingest.sources import iter_folder
+    from es_visual.ingest.sources import iter_paths
     from es_visual.workflows import ingest
 
-    store = Path(tempfile.mkdtemp(prefix="esv-ingest-store-"))
-    backend = EmbeddedBackend(store)
-    rss = PeakRss()
     started = time.perf_counter()
     report = ingest(
         backend,
         "bench",
-        iter_folder(folder),
+        iter_paths(files),
         embedder=embedder,
         pipeline=PipelineConfig(name="bench"),
         batch_size=batch,
     )
     elapsed = time.perf_counter() - started
-    peak = rss.stop()
     assert not report.failures, report.failures[:3]
-    written = report.written
-    backend.close()
-    shutil.rmtree(store, ignore_errors=True)
-    stages = dict(report.seconds)
-    return written / elapsed, stages, peak, written
+    return report.written, elapsed, dict(report.seconds)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000, help="images to ingest")
     ap.add_argument("--batch", type=int, default=16, help="images per model call (CLI default 16)")
-    ap.add_argument("--bare", type=int, default=256, help="images for the bare forward pass")
+    ap.add_argument("--bare", type=int, default=64, help="images of the bare pass, each round")
+    ap.add_argument("--rounds", type=int, default=8, help="bare/pipeline alternations")
     ap.add_argument("--no-flip", action="store_true", help="embed without the mirror pass")
     ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--image-size", type=int, default=224,
+        help="model input side; a small one (64) makes a long run cheap for the memory check",
+    )  # fmt: skip
     ap.add_argument("--images", help="reuse (or create) the JPEGs in this folder")
     args = ap.parse_args()
 
@@ -154,26 +157,50 @@ def main() -> None:
     mb = sum(f.stat().st_size for f in files) / 2**20
 
     embedder = MobileNetV2Embedder(
-        batch_size=args.batch, flip=not args.no_flip, device=args.device
-    )
+        batch_size=args.batch, flip=not args.no_flip, device=args.device,
+        image_size=args.image_size,
+    )  # fmt: skip
     print(
         f"# {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__} "
         f"({embedder.threads} threads, device {embedder.device}), Python "
         f"{platform.python_version()}; {len(files)} JPEGs ({mb:.0f} MB, made in {gen_s:.0f} s), "
-        f"batch {args.batch}, flip {not args.no_flip}"
+        f"batch {args.batch}, flip {not args.no_flip}, input {args.image_size} px"
     )
-    bare = bare_forward(embedder, files[: args.bare], args.batch)
-    full, stages, peak, written = pipeline(embedder, folder, args.batch)
-    bare2 = bare_forward(embedder, files[: args.bare], args.batch)  # drift check, same run
-    ceiling = (bare + bare2) / 2
-    print("| measure | images/s |")
-    print("|---|---|")
-    print(f"| bare forward (before / after) | {bare:.1f} / {bare2:.1f} |")
-    print(f"| whole pipeline ({written} images) | {full:.1f} |")
-    print(f"| ratio pipeline / bare | {full / ceiling:.2f}x |")
-    print(f"| peak RSS while ingesting | {peak / 2**20:.0f} MB |")
-    if stages:
-        print("stage seconds:", {k: round(v, 1) for k, v in stages.items()})
+    # Side by side: each round runs the bare pass on the same ready tensors, then the
+    # pipeline on the next slice of files, so both see the same load on shared cores.
+    from es_visual.backends.embedded import EmbeddedBackend
+
+    tensors = bare_batches(embedder, files[: args.bare], args.batch)
+    embedder._embed_batch(tensors[0])  # warm-up
+    store = Path(tempfile.mkdtemp(prefix="esv-ingest-store-"))
+    backend = EmbeddedBackend(store)
+    rounds = max(1, args.rounds)
+    per = -(-len(files) // rounds)
+    bare_n = bare_s = pipe_n = pipe_s = 0.0
+    stages: dict[str, float] = {}
+    rss = PeakRss()
+    after_round = []
+    for r in range(rounds):
+        n, sec = bare_forward(embedder, tensors)
+        bare_n, bare_s = bare_n + n, bare_s + sec
+        n, sec, st = pipeline(embedder, backend, files[r * per : (r + 1) * per], args.batch)
+        pipe_n, pipe_s = pipe_n + n, pipe_s + sec
+        for k, v in st.items():
+            stages[k] = stages.get(k, 0.0) + v
+        after_round.append(rss.proc.memory_info().rss / 2**20)
+    peak = rss.stop()
+    stored = backend.stats("bench").with_visual
+    backend.close()
+    shutil.rmtree(store, ignore_errors=True)
+    bare, full = bare_n / bare_s, pipe_n / pipe_s
+    print("| measure | images | seconds | images/s |")
+    print("|---|---|---|---|")
+    print(f"| bare forward (ready tensors) | {bare_n:.0f} | {bare_s:.1f} | {bare:.2f} |")
+    print(f"| whole pipeline (decode..write) | {pipe_n:.0f} | {pipe_s:.1f} | {full:.2f} |")
+    print(f"| ratio pipeline / bare | | | {full / bare:.2f}x |")
+    print(f"peak RSS during the run: {peak / 2**20:.0f} MB; documents with a vector: {stored}")
+    print("RSS after each round (MB):", [round(x) for x in after_round])
+    print("pipeline stage seconds:", {k: round(v, 1) for k, v in stages.items()})
     if not args.images:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -211,8 +211,10 @@ def find_duplicates(
         # The asset and its exact copies are dropped here rather than sent as exclude_ids:
         # an exclusion turns the store's plain scan into a masked one, many times slower.
         copies = set(by_hash.get(assets[doc_id].hash or "", [doc_id]))
-        request = base.limit(k + len(copies)).similar_to(vector=vector).to_request(
-            vector=vector, target="scene", model=spec.model
+        request = (
+            base.limit(k + len(copies))
+            .similar_to(vector=vector)
+            .to_request(vector=vector, target="scene", model=spec.model)
         )
         hits = [(h.id, float(h.score or 0.0)) for h in backend.search(request).hits]
         return [(i, score) for i, score in hits if i not in copies][:k]
@@ -255,9 +257,7 @@ def find_duplicates(
     total = len(found)
     if limit_groups is not None:
         found = found[:limit_groups]
-    groups = tuple(
-        _group([assets[i] for i in ids], vectors, by_hash, backend, s) for ids in found
-    )
+    groups = tuple(_group([assets[i] for i in ids], vectors, by_hash, backend, s) for ids in found)
     groups = tuple(sorted(groups, key=lambda g: (-len(g.members), g.keeper.id)))
     stages["group"] = time.perf_counter() - t0
     return DuplicateReport(

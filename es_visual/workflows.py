@@ -14,7 +14,7 @@ from es_visual.config import Settings
 from es_visual.documents import DocUpdate
 from es_visual.errors import ModelMismatchError
 from es_visual.ingest.pipeline import PipelineConfig
-from es_visual.ingest.report import IngestReport
+from es_visual.ingest.report import Failure, IngestReport
 from es_visual.ingest.runner import STATE_FIELDS, run_ingest
 from es_visual.ingest.sources import Asset, SourceError
 from es_visual.models.base import Embedder
@@ -83,7 +83,10 @@ def ingest(
     batch_size: int = 16,
     force: bool = False,
     progress: Callable[[int], None] | None = None,
+    on_failure: Callable[[Failure], None] | None = None,
 ) -> IngestReport:
+    """Ingest ``source`` into ``index``; ``on_failure`` sees each per-item failure as
+    soon as its chunk is done (the report lists them all at the end)."""
     ensure_ready(backend, index, embedder, face_dims=pipeline.options.get("face_dims"))
 
     def lookup(ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -104,6 +107,7 @@ def ingest(
         workers=min(4, os.cpu_count() or 2),
         force=force,
         progress=progress,
+        on_failure=on_failure,
     )
     backend.refresh(index)
     return report

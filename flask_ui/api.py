@@ -23,7 +23,7 @@ from flask_ui.indexpage import index_info
 from flask_ui.jobrunner import JobRefused
 from flask_ui.jobs import start_job
 from flask_ui.present import api_hit, metadata_rows, title_of
-from flask_ui.queries import Query, readable_doc, run_search
+from flask_ui.queries import Query, readable_doc, run_search, video_segments
 from flask_ui.state import get_state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -113,7 +113,15 @@ def asset(asset_id: str) -> Any:
     doc = readable_doc(state, current_user(), asset_id)
     if doc is None:
         return error(404, "not_found", "no such asset")
+    extra: dict[str, Any] = {}
+    query = Query.from_args(request.args)
+    if (doc.get("visual") or {}).get("media_type") == "video" and query.kind != "browse":
+        # Search parameters given: where in this video the search matches.
+        upload = state.uploads.get(current_user().name, query.upload) if query.upload else None
+        found = video_segments(state, current_user(), query, asset_id, upload)
+        extra["segments"] = [seg.to_dict() for seg in found]
     return jsonify(
+        **extra,
         id=asset_id,
         title=title_of(asset_id, doc),
         source=doc,
@@ -171,3 +179,17 @@ def index() -> Any:
     if denied is not None:
         return denied
     return jsonify(index_info(get_state()))
+
+
+@bp.route("/duplicates", methods=["GET"])
+def duplicates() -> Any:
+    """Exact and near-duplicate groups among the documents the caller may read."""
+    from flask_ui.dups import find_groups
+
+    denied = _admin_only()
+    if denied is not None:
+        return denied
+    found = find_groups(get_state(), current_user(), request.args)
+    if found["error"]:
+        return error(400, "bad_request", found["error"])
+    return jsonify(found["report"])

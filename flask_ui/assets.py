@@ -1,22 +1,31 @@
 """The asset page: the picture with its faces and regions as boxes, or a video with
-its timeline; metadata; links that start a localized search."""
+its timeline; metadata; links that start a localized search.
+
+A video's timeline shows where a search matches. The page takes the search's
+own URL parameters (``?upload=...``, ``?similar=...``, ``?where=...``, as on the
+search page) and asks that question of this video's frames itself, so a result
+card's link, a bookmark and the page's "find in this video" form all draw it.
+An explicit ``?segments=start-end[:score],...`` is drawn as given.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
+from es_visual.errors import EsVisualError, NotFoundError
 from flask_ui.auth import current_user
 from flask_ui.media import local_path
 from flask_ui.present import boxes, fmt_time, metadata_rows, title_of, visual_summary
-from flask_ui.state import get_state
+from flask_ui.state import AppState, get_state
+from flask_ui.users import User
 
 bp = Blueprint("assets", __name__, url_prefix="/assets")
 
 
 def parse_segments(value: str | None, duration: float | None) -> list[dict[str, float]]:
-    """``start-end[:score],...`` from a result card's link into timeline bars."""
+    """``start-end[:score],...`` (an explicit link) into timeline bars."""
     out: list[dict[str, float]] = []
     for part in (value or "").split(",")[:200]:
         span, _, score = part.partition(":")
@@ -29,11 +38,38 @@ def parse_segments(value: str | None, duration: float | None) -> list[dict[str, 
         if end < start or start < 0:
             continue
         out.append({"start": start, "end": end, "score": best})
-    if duration:
-        for seg in out:
+    return with_layout(out, duration)
+
+
+def with_layout(segments: list[dict[str, float]], duration: float | None) -> list[dict[str, float]]:
+    """Each bar's left edge and width in percent of the video (the script redraws them)."""
+    for seg in segments:
+        if duration:
             seg["left"] = min(100.0, 100.0 * seg["start"] / duration)
             seg["width"] = max(0.6, min(100.0, 100.0 * (seg["end"] - seg["start"]) / duration))
-    return out
+    return segments
+
+
+def searched_segments(
+    state: AppState, user: User, asset_id: str, duration: float | None
+) -> tuple[list[dict[str, float]], str | None, Any]:
+    """(segments, why there are none, the query) for the search in the page's URL."""
+    from flask_ui.queries import Query, video_segments
+
+    query = Query.from_args(request.args)
+    if query.kind == "browse":
+        return [], None, query
+    upload = state.uploads.get(user.name, query.upload) if query.upload else None
+    if query.upload and upload is None:
+        return [], "The uploaded image has expired; upload it again.", query
+    try:
+        found = video_segments(state, user, query, asset_id, upload)
+    except NotFoundError:  # a forbidden start reads exactly like a missing one
+        return [], "The asset this search starts from is not there.", query
+    except EsVisualError as exc:  # a bad expression or an unreadable picture: say so
+        return [], str(exc), query
+    segments = [s.to_dict() for s in found]
+    return with_layout(segments, duration), None, query
 
 
 @bp.route("/<path:asset_id>")
@@ -46,6 +82,12 @@ def show(asset_id: str) -> Any:
         abort(404)
     summary = visual_summary(doc)
     duration = summary["duration"]
+    segments = parse_segments(request.args.get("segments"), duration)
+    segments_error, query = None, None
+    if not segments and summary["media_type"] == "video":
+        segments, segments_error, query = searched_segments(
+            state, current_user(), asset_id, duration
+        )
     frames = [
         f.get("t")
         for f in (doc.get("visual") or {}).get("frames") or ()
@@ -60,8 +102,28 @@ def show(asset_id: str) -> Any:
         visual=summary,
         boxes=boxes(doc),
         has_file=local_path(doc) is not None,
-        segments=parse_segments(request.args.get("segments"), duration),
+        segments=segments,
+        segments_error=segments_error,
+        searched=query is not None and query.kind != "browse",
         frame_ticks=[100.0 * t / duration for t in frames] if duration else [],
         start_t=request.args.get("t", type=float),
         fmt_time=fmt_time,
     )
+
+
+@bp.route("/<path:asset_id>", methods=["POST"])
+def find_in_video(asset_id: str) -> Any:
+    """ "Find in this video": keep the picture in memory (as the search form does) and
+    show this asset's timeline for it."""
+    from flask_ui.queries import readable_doc
+
+    state = get_state()
+    user = current_user()
+    if readable_doc(state, user, asset_id) is None:
+        abort(404)
+    file = request.files.get("image")
+    data = file.read() if file is not None else b""
+    if not data:
+        return redirect(url_for("assets.show", asset_id=asset_id), code=303)
+    token = state.uploads.put(user.name, data)
+    return redirect(url_for("assets.show", asset_id=asset_id, upload=token), code=303)

@@ -1,11 +1,11 @@
-"""Index page: counts, model, dims, pipeline, and the latest failed ingests."""
+"""Index page: counts, model, dims, pipeline, the latest failed ingests, duplicates."""
 
 from __future__ import annotations
 
 from itertools import islice
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 
 from es_visual.query.ir import Exists, and_
 from flask_ui.auth import admin_required, current_user
@@ -56,4 +56,11 @@ def index_info(state: AppState, limit_errors: int = 25) -> dict[str, Any]:
 @bp.route("/")
 @admin_required
 def page() -> Any:
-    return render_template("index.html", info=index_info(get_state()))
+    from flask_ui.dups import find_groups
+
+    state = get_state()
+    return render_template(
+        "index.html",
+        info=index_info(state),
+        dups=find_groups(state, current_user(), request.args),
+    )

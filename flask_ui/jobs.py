@@ -80,6 +80,8 @@ def start_job(state: AppState, user: str, form: dict[str, Any]) -> Job:
             batch_size=settings.batch_size,
             force=job.force,
             progress=progress,
+            # Listed on the page while the job runs; the final report replaces the list.
+            on_failure=lambda failure: job.failures.append(failure.to_dict()),
         )
 
     return state.jobs.start(job, run, count)

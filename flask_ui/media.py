@@ -44,14 +44,31 @@ def local_path(doc: dict[str, Any]) -> Path | None:
     return path if path.is_file() else None
 
 
-def render_thumbnail(path: Path, media_type: str | None, size: int, max_pixels: int) -> bytes:
+def _pick_time(value: Any) -> float | None:
+    """A video thumbnail's time, to a tenth of a second (so the cache stays small)."""
+    try:
+        t = round(float(value), 1)
+    except (TypeError, ValueError):
+        return None
+    return t if 0 < t < 86400 else None
+
+
+def render_thumbnail(
+    path: Path, media_type: str | None, size: int, max_pixels: int, t: float | None = None
+) -> bytes:
+    """A JPEG of the picture, or of a video's first sampled frame at or after ``t``."""
     from es_visual.media.crops import thumbnail
 
     if media_type == "video":
         from es_visual.media.video import open_video
 
         with open_video(path, max_pixels=max_pixels) as video:
-            frame = next(iter(video.frames()), None)
+            # Sampled frames (keyframes by default) are the ones a search matches, so the
+            # frame a result names is among them.
+            frame = None
+            for frame in video.frames():
+                if t is None or frame.t >= t - 0.05:
+                    break
         if frame is None:
             raise ValueError("no frame")
         image = frame.image
@@ -64,9 +81,15 @@ def render_thumbnail(path: Path, media_type: str | None, size: int, max_pixels: 
     return out.getvalue()
 
 
-def cached_thumbnail(state: AppState, asset_id: str, doc: dict[str, Any], size: int) -> Path:
+def cached_thumbnail(
+    state: AppState, asset_id: str, doc: dict[str, Any], size: int, t: float | None = None
+) -> Path:
     visual = doc.get("visual") or {}
+    if visual.get("media_type") != "video":
+        t = None
     key = f"{state.index}\0{asset_id}\0{visual.get('content_hash') or visual.get('path')}\0{size}"
+    if t is not None:
+        key += f"\0t={t}"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
     target = state.cache_dir / "thumbs" / digest[:2] / f"{digest}.jpg"
     if target.is_file():
@@ -75,7 +98,7 @@ def cached_thumbnail(state: AppState, asset_id: str, doc: dict[str, Any], size: 
     if path is None:
         abort(404, "The asset's file is not on this server.")
     try:
-        data = render_thumbnail(path, visual.get("media_type"), size, state.settings.max_pixels)
+        data = render_thumbnail(path, visual.get("media_type"), size, state.settings.max_pixels, t)
     except Exception:  # any unreadable media: a missing picture, not a server error
         abort(404, "The asset's file cannot be read.")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +116,8 @@ def thumb(asset_id: str) -> Any:
     doc = readable_doc(state, current_user(), asset_id)
     if doc is None:
         abort(404)
-    path = cached_thumbnail(state, asset_id, doc, _pick_size(request.args.get("size")))
+    size, t = _pick_size(request.args.get("size")), _pick_time(request.args.get("t"))
+    path = cached_thumbnail(state, asset_id, doc, size, t)
     response = send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
     # Per-user access: browsers may cache it, shared proxies may not.
     response.headers["Cache-Control"] = "private, max-age=3600"

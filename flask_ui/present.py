@@ -87,17 +87,16 @@ def fmt_time(seconds: float | None) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
-def hit_card(hit: Hit) -> dict[str, Any]:
+def hit_card(hit: Hit, query_args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``query_args``: the search's URL parameters; a video's link carries them, so its
+    asset page asks the same question of the video's frames and draws the timeline."""
     source = hit.source or {}
     visual = source.get("visual") or {}
     matched = hit.matched
     tags = source.get("tags")
     link: dict[str, Any] = {}
-    if hit.segments:
-        # The asset page draws these on the video's timeline.
-        link["segments"] = ",".join(
-            f"{s.start:.2f}-{s.end:.2f}:{s.score:.3f}" for s in hit.segments[:100]
-        )
+    if (visual.get("media_type") == "video") and query_args:
+        link.update({k: v for k, v in query_args.items() if k not in ("after", "limit", "media")})
     if matched is not None and matched.t is not None:
         link["t"] = f"{matched.t:.2f}"
     return {
@@ -115,7 +114,8 @@ def hit_card(hit: Hit) -> dict[str, Any]:
         "error": visual.get("error"),
         "matched_bbox": matched.bbox if matched and matched.bbox else None,
         "segments": [s.to_dict() for s in hit.segments],
-        "thumb": url_for("media.thumb", asset_id=hit.id, size=320),
+        # A video's card shows the frame that matched, not its first one.
+        "thumb": url_for("media.thumb", asset_id=hit.id, size=320, t=link.get("t")),
         "url": url_for("assets.show", asset_id=hit.id, **link),
     }
 

@@ -7,15 +7,18 @@ pages and ``/api/`` ask exactly the same question of the backend.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from es_visual.config import Settings
 from es_visual.errors import NotFoundError, QueryError
 from es_visual.query.acl import AclPolicy
-from es_visual.query.ir import Node
-from es_visual.query.results import SearchResult
+from es_visual.query.ir import Ids, Node
+from es_visual.query.results import SearchResult, Segment
 from flask_ui.state import AppState
 from flask_ui.users import User
+
+if TYPE_CHECKING:
+    from es_visual.query.search import Search
 
 Kind = Literal["browse", "text", "image", "asset", "region", "face"]
 MEDIA_CHOICES = ("all", "image", "video")
@@ -172,10 +175,11 @@ def open_upload(data: bytes, settings: Settings) -> Any:
     return open_image(bytes(data), max_pixels=settings.max_pixels).image
 
 
-def run_search(
+def build_search(
     state: AppState, user: User, query: Query, upload: bytes | None = None
-) -> SearchResult:
-    """Build and execute the search ``query`` describes, as ``user``.
+) -> tuple[Search, bool]:
+    """The ``Search`` that ``query`` describes, as ``user``, and whether it is a vector
+    search (one that needs the embedder).
 
     Raises ``NotFoundError`` when the asset it starts from is not readable by
     ``user``, ``QuerySyntaxError`` / ``UnknownFieldError`` for a bad expression,
@@ -214,8 +218,31 @@ def run_search(
     search = search.as_user(user.name, groups=list(user.groups)).limit(query.limit)
     if query.after:
         search = search.after(query.after)
+    return search, vector
+
+
+def run_search(
+    state: AppState, user: User, query: Query, upload: bytes | None = None
+) -> SearchResult:
+    """Execute the search ``query`` describes, as ``user`` (errors: see ``build_search``)."""
+    search, vector = build_search(state, user, query, upload)
     embedder = state.embedder() if vector else None
     return search.execute(state.backend(), embedder=embedder)
+
+
+def video_segments(
+    state: AppState, user: User, query: Query, asset_id: str, upload: bytes | None = None
+) -> list[Segment]:
+    """Where in the video ``asset_id`` the search ``query`` matches: the same question
+    asked of this one asset's frames, so an asset page opened from a link, a bookmark
+    or its own "find in this video" form draws the timeline without a result list."""
+    if query.kind == "browse":
+        return []
+    one = replace(query, media="all", on="frames", after="", limit=1)
+    search, _ = build_search(state, user, one, upload)
+    result = search.where(Ids((asset_id,))).execute(state.backend(), embedder=state.embedder())
+    hit = next((h for h in result.hits if h.id == asset_id), None)
+    return list(hit.segments) if hit is not None else []
 
 
 def text_search_support(state: AppState) -> tuple[bool, str]:

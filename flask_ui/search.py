@@ -57,7 +57,8 @@ def home() -> Any:
     result = None
     try:
         result = run_search(state, user, query, upload)
-        cards = [hit_card(h) for h in result.hits]
+        link_args = query.to_args() if query.kind != "browse" else None
+        cards = [hit_card(h, link_args) for h in result.hits]
     except NotFoundError:
         abort(404)
     except (QuerySyntaxError, UnknownFieldError) as exc:

@@ -1,9 +1,12 @@
 """What the app opens once and shares between requests: the backend, the embedder,
 recent uploads, the thumbnail cache and the jobs.
 
-Flask serves requests on several threads and jobs ingest on their own, so the
-backend and the embedder are wrapped in a lock: the embedded store and torch
-models are not promised to be thread-safe, and an admin UI has few users.
+Flask serves requests on several threads and jobs ingest on their own. The
+backend is shared without a lock: the embedded store is thread-safe (a SQLite
+connection per thread, a lock per vector target) and so are the cluster
+clients, so a search no longer waits for an ingest job's bulk writes. Each
+embedder gets its own lock: the built-in models already run one forward pass at
+a time, the lock keeps a third-party embedder that does not just as safe.
 """
 
 from __future__ import annotations
@@ -26,33 +29,12 @@ if TYPE_CHECKING:
     from flask_ui.users import UserStore
 
 
-class LockedBackend:
-    """Every call of the wrapped backend under one lock (generators drained inside it)."""
-
-    def __init__(self, backend: Backend, lock: threading.RLock) -> None:
-        self._backend = backend
-        self._lock = lock
-        self.name = getattr(backend, "name", "backend")
-
-    def __getattr__(self, attr: str) -> Any:
-        target = getattr(self._backend, attr)
-        if not callable(target):
-            return target
-
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                result = target(*args, **kwargs)
-                if attr == "iter_docs":
-                    return iter(list(result))
-                return result
-
-        return locked
-
-
 class LockedEmbedder:
-    def __init__(self, embedder: Embedder, lock: threading.RLock) -> None:
+    """One call of the wrapped embedder at a time (its own lock, not the app's)."""
+
+    def __init__(self, embedder: Embedder) -> None:
         self._embedder = embedder
-        self._lock = lock
+        self._lock = threading.Lock()
 
     def __getattr__(self, attr: str) -> Any:
         target = getattr(self._embedder, attr)
@@ -98,8 +80,8 @@ class AppState:
         self.users = users
         self.jobs = jobs
         self.uploads = UploadCache()
-        self.lock = threading.RLock()
-        self._backend: LockedBackend | None = None
+        self.lock = threading.RLock()  # opening the backend and loading models only
+        self._backend: Backend | None = None
         self._embedders: dict[str, LockedEmbedder] = {}
 
     @property
@@ -111,18 +93,20 @@ class AppState:
         return Path(self.settings.data_dir) / "ui-cache"
 
     def set_backend(self, backend: Backend) -> None:
-        self._backend = LockedBackend(backend, self.lock)
+        self._backend = backend
 
     def backend(self) -> Backend:
+        if self._backend is not None:  # no lock once open: a model load must not block it
+            return self._backend
         with self.lock:
             if self._backend is None:
                 from es_visual.backends import open_backend
 
-                self._backend = LockedBackend(open_backend(self.settings), self.lock)
-            return self._backend  # type: ignore[return-value]
+                self._backend = open_backend(self.settings)
+            return self._backend
 
     def set_embedder(self, embedder: Embedder) -> None:
-        wrapped = LockedEmbedder(embedder, self.lock)
+        wrapped = LockedEmbedder(embedder)
         self._embedders[embedder.tag] = wrapped
         self._embedders[embedder.name] = wrapped
 
@@ -143,7 +127,7 @@ class AppState:
             from es_visual.models.registry import get_embedder, get_embedder_for_tag
 
             loaded = get_embedder_for_tag(tag) if tag else get_embedder(key)
-            self._embedders[key] = LockedEmbedder(loaded, self.lock)
+            self._embedders[key] = LockedEmbedder(loaded)
             return self._embedders[key]  # type: ignore[return-value]
 
     def close(self) -> None:

@@ -352,7 +352,20 @@ class ClusterBackend:
         attempt = 0
         while pending:
             retry: list[int] = []
-            outcomes = self._run_bulk([actions[i] for i in pending], written=result.written)
+            try:
+                outcomes = self._run_bulk([actions[i] for i in pending], written=result.written)
+            except BackendUnavailableError as exc:
+                # A cluster restarting or a dropped connection: the same backoff as 429/503.
+                # Re-sending items that landed before the drop is harmless (updates merge).
+                if attempt >= self.max_retries:
+                    raise BackendUnavailableError(
+                        f"{exc} (gave up after {attempt + 1} attempts)"
+                    ) from None
+                delay = min(self.initial_backoff * 2**attempt, self.max_backoff)
+                log.warning("%s unreachable during bulk; retrying in %.1fs", self.name, delay)
+                time.sleep(delay)
+                attempt += 1
+                continue
             for i, (ok, item) in zip(pending, outcomes, strict=True):
                 info = next(iter(item.values())) if item else {}
                 status = info.get("status")

@@ -398,6 +398,8 @@ def _prepare(update: DocUpdate, spec: VisualSpec | None) -> tuple[dict[str, Any]
     """(source without vectors, target -> vector rows replacing that target's)."""
     if not isinstance(update.id, str) or not update.id:
         raise _ItemFailure(f"document id must be a non-empty string, not {update.id!r}")
+    if not update.id.isascii() and not _encodable(update.id):
+        raise _ItemFailure(f"document id {update.id!r} is not valid UTF-8 (lone surrogates)")
     if not isinstance(update.doc, dict):
         raise _ItemFailure(f"document must be an object, not {type(update.doc).__name__}")
     doc = dict(update.doc)
@@ -466,3 +468,11 @@ def _blob(vec: Any, spec: VisualSpec | None, target: str, where: str) -> bytes:
     if not np.all(np.isfinite(arr)):
         raise _ItemFailure(f"{where} holds NaN or infinity")
     return arr.tobytes()
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from es_visual.backends.embedded_sql import ID_FIELD, _SEGMENT, compile_filter, json_path
+from es_visual.backends.embedded_sql import _SEGMENT, ID_FIELD, compile_filter, json_path
 from es_visual.query import ir
 
 MAX_TERM_CHARS = 256
@@ -264,13 +264,3 @@ def _answerable(value: Any) -> bool:
     if isinstance(value, str):
         return len(value) <= MAX_TERM_CHARS
     return isinstance(value, int | float | bool)
-
-
-def iter_leaves(node: ir.Node) -> Iterator[ir.Node]:
-    if isinstance(node, ir.And | ir.Or):
-        for c in node.children:
-            yield from iter_leaves(c)
-    elif isinstance(node, ir.Not):
-        yield from iter_leaves(node.child)
-    else:
-        yield node

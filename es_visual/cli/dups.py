@@ -18,10 +18,14 @@ from es_visual.cli.tables import render_table
     help="Cosine similarity from which two pictures are near duplicates "
     "(default: the index model's, e.g. 0.75 for mobilenet-v2; see docs/duplicates.md).",
 )
-@click.option("--where", "where", help='Only assets matching this expression, e.g. "folder:trips/*".')
+@click.option(
+    "--where", "where", help='Only assets matching this expression, e.g. "folder:trips/*".'
+)
 @click.option("--as-user", "as_user", help="Only assets this user may read.")
 @click.option(
-    "--groups", multiple=True, help="With --as-user: the user's groups (comma-separated or repeated)."
+    "--groups",
+    multiple=True,
+    help="With --as-user: the user's groups (comma-separated or repeated).",
 )
 @click.option(
     "--limit-groups",
@@ -75,18 +79,24 @@ def dups(
         s = s.as_user(as_user, groups=group_names)
 
     with click.progressbar(
-        length=1, label="looking for duplicates", file=sys.stderr,
+        length=1,
+        label="looking for duplicates",
+        file=sys.stderr,
         hidden=not show_progress() or as_json,
-    ) as bar:  # fmt: skip
+    ) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.length = max(total, 1)
             bar.update(done - bar.pos)
 
         report = find_duplicates(
-            app.backend(), s, threshold=threshold, k=k, limit_groups=limit_groups,
+            app.backend(),
+            s,
+            threshold=threshold,
+            k=k,
+            limit_groups=limit_groups,
             progress=progress,
-        )  # fmt: skip
+        )
 
     if as_json:
         emit_json(report.to_dict())
@@ -108,7 +118,7 @@ def render_report(report: Any) -> str:
                 f"{m.width}x{m.height}" if m.width and m.height else "",
                 _size(m.bytes) if m.bytes is not None else "",
                 m.indexed_at,
-                "exact" if m.exact else f"{m.similarity:.3f}",
+                "keeper" if m.keeper else "exact" if m.exact else f"{m.similarity:.3f}",
             )
             for m in group.members
         ]

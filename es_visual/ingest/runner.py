@@ -38,6 +38,7 @@ class Writer(Protocol):
 # ids -> {id: stored document (at least STATE_FIELDS)} for those that exist.
 Lookup = Callable[[Sequence[str]], dict[str, dict[str, Any]]]
 Progress = Callable[[int], None]
+OnFailure = Callable[[Failure], None]
 
 
 def run_ingest(
@@ -52,9 +53,13 @@ def run_ingest(
     workers: int = 2,
     force: bool = False,
     progress: Progress | None = None,
+    on_failure: OnFailure | None = None,
 ) -> IngestReport:
     """Ingest every asset of ``source``; returns what happened. Never raises for a
-    bad asset; raises only when the store itself fails (``BackendError``)."""
+    bad asset; raises only when the store itself fails (``BackendError``).
+
+    ``on_failure`` is called with each per-item ``Failure`` as soon as its chunk is
+    written (before ``progress``), so a caller can show errors while the run goes on."""
     report = IngestReport(index=index, model=embedder.tag, pipeline=config.name)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="analyze") as pool:
         pending: Callable[[], list[_Outcome]] | None = None
@@ -62,10 +67,10 @@ def run_ingest(
             # Start analysing this chunk before embedding the previous one.
             upcoming = _submit_chunk(pool, chunk, embedder, config, lookup, report, force)
             if pending is not None:
-                _finish(pending(), embedder, write, report, progress)
+                _finish(pending(), embedder, write, report, progress, on_failure)
             pending = upcoming
         if pending is not None:
-            _finish(pending(), embedder, write, report, progress)
+            _finish(pending(), embedder, write, report, progress, on_failure)
     return report
 
 
@@ -157,7 +162,9 @@ def _finish(
     write: Writer,
     report: IngestReport,
     progress: Progress | None,
+    on_failure: OnFailure | None = None,
 ) -> None:
+    reported = len(report.failures)
     analyses = [o.analysis for o in outcomes if o.analysis is not None]
     failures = [o.failure for o in outcomes if o.failure is not None]
     report.seen += len(outcomes)
@@ -185,6 +192,9 @@ def _finish(
         report.written += sum(1 for a in analyses if a.asset.id not in failed_ids)
         for err in result.errors:
             report.failures.append(Failure(err.id, err.id, "write", err.reason))
+    if on_failure:
+        for failure in report.failures[reported:]:
+            on_failure(failure)
     if progress:
         progress(len(outcomes))
 

@@ -46,8 +46,9 @@ class DocReader(Protocol):
     def iter_docs(self, index: str, **kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]: ...
 
 
-def iter_folder(root: Path, *, recursive: bool = True) -> Iterator[Asset]:
-    """Media files under ``root`` in a stable order; id = path relative to ``root``."""
+def iter_folder(root: Path, *, recursive: bool = True) -> Iterator[Asset | SourceError]:
+    """Media files under ``root`` in a stable order; id = path relative to ``root``.
+    A file whose name is not valid UTF-8 (it could be no document id) is a SourceError."""
     root = Path(root)
     if root.is_file():
         yield Asset(id=root.name, path=root.resolve(), origin=str(root))
@@ -61,10 +62,15 @@ def iter_folder(root: Path, *, recursive: bool = True) -> Iterator[Asset]:
             if name.startswith(".") or path.suffix.lower() not in MEDIA_EXTENSIONS:
                 continue
             rel = path.relative_to(root).as_posix()
+            if not _utf8(rel):
+                shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                reason = "the file name is not valid UTF-8: rename it to index it"
+                yield SourceError(None, shown, reason)
+                continue
             yield Asset(id=rel, path=path.resolve(), origin=str(path))
 
 
-def iter_paths(paths: Iterable[Path], *, recursive: bool = True) -> Iterator[Asset]:
+def iter_paths(paths: Iterable[Path], *, recursive: bool = True) -> Iterator[Asset | SourceError]:
     """Folders are walked (ids relative to each folder); files keep their own name as id."""
     for path in paths:
         yield from iter_folder(Path(path), recursive=recursive)
@@ -159,3 +165,11 @@ def _dotted(source: dict[str, Any], dotted: str) -> Any:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes of undecodable bytes in a file name
+        return False
+    return True

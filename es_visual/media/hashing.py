@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 
@@ -14,6 +17,15 @@ def content_hash(source: str | Path | bytes) -> str:
     """
     if isinstance(source, bytes | bytearray | memoryview):
         return hashlib.sha256(source).hexdigest()
-    with open(source, "rb") as fh:
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for a writer.
+    with open(source, "rb", opener=_open_nonblocking) as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError(
+                errno.EINVAL, "not a regular file (a FIFO, socket or device)", str(source)
+            )
         # file_digest streams through a reused buffer (readinto), never the whole file.
         return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))

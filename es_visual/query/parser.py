@@ -584,6 +584,9 @@ def format_expression(expr: Expr) -> str:
         shown = f"[{lo} TO {hi}]"
     else:
         shown = _quote(value)
+        if expr.op in ("<", ">") and shown.startswith("="):
+            # "a>" + "=b" would read back as "a>=" + "b": a space keeps them apart.
+            return f"{expr.name}{expr.op} {shown}"
     return f"{expr.name}{expr.op}{shown}"
 
 

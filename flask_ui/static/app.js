@@ -106,6 +106,8 @@ function initTimeline() {
   };
   $all(".tick", timeline).forEach((t) => { t.style.left = t.dataset.left + "%"; });
   layout();
+  const find = $("#find-image");
+  if (find) find.addEventListener("change", () => { if (find.files.length) find.form.submit(); });
   if (!player) return;
   player.addEventListener("loadedmetadata", () => {
     if (!duration && isFinite(player.duration)) { duration = player.duration; layout(); }
@@ -176,7 +178,17 @@ function poll(el) {
     .catch(() => setTimeout(() => poll(el), 3000));
 }
 
+// --- index page: the duplicates threshold slider shows its value ------------------------
+function initDuplicates() {
+  const slider = $("#dup-threshold");
+  const out = $("#dup-threshold-out");
+  if (!slider || !out) return;
+  slider.addEventListener("input", () => { out.textContent = Number(slider.value).toFixed(2); });
+  slider.addEventListener("change", () => slider.form.submit());
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  initDuplicates();
   initSearch();
   initStage();
   initTimeline();

@@ -234,7 +234,7 @@ def test_top_docs_keeps_every_row_that_can_matter() -> None:
     for need in (1, 5, 11, 40):
         kept_pos, kept = _top_docs(pos, scores, doc_rids, need)
 
-        def best(p, s):
+        def best(p, s, need=need):
             out: dict[int, float] = {}
             for r, v in zip(doc_rids[p], s, strict=True):
                 out[int(r)] = max(out.get(int(r), -1.0), float(v))

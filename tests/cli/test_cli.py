@@ -60,14 +60,28 @@ def test_search_as_a_subprocess_prints_json(tmp_path: Path, photos: Path) -> Non
     env_dir = str(tmp_path / "store")
     subprocess.run(
         [sys.executable, "-m", "es_visual", "--data-dir", env_dir, "ingest", str(photos)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     out = subprocess.run(
-        [sys.executable, "-m", "es_visual", "--data-dir", env_dir, "search",
-         "--image", str(photos / "chelsea.png"), "--limit", "2", "--json"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "es_visual",
+            "--data-dir",
+            env_dir,
+            "search",
+            "--image",
+            str(photos / "chelsea.png"),
+            "--limit",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     data = json.loads(out)
-    assert [h["id"] for h in data["hits"]][0] == "chelsea.png"
+    assert next(h["id"] for h in data["hits"]) == "chelsea.png"
     assert set(data["hits"][0]) >= {"id", "score", "source", "matched"}
     assert "took_ms" in data

@@ -59,8 +59,10 @@ def test_reingest_is_idempotent_and_edits_are_reembedded(
     shutil.copyfile(skimage_dir / "moon.png", folder / "coffee.png")
     edited = run(backend, folder, mobilenet)
     assert (edited.written, edited.skipped) == (1, 4)
-    assert backend.get("media", "coffee.png")["visual"]["content_hash"] != \
-        before["coffee.png"]["visual"]["content_hash"]
+    assert (
+        backend.get("media", "coffee.png")["visual"]["content_hash"]
+        != before["coffee.png"]["visual"]["content_hash"]
+    )
 
     # Delete everything and ingest again: the same documents, no duplicates.
     backend.delete("media", list(before))
@@ -104,8 +106,9 @@ def test_manifest_metadata_is_stored_and_user_fields_survive(
     config = PipelineConfig(name="test", model="mobilenet-v2")
     ingest(backend, "media", iter_manifest(manifest), embedder=mobilenet, pipeline=config)
     backend.bulk_update("media", [DocUpdate("cat", {"owner": "team-b"})])
-    ingest(backend, "media", iter_manifest(manifest), embedder=mobilenet, pipeline=config,
-           force=True)
+    ingest(
+        backend, "media", iter_manifest(manifest), embedder=mobilenet, pipeline=config, force=True
+    )
     doc = backend.get("media", "cat")
     assert doc["tags"] == ["cat"] and doc["acl"] == {"read": ["group:design"]}
     assert doc["owner"] == "team-b"  # a field the user added is never dropped

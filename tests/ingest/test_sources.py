@@ -28,8 +28,15 @@ def test_folder_ids_are_relative_posix_paths_in_stable_order(tmp_path: Path) -> 
 def test_manifest_jsonl_keeps_metadata_and_reports_bad_lines(tmp_path: Path) -> None:
     touch(tmp_path / "photos" / "a1.jpg")
     lines = [
-        json.dumps({"id": "a1", "path": "photos/a1.jpg", "tags": ["beach"],
-                    "acl": {"read": ["group:design"]}, "caption": "sea"}),
+        json.dumps(
+            {
+                "id": "a1",
+                "path": "photos/a1.jpg",
+                "tags": ["beach"],
+                "acl": {"read": ["group:design"]},
+                "caption": "sea",
+            }
+        ),
         "{not json",
         json.dumps({"id": "a2", "tags": ["x"]}),
         json.dumps(["a", "list"]),
@@ -42,8 +49,11 @@ def test_manifest_jsonl_keeps_metadata_and_reports_bad_lines(tmp_path: Path) -> 
     assets = [i for i in items if isinstance(i, Asset)]
     errors = [i for i in items if isinstance(i, SourceError)]
     assert [a.id for a in assets] == ["a1", "photos/b.jpg"]
-    assert assets[0].metadata == {"tags": ["beach"], "acl": {"read": ["group:design"]},
-                                  "caption": "sea"}
+    assert assets[0].metadata == {
+        "tags": ["beach"],
+        "acl": {"read": ["group:design"]},
+        "caption": "sea",
+    }
     assert assets[0].path == (tmp_path / "photos" / "a1.jpg").resolve()
     assert [e.origin for e in errors] == ["m.jsonl:2", "m.jsonl:3", "m.jsonl:4", "m.jsonl:6"]
     assert "not valid JSON" in errors[0].reason

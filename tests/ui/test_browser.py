@@ -10,11 +10,18 @@ import os
 import re
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.ui.conftest import PASSWORD, make_settings
+from tests.ui.conftest import (
+    DUP_USERS,
+    MOTORCYCLE_SECONDS,
+    PASSWORD,
+    VIDEO_ID,
+    make_settings,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -46,10 +53,23 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="module")
-def server(ui_data, mobilenet):
+@contextmanager
+def serving(app):
+    """``app`` on a free loopback port in a thread, as its base URL."""
     from werkzeug.serving import make_server
 
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def server(ui_data, mobilenet):
     from flask_ui import create_app
 
     data_dir, backend = ui_data
@@ -57,12 +77,8 @@ def server(ui_data, mobilenet):
         make_settings(data_dir),
         test_config={"ES_VISUAL_BACKEND": backend, "ES_VISUAL_EMBEDDER": mobilenet},
     )
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(5)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -229,3 +245,82 @@ def test_ingest_job_with_live_progress(browser, jobs_server) -> None:
         shot(page, "15-after-ingest")
     finally:
         context.close()
+
+
+def test_video_result_timeline_and_seek(page, skimage_dir: Path) -> None:
+    log_in(page, "bob")
+    # Search by one of the video's shots, matching on video frames.
+    page.set_input_files("#image-input", str(skimage_dir / "motorcycle_left.png"))
+    page.wait_for_url(re.compile(r"upload="))
+    page.select_option("#on", "frames")
+    page.wait_for_url(re.compile(r"on=frames"))
+    card = page.locator("article.card").first
+    assert card.get_attribute("data-id") == VIDEO_ID
+    assert card.locator(".badge-video").is_visible()
+    assert card.locator(".mini-timeline .seg").count() == 1
+    shot(page, "16-video-result")
+
+    card.locator("a.thumb").click()
+    page.wait_for_url(re.compile(r"/assets/video/"))
+    # The browser really loads the H.264 file (through the Range-serving original route).
+    page.wait_for_function("document.querySelector('#player').readyState >= 1", timeout=20_000)
+    duration = page.evaluate("document.querySelector('#player').duration")
+    assert abs(duration - 6.0) < 0.3
+    segment = page.locator("#timeline .segment")
+    assert segment.count() == 1
+    bar = page.locator("#timeline").bounding_box()
+    seg = segment.bounding_box()
+    left = (seg["x"] - bar["x"]) / bar["width"] * duration
+    right = (seg["x"] + seg["width"] - bar["x"]) / bar["width"] * duration
+    # Drawn where the motorcycle is on screen (one 1 s sampling step of slack).
+    assert abs(left - MOTORCYCLE_SECONDS[0]) <= 1.0 and abs(right - MOTORCYCLE_SECONDS[1]) <= 1.0
+    start = float(segment.get_attribute("data-start"))
+    page.evaluate("document.querySelector('#player').currentTime = 5.5")
+    segment.click()
+    page.wait_for_function(
+        f"Math.abs(document.querySelector('#player').currentTime - {start}) < 0.6"
+    )
+    page.evaluate("document.querySelector('#player').pause()")
+    page.wait_for_function("document.querySelector('#player').readyState >= 2")
+    shot(page, "17-video-asset-timeline")
+
+    # Opened directly: "find a picture in this video" draws the same segment.
+    page.goto(f"/assets/{VIDEO_ID}")
+    assert page.locator("#timeline .segment").count() == 0
+    page.set_input_files("#find-image", str(skimage_dir / "motorcycle_left.png"))
+    page.wait_for_url(re.compile(r"upload="))
+    assert page.locator("#timeline .segment").get_attribute("data-start") == str(start)
+
+
+def test_duplicates_on_the_index_page(browser, dups_data, mobilenet) -> None:
+    from flask_ui import create_app
+
+    root, backend = dups_data
+    app = create_app(
+        make_settings(root, users=DUP_USERS),
+        test_config={"ES_VISUAL_BACKEND": backend, "ES_VISUAL_EMBEDDER": mobilenet},
+    )
+    with serving(app) as url:
+        context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=url)
+        page = context.new_page()
+        try:
+            log_in(page, "root")
+            page.goto("/index/")
+            group = page.locator(".dup-group")
+            assert group.count() == 1 and group.get_attribute("data-kind") == "near"
+            assert page.locator(".dup-member").count() == 4
+            keeper = page.locator(".dup-member.keeper")
+            assert keeper.get_attribute("data-id") == "dups/chelsea-a.png"
+            assert keeper.locator(".keep-badge").is_visible()
+            page.wait_for_function(
+                "Array.from(document.querySelectorAll('.dup-member img'))"
+                ".every(i => i.complete && i.naturalWidth > 0)"
+            )
+            shot(page, "18-duplicates")
+            # The slider re-runs the search at the chosen threshold.
+            page.fill("#dup-threshold", "1")
+            page.dispatch_event("#dup-threshold", "change")
+            page.wait_for_url(re.compile(r"threshold=1"))
+            assert page.locator(".dup-group").get_attribute("data-kind") == "exact"
+        finally:
+            context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -105,3 +106,67 @@ def test_api_job_lifecycle(jobs_app) -> None:
     job = _wait(client, response.get_json()["id"])
     assert job["written"] == 3
     assert [j["id"] for j in client.get("/api/jobs").get_json()["jobs"]] == [job["id"]]
+
+
+class GatedEmbedder:
+    """The real model, but each embedding call waits for ``gate``: the test holds the job
+    mid-run to look at it. Everything else is the model's own."""
+
+    def __init__(self, model, gate: threading.Event) -> None:
+        self._model, self._gate = model, gate
+
+    def __getattr__(self, name: str):
+        return getattr(self._model, name)
+
+    def embed_images(self, images):
+        assert self._gate.wait(60), "the test never opened the gate"
+        return self._model.embed_images(images)
+
+
+def test_per_file_errors_show_while_the_job_runs(tmp_path: Path, skimage_dir: Path, mobilenet):
+    from es_visual.backends.embedded import EmbeddedBackend
+    from flask_ui import create_app
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "0-broken.jpg").write_bytes(b"not a jpeg at all")  # first in folder order
+    for name in ("chelsea.png", "coffee.png"):
+        shutil.copyfile(skimage_dir / name, photos / name)
+    gate = threading.Event()
+    backend = EmbeddedBackend(tmp_path / "store")
+    app = create_app(
+        make_settings(tmp_path, pipeline="offline", batch_size=1),
+        test_config={
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+            "ES_VISUAL_BACKEND": backend,
+            "ES_VISUAL_EMBEDDER": GatedEmbedder(mobilenet, gate),
+            "INGEST_ROOTS": [str(photos)],
+        },
+    )
+    try:
+        client = app.test_client()
+        login(client, "alice")
+        job_id = client.post("/api/jobs", json={"kind": "folder", "path": str(photos)}).get_json()[
+            "id"
+        ]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            job = client.get(f"/api/jobs/{job_id}").get_json()
+            if job["failed"]:
+                break
+            time.sleep(0.05)
+        # The good files wait at the gate, so the job is still running: the error is live.
+        assert job["state"] == "running", job
+        assert job["failures"][0]["origin"].endswith("0-broken.jpg")
+        page = client.get("/jobs/").get_data(as_text=True)
+        assert "0-broken.jpg" in page and 'class="job job-running"' in page
+        # Searches and pages answer while the job holds the store and the model.
+        assert client.get("/index/").status_code == 200
+        gate.set()
+        job = _wait(client, job_id)
+        assert (job["state"], job["written"], job["failed"]) == ("done", 2, 1)
+    finally:
+        gate.set()
+        app.extensions["es_visual"].jobs.wait()
+        backend.close()

@@ -83,7 +83,10 @@ def test_unknown_field_error_is_shown(as_bob) -> None:
 def test_filter_media_toggle_and_threshold(as_bob) -> None:
     html = as_bob.get("/?where=tags%3Dcat").get_data(as_text=True)
     assert _result_ids(html) == ["animals/chelsea.png"]
-    assert _result_ids(as_bob.get("/?media=video").get_data(as_text=True)) == []
+    assert _result_ids(as_bob.get("/?media=video").get_data(as_text=True)) == [
+        "video/slideshow.mp4"
+    ]
+    assert "video/slideshow.mp4" not in _result_ids(as_bob.get("/?media=image").get_data(True))
     strict = as_bob.get("/?similar=animals/chelsea.png&min_score=0.99").get_data(as_text=True)
     assert _result_ids(strict) == [] and "Lower the minimum similarity" in strict
 
@@ -126,6 +129,6 @@ def test_region_search_by_a_drawn_box(as_bob) -> None:
 
 def test_index_page_for_admins(as_alice) -> None:
     html = as_alice.get("/index/").get_data(as_text=True)
-    assert "mobilenet" in html and 'id="stat-documents">5<' in html
+    assert "mobilenet" in html and 'id="stat-documents">6<' in html
     info = as_alice.get("/api/index").get_json()
-    assert info["documents"] == 5 and info["dims"] > 0
+    assert info["documents"] == 6 and info["dims"] > 0
