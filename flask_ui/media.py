@@ -75,7 +75,8 @@ def render_thumbnail(
     else:
         from es_visual.media.image import open_image
 
-        image = open_image(path, max_pixels=max_pixels).image
+        # A 24-megapixel photo for a 300 px tile: let libjpeg decode it at 1/8 scale.
+        image = open_image(path, max_pixels=max_pixels, max_side=size).image
     out = io.BytesIO()
     thumbnail(image, size).save(out, "JPEG", quality=84, optimize=True, progressive=True)
     return out.getvalue()

@@ -74,7 +74,9 @@ def analyze(asset: Asset, config: PipelineConfig, base: dict[str, Any]) -> Analy
 def analyze_image(asset: Asset, config: PipelineConfig, base: dict[str, Any]) -> Analysis:
     from es_visual.media.image import open_image
 
-    loaded = open_image(asset.path, max_pixels=config.max_pixels)
+    # Hooks (face detection) want every pixel; the scene alone only needs max_side.
+    draft = None if config.image_hooks else config.max_side
+    loaded = open_image(asset.path, max_pixels=config.max_pixels, max_side=draft)
     image = loaded.image
     visual = {**base, "media_type": "image", "width": loaded.width, "height": loaded.height}
     analysis = Analysis(asset=asset, visual=visual)

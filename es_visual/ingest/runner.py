@@ -24,7 +24,7 @@ from es_visual.ingest.analyze import Analysis, analyze
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import Failure, IngestReport
 from es_visual.ingest.sources import Asset, SourceError
-from es_visual.models.base import Embedder
+from es_visual.models.base import Embedder, prepare_image
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,10 @@ def _analyze_one(
         "frames": [],
     }
     try:
-        return _Outcome(asset, analyze(asset, config, base), None)
+        analysis = analyze(asset, config, base)
+        # The model's own resize, here in a worker thread rather than in the model call.
+        analysis.crops = [(slot, prepare_image(embedder, img)) for slot, img in analysis.crops]
+        return _Outcome(asset, analysis, None)
     except EsVisualError as exc:
         reason = exc.reason if isinstance(exc, MediaError) else str(exc)
         return _Outcome(asset, None, Failure(asset.id, asset.origin, "analyze", reason))

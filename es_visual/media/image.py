@@ -9,6 +9,7 @@ named ``.jpg`` and decompression bombs. Pillow's own exceptions never escape.
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,12 +51,22 @@ class LoadedImage:
     n_frames: int = 1
 
 
-def open_image(source: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def open_image(
+    source: str | Path | bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int | None = None,
+) -> LoadedImage:
     """Decode the first frame of an image file or buffer into an upright RGB picture.
 
     The pixel count is checked from the header before anything is decoded;
     over ``max_pixels`` is refused. Raises ``MediaError`` (with a reason a user
     can act on) for anything that is not a complete, readable image.
+
+    ``max_side``: the caller will shrink the picture to this long side anyway, so a
+    JPEG may be decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, several
+    times cheaper than decoding in full and then resizing) as long as its long side
+    stays >= ``max_side``. ``width``/``height`` still give the full size.
     """
     if max_pixels < 1:
         raise ValueError(f"max_pixels must be positive, got {max_pixels}")
@@ -74,6 +85,9 @@ def open_image(source: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXE
             width, height = im.size
             if width * height > max_pixels:
                 raise MediaError(_too_large(width, height, max_pixels), path=label)
+            if max_side and im.format == "JPEG" and max(width, height) >= 2 * max_side:
+                shrink = max_side / max(width, height)
+                im.draft(None, (math.ceil(width * shrink), math.ceil(height * shrink)))
             im.load()
             n_frames = _frame_count(im)
             upright = _upright(im)
@@ -81,6 +95,8 @@ def open_image(source: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXE
             if rgb is im:
                 rgb = im.copy()  # closing the file below would destroy im's pixels
             fmt = im.format
+            if upright.size == im.size[::-1] != im.size:  # EXIF rotated by 90 degrees
+                width, height = height, width
     except MediaError:
         raise
     except UnidentifiedImageError as exc:
@@ -101,7 +117,7 @@ def open_image(source: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXE
         raise MediaError("the file does not exist", path=label) from exc
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error...
         raise MediaError(_decode_failure(exc), path=label) from exc
-    return LoadedImage(image=rgb, width=rgb.width, height=rgb.height, format=fmt, n_frames=n_frames)
+    return LoadedImage(image=rgb, width=width, height=height, format=fmt, n_frames=n_frames)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

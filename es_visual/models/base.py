@@ -34,6 +34,14 @@ class Embedder(Protocol):
         ...
 
 
+def prepare_image(embedder: Embedder, image: Image.Image) -> Image.Image:
+    """``embedder.prepare_image(image)`` where the embedder has one (an optional part of the
+    protocol: the per-picture resize it does anyway, safe to run in another thread), else
+    the image as it is."""
+    prepare = getattr(embedder, "prepare_image", None)
+    return image if prepare is None else prepare(image)
+
+
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), as float32."""
     x = np.asarray(x, dtype=np.float32)

@@ -192,6 +192,39 @@ def test_exif_rotated_jpeg_is_turned_upright() -> None:
     assert pixels[3, 3, 0] < 80  # top-left is green now
 
 
+def test_max_side_decodes_a_big_jpeg_small_but_reports_its_full_size(
+    astronaut: Image.Image,
+) -> None:
+    big = astronaut.resize((2048, 1536))  # 4:3, long side 2048
+    full = open_image(_jpeg_bytes(big, quality=90))
+    drafted = open_image(_jpeg_bytes(big, quality=90), max_side=400)
+    assert (drafted.width, drafted.height) == (full.width, full.height) == (2048, 1536)
+    # libjpeg scaled by 1/4 (2048 -> 512): still >= 400 on the long side, far below full.
+    assert drafted.image.size == (512, 384)
+    # Same picture: the drafted decode matches the full decode shrunk to its size.
+    shrunk = np.asarray(full.image.resize(drafted.image.size, Image.Resampling.BOX), dtype=int)
+    assert np.abs(np.asarray(drafted.image, dtype=int) - shrunk).mean() < 6
+
+
+def test_max_side_keeps_exif_rotation_and_full_size() -> None:
+    stored = Image.new("RGB", (1200, 800), (0, 128, 0))
+    stored.paste((255, 0, 0), (0, 0, 300, 200))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    loaded = open_image(_jpeg_bytes(stored, exif=exif.tobytes(), quality=95), max_side=300)
+    assert (loaded.width, loaded.height) == (800, 1200)
+    assert loaded.image.size == (200, 300)  # decoded at 1/4, then turned upright
+    pixels = np.asarray(loaded.image, dtype=int)
+    assert pixels[20, 190, 0] > 200 and pixels[20, 20, 0] < 80  # red now top-right
+
+
+def test_max_side_leaves_small_and_non_jpeg_pictures_alone(astronaut: Image.Image) -> None:
+    buf = io.BytesIO()
+    astronaut.save(buf, "PNG")
+    assert open_image(buf.getvalue(), max_side=100).image.size == (512, 512)
+    assert open_image(_jpeg_bytes(astronaut), max_side=300).image.size == (512, 512)
+
+
 def test_broken_exif_does_not_lose_the_picture(astronaut: Image.Image) -> None:
     data = _jpeg_bytes(astronaut, exif=b"Exif\x00\x00garbage-not-tiff")
     loaded = open_image(data)

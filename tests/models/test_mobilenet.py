@@ -131,6 +131,26 @@ def test_batching_does_not_change_vectors(originals) -> None:
     np.testing.assert_allclose(one_at_a_time, together, atol=1e-5)
 
 
+def test_fused_inference_net_gives_the_vectors_of_the_checkpoint(mobilenet, originals) -> None:
+    """The embedder folds BatchNorm into the convs and runs channels_last for speed; its
+    vectors must stay those of the plain checkpoint, or stored indexes would drift."""
+    import torch
+
+    plain = load_mobilenet()
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in mobilenet.model.modules())
+    batch = preprocess(originals[:4])
+    with torch.inference_mode():
+        x = torch.from_numpy(batch)
+        both = torch.cat([x, torch.flip(x, dims=[3])])
+        pooled = plain.feature_maps(both).mean(dim=(2, 3)).numpy()
+    expected = (pooled[:4] + pooled[4:]) / 2
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    got = mobilenet.embed_images(originals[:4])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert (np.sum(got * expected, axis=1) > 0.99999).all()
+
+
 def test_any_mode_and_size_is_accepted(mobilenet, originals) -> None:
     grey = originals[0].convert("L")
     rgba = originals[0].convert("RGBA")

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,6 +102,18 @@ def page(browser, server):
     assert not errors, errors
 
 
+def wait_until(page, expression: str, timeout: float = 10.0) -> None:
+    """Poll a JavaScript expression until it is truthy. Playwright's wait_for_function
+    compiles a string predicate with eval() when it has to poll, which the app's CSP
+    (script-src 'self', no unsafe-eval) rightly forbids; evaluate() goes through the
+    DevTools protocol instead."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.05)
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -150,7 +163,7 @@ def test_search_by_image_find_similar_asset_and_region(page, skimage_dir: Path, 
     # Open the astronaut and click her face box: a localized search.
     page.goto("/assets/people/astronaut.png")
     page.wait_for_selector("#asset-img")
-    page.wait_for_function("document.querySelector('#asset-img').complete")
+    wait_until(page, "document.querySelector('#asset-img').complete")
     box = page.locator(".stage .box").first
     assert box.count() == 1 or page.locator(".stage .box").count() >= 1
     assert box.bounding_box()["width"] > 10  # positioned over the picture by the script
@@ -162,7 +175,7 @@ def test_search_by_image_find_similar_asset_and_region(page, skimage_dir: Path, 
 
     # Drag a box over the cat to search by that crop.
     page.goto("/assets/animals/chelsea.png")
-    page.wait_for_function("document.querySelector('#asset-img').complete")
+    wait_until(page, "document.querySelector('#asset-img').complete")
     img = page.locator("#asset-img").bounding_box()
     page.mouse.move(img["x"] + img["width"] * 0.3, img["y"] + img["height"] * 0.2)
     page.mouse.down()
@@ -263,7 +276,7 @@ def test_video_result_timeline_and_seek(page, skimage_dir: Path) -> None:
     card.locator("a.thumb").click()
     page.wait_for_url(re.compile(r"/assets/video/"))
     # The browser really loads the H.264 file (through the Range-serving original route).
-    page.wait_for_function("document.querySelector('#player').readyState >= 1", timeout=20_000)
+    wait_until(page, "document.querySelector('#player').readyState >= 1", timeout=20)
     duration = page.evaluate("document.querySelector('#player').duration")
     assert abs(duration - 6.0) < 0.3
     segment = page.locator("#timeline .segment")
@@ -277,11 +290,9 @@ def test_video_result_timeline_and_seek(page, skimage_dir: Path) -> None:
     start = float(segment.get_attribute("data-start"))
     page.evaluate("document.querySelector('#player').currentTime = 5.5")
     segment.click()
-    page.wait_for_function(
-        f"Math.abs(document.querySelector('#player').currentTime - {start}) < 0.6"
-    )
+    wait_until(page, f"Math.abs(document.querySelector('#player').currentTime - {start}) < 0.6")
     page.evaluate("document.querySelector('#player').pause()")
-    page.wait_for_function("document.querySelector('#player').readyState >= 2")
+    wait_until(page, "document.querySelector('#player').readyState >= 2")
     shot(page, "17-video-asset-timeline")
 
     # Opened directly: "find a picture in this video" draws the same segment.
@@ -312,9 +323,10 @@ def test_duplicates_on_the_index_page(browser, dups_data, mobilenet) -> None:
             keeper = page.locator(".dup-member.keeper")
             assert keeper.get_attribute("data-id") == "dups/chelsea-a.png"
             assert keeper.locator(".keep-badge").is_visible()
-            page.wait_for_function(
+            wait_until(
+                page,
                 "Array.from(document.querySelectorAll('.dup-member img'))"
-                ".every(i => i.complete && i.naturalWidth > 0)"
+                ".every(i => i.complete && i.naturalWidth > 0)",
             )
             shot(page, "18-duplicates")
             # The slider re-runs the search at the chosen threshold.
