@@ -13,7 +13,10 @@ is close to 1) corresponds to a cosine of roughly 0.82 and above.
 from __future__ import annotations
 
 import importlib.util
+import queue
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from es_visual.errors import ModelUnavailableError
+from es_visual.models.runtime import available_cpus
 
 NAME = "dlib-resnet"
 VERSION = "v1"
@@ -52,6 +56,16 @@ class Face:
             "bbox": [round(v, 5) for v in self.bbox],
             "vector": self.vector.tolist(),
         }
+
+
+@dataclass
+class _Tools:
+    """One set of dlib objects: used by one call at a time."""
+
+    hog: Any
+    cnn: Any
+    predictor: Any
+    encoder: Any
 
 
 def models_dir() -> Path:
@@ -99,7 +113,7 @@ class FaceModel:
         max_faces: int = 20,
     ) -> None:
         try:
-            import dlib
+            import dlib  # noqa: F401  (here only to fail early with a clear message)
         except ImportError as exc:
             raise ModelUnavailableError("dlib is not installed: `pip install dlib-bin`") from exc
         if detector not in DETECTORS:
@@ -108,16 +122,16 @@ class FaceModel:
         self.detector_kind = detector
         self.upsample, self.min_score = upsample, min_score
         self.max_side, self.max_faces = max_side, max_faces
-        self._hog = dlib.get_frontal_face_detector()
-        self._cnn = (
-            dlib.cnn_face_detection_model_v1(str(folder / FILES["cnn"]))
-            if detector != "hog"
-            else None
-        )
-        self._predictor = dlib.shape_predictor(str(folder / FILES["predictor"]))
-        self._encoder = dlib.face_recognition_model_v1(str(folder / FILES["descriptor"]))
-        # dlib's networks keep scratch buffers on the object: one call at a time.
-        self._lock = threading.Lock()
+        self._folder = folder
+        # dlib's detectors and networks keep scratch buffers on the object, so one object
+        # serves one call at a time; but dlib releases the GIL, so separate sets of objects
+        # run in parallel (HOG on 2 cores: 1.7x measured). A bounded pool, not one set per
+        # thread: a web server may start a thread per request.
+        self._idle: queue.LifoQueue[_Tools] = queue.LifoQueue()
+        self._made = 1
+        self._max_sets = max(1, available_cpus())
+        self._pool_lock = threading.Lock()
+        self._idle.put(self._make_tools())  # load once now: a bad install fails here
 
     @property
     def tag(self) -> str:
@@ -133,8 +147,8 @@ class FaceModel:
             rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.BILINEAR)
         pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
         h, w = pixels.shape[:2]
-        with self._lock:
-            found = self._find(pixels)
+        with self._tools() as tools:
+            found = self._find(tools, pixels)
             found = [(r, s) for r, s in found if s >= self.min_score]
             found.sort(key=lambda rs: -rs[1])
             found = found[: self.max_faces]
@@ -142,8 +156,8 @@ class FaceModel:
                 return []
             shapes = dlib.full_object_detections()
             for rect, _ in found:
-                shapes.append(self._predictor(pixels, rect))
-            descriptors = self._encoder.compute_face_descriptor(pixels, shapes)
+                shapes.append(tools.predictor(pixels, rect))
+            descriptors = tools.encoder.compute_face_descriptor(pixels, shapes)
         faces = []
         for (rect, score), desc in zip(found, descriptors, strict=True):
             vector = np.asarray(desc, dtype=np.float32)
@@ -157,23 +171,53 @@ class FaceModel:
             faces.append(Face(bbox=bbox, score=float(score), vector=vector))
         return faces
 
-    def _find(self, pixels: np.ndarray) -> list[tuple[Any, float]]:
+    def _make_tools(self) -> _Tools:
+        import dlib
+
+        folder = self._folder
+        return _Tools(
+            hog=dlib.get_frontal_face_detector(),
+            cnn=(
+                dlib.cnn_face_detection_model_v1(str(folder / FILES["cnn"]))
+                if self.detector_kind != "hog"
+                else None
+            ),
+            predictor=dlib.shape_predictor(str(folder / FILES["predictor"])),
+            encoder=dlib.face_recognition_model_v1(str(folder / FILES["descriptor"])),
+        )
+
+    @contextmanager
+    def _tools(self) -> Iterator[_Tools]:
+        try:
+            tools = self._idle.get_nowait()
+        except queue.Empty:
+            with self._pool_lock:
+                grow = self._made < self._max_sets
+                self._made += grow
+            # Past max_sets, wait for a set: more would only fight over the same cores.
+            tools = self._make_tools() if grow else self._idle.get()
+        try:
+            yield tools
+        finally:
+            self._idle.put(tools)
+
+    def _find(self, tools: _Tools, pixels: np.ndarray) -> list[tuple[Any, float]]:
         if self.detector_kind == "cnn":
-            return [(d.rect, float(d.confidence)) for d in self._cnn(pixels, 0)]
+            return [(d.rect, float(d.confidence)) for d in tools.cnn(pixels, 0)]
         if self.detector_kind == "hog":
-            rects, scores, _ = self._hog.run(pixels, self.upsample, 0.0)
+            rects, scores, _ = tools.hog.run(pixels, self.upsample, 0.0)
             return list(zip(rects, (float(s) for s in scores), strict=True))
-        rects, scores, _ = self._hog.run(pixels, self.upsample, HOG_PROPOSE)
+        rects, scores, _ = tools.hog.run(pixels, self.upsample, HOG_PROPOSE)
         found: list[tuple[Any, float]] = []
         doubtful = sorted(zip(rects, scores, strict=True), key=lambda rs: -rs[1])
         for rect, score in doubtful[: self.max_faces + 5]:
             if score >= HOG_SURE:
                 found.append((rect, float(score)))
-            elif (confirmed := self._confirm(pixels, rect)) is not None:
+            elif (confirmed := self._confirm(tools, pixels, rect)) is not None:
                 found.append(confirmed)
         return found
 
-    def _confirm(self, pixels: np.ndarray, rect: Any) -> tuple[Any, float] | None:
+    def _confirm(self, tools: _Tools, pixels: np.ndarray, rect: Any) -> tuple[Any, float] | None:
         """Run the CNN on a crop around ``rect`` scaled so the face is ~100 px (the
         CNN's comfortable size); its box, mapped back, replaces HOG's."""
         import dlib
@@ -186,7 +230,7 @@ class FaceModel:
         crop = Image.fromarray(pixels[y0:y1, x0:x1])
         crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))))
         best = None
-        for det in self._cnn(np.asarray(crop), 0):
+        for det in tools.cnn(np.asarray(crop), 0):
             if best is None or det.confidence > best.confidence:
                 best = det
         if best is None or best.confidence < CNN_CONFIRM:

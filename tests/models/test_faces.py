@@ -100,3 +100,20 @@ def test_missing_ultralytics_is_explained(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="es_visual.models.detect"):
         assert load_object_detector({"weights": "yolov8n.pt"}) is None
     assert any("es-visual[detect]" in r.getMessage() for r in caplog.records)
+
+
+def test_concurrent_detections_match_serial_ones(skimage_dir: Path) -> None:
+    """Ingest calls detect from several threads at once; each call borrows its own set of
+    dlib objects (they keep scratch buffers), so answers must equal one-at-a-time ones."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from es_visual.models.faces import FaceModel
+
+    model = FaceModel(detector="hybrid")
+    pictures = [photo(skimage_dir, n) for n in ("astronaut.png", "camera.png", "chelsea.png")] * 3
+    serial = [[f.bbox for f in model.detect(p)] for p in pictures]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda p: [f.bbox for f in model.detect(p)], pictures))
+    assert together == serial
+    assert sum(map(len, serial)) == 6  # one face in each astronaut and camera picture
+    assert model._made <= model._max_sets  # bounded: never more sets than cores
