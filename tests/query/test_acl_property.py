@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ir_oracle import matches
 
 from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.query import ir
 from es_visual.query.acl import AclPolicy
 from es_visual.query.search import Search
 
@@ -65,45 +65,6 @@ users = st.tuples(
     st.sampled_from(["u1", "u2", "u3"]),
     st.lists(st.sampled_from(["g1", "g2", "g3"]), unique=True, max_size=2),
 )
-
-
-def matches(node: ir.Node, doc: dict[str, Any]) -> bool:
-    """The IR's documented semantics, evaluated on the test's own documents."""
-    if isinstance(node, ir.MatchAll):
-        return True
-    if isinstance(node, ir.MatchNone):
-        return False
-    if isinstance(node, ir.And):
-        return all(matches(c, doc) for c in node.children)
-    if isinstance(node, ir.Or):
-        return any(matches(c, doc) for c in node.children)
-    if isinstance(node, ir.Not):
-        return not matches(node.child, doc)
-    values = _values(doc, node.field)  # type: ignore[union-attr]
-    if isinstance(node, ir.Exists):
-        return bool(values)
-    if isinstance(node, ir.Term):
-        return node.value in values
-    if isinstance(node, ir.Terms):
-        return any(v in values for v in node.values)
-    if isinstance(node, ir.Range):
-        return any(
-            (node.gt is None or v > node.gt)
-            and (node.gte is None or v >= node.gte)
-            and (node.lt is None or v < node.lt)
-            and (node.lte is None or v <= node.lte)
-            for v in values
-        )
-    raise AssertionError(f"unexpected node {node}")
-
-
-def _values(doc: dict[str, Any], field: str) -> list[Any]:
-    value: Any = doc
-    for part in field.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return []
-        value = value[part]
-    return value if isinstance(value, list) else [value]
 
 
 def _source(d: dict[str, Any]) -> dict[str, Any]:

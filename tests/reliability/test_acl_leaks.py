@@ -25,9 +25,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ir_oracle import matches
+
 from es_visual.documents import DocUpdate, VisualSpec
 from es_visual.errors import EsVisualError, NotFoundError
-from es_visual.query import ir
 from es_visual.query.acl import AclPolicy
 from es_visual.query.search import Search
 
@@ -38,38 +39,6 @@ PRINCIPALS = ["user:u1", "user:u2", "user:u3", "group:g1", "group:g2", "group:g3
 LEAVES = ["tags=a", "tags:b", "tags!=c", "width>=2", "width<1", "width:[1 TO 2]", "tags:*", "*"]
 KINDS = ["meta", "pages", "aggs", "vector", "vector-threshold", "vector-aggs", "asset", "get"]
 REGION_BOX = (0.1, 0.1, 0.6, 0.7)
-
-
-def matches(node: ir.Node, doc: dict[str, Any]) -> bool:
-    if isinstance(node, ir.MatchAll):
-        return True
-    if isinstance(node, ir.MatchNone):
-        return False
-    if isinstance(node, ir.And):
-        return all(matches(c, doc) for c in node.children)
-    if isinstance(node, ir.Or):
-        return any(matches(c, doc) for c in node.children)
-    if isinstance(node, ir.Not):
-        return not matches(node.child, doc)
-    value: Any = doc
-    for part in node.field.split("."):  # type: ignore[union-attr]
-        value = value.get(part) if isinstance(value, dict) else None
-    values = [] if value is None else value if isinstance(value, list) else [value]
-    if isinstance(node, ir.Exists):
-        return bool(values)
-    if isinstance(node, ir.Term):
-        return node.value in values
-    if isinstance(node, ir.Terms):
-        return any(v in values for v in node.values)
-    if isinstance(node, ir.Range):
-        return any(
-            (node.gt is None or v > node.gt)
-            and (node.gte is None or v >= node.gte)
-            and (node.lt is None or v < node.lt)
-            and (node.lte is None or v <= node.lte)
-            for v in values
-        )
-    raise AssertionError(f"unexpected node {node}")
 
 
 def _expression(rng: random.Random, depth: int = 0) -> str:
