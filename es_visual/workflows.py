@@ -5,7 +5,6 @@ The CLI and the web UI both call these; nothing below imports this module.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from es_visual.ingest.report import Failure, IngestReport
 from es_visual.ingest.runner import STATE_FIELDS, run_ingest
 from es_visual.ingest.sources import Asset, SourceError
 from es_visual.models.base import Embedder
+from es_visual.models.runtime import available_cpus
 from es_visual.query.ir import Ids
 
 
@@ -104,7 +104,8 @@ def ingest(
         lookup=lookup,
         index=index,
         batch_size=batch_size,
-        workers=min(4, os.cpu_count() or 2),
+        # Readers decode while the model runs; at least 2 so one slow file never idles it.
+        workers=min(4, max(2, available_cpus())),
         force=force,
         progress=progress,
         on_failure=on_failure,
