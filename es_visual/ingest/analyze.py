@@ -80,21 +80,12 @@ def analyze_image(asset: Asset, config: PipelineConfig, base: dict[str, Any]) ->
     image = loaded.image
     visual = {**base, "media_type": "image", "width": loaded.width, "height": loaded.height}
     analysis = Analysis(asset=asset, visual=visual)
-    # Embedders resize to a few hundred pixels anyway; shrinking here keeps a batch
-    # of 40-megapixel photos from holding gigabytes while it waits for the model.
-    small = _shrink(image, config.max_side)
-    analysis.crops.append((("scene",), small))
+    # Queued as decoded: the runner fits every crop for the model right after analysis
+    # (runner.fit_for_model), in one resize instead of a shrink here and another there.
+    analysis.crops.append((("scene",), image))
     for hook in config.image_hooks:
         hook(analysis, image)
     return analysis
-
-
-def _shrink(image: Image.Image, max_side: int) -> Image.Image:
-    if max(image.size) <= max_side:
-        return image
-    copy = image.copy()
-    copy.thumbnail((max_side, max_side))
-    return copy
 
 
 # Analyzers of other media types register themselves on import.

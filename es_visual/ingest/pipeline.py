@@ -26,7 +26,9 @@ class PipelineConfig:
     name: str = "offline"
     model: str = "mobilenet-v2"
     max_pixels: int = 64_000_000
-    # Longest side of the picture handed to the scene model.
+    # Longest side of a picture waiting for a model that has no resize of its own
+    # (Embedder.prepare_image); a JPEG is decoded no smaller than this when no hook
+    # (face detection) needs every pixel.
     max_side: int = 512
     image_hooks: list[ImageHook] = field(default_factory=list)
     # Settings of optional stages (video sampling, faces, objects), by stage name.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from es_visual.documents import BulkResult, DocUpdate
 from es_visual.errors import EsVisualError, MediaError
@@ -25,6 +25,9 @@ from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import Failure, IngestReport
 from es_visual.ingest.sources import Asset, SourceError
 from es_visual.models.base import Embedder, prepare_image
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +140,9 @@ def _analyze_one(
     }
     try:
         analysis = analyze(asset, config, base)
-        # The model's own resize, here in a worker thread rather than in the model call.
-        analysis.crops = [(slot, prepare_image(embedder, img)) for slot, img in analysis.crops]
+        analysis.crops = [
+            (slot, fit_for_model(embedder, img, config.max_side)) for slot, img in analysis.crops
+        ]
         return _Outcome(asset, analysis, None)
     except EsVisualError as exc:
         reason = exc.reason if isinstance(exc, MediaError) else str(exc)
@@ -147,6 +151,19 @@ def _analyze_one(
         log.exception("unexpected error analysing %s", asset.origin)
         reason = f"{type(exc).__name__}: {exc}"
         return _Outcome(asset, None, Failure(asset.id, asset.origin, "analyze", reason))
+
+
+def fit_for_model(embedder: Embedder, image: Image.Image, max_side: int) -> Image.Image:
+    """A picture ready to wait for the model: the model's own resize where it has one
+    (``prepare_image``: done here, in a reader thread, it overlaps with inference), else a
+    shrink to ``max_side``, so a batch of 40-megapixel photos never holds gigabytes."""
+    if getattr(embedder, "prepare_image", None) is not None:
+        return prepare_image(embedder, image)
+    if max(image.size) <= max_side:
+        return image
+    copy = image.copy()
+    copy.thumbnail((max_side, max_side))
+    return copy
 
 
 def _unchanged(stored: dict[str, Any] | None, digest: str, model: str, pipeline: str) -> bool:
