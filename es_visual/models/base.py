@@ -17,6 +17,10 @@ class Embedder(Protocol):
     ``visual.model = f"{name}@{version}"``; a query's vector must come from the
     same model as the index's. Outputs are float32, shape (n, dims), each row
     L2-normalized so that a dot product is the cosine similarity.
+
+    Optional: ``prepare_image(image) -> Image``, the per-picture resize the model
+    does anyway, idempotent and thread-safe. Ingest calls it in its reader threads
+    (see ``prepare_image`` below), so resizing overlaps with inference.
     """
 
     name: str
