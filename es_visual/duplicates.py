@@ -7,6 +7,9 @@ vector index, never by comparing all pairs: one kNN per asset with a small
 ``k`` and ``min_similarity = threshold`` gives the edges, union-find joins them
 into groups. An asset with exact copies is queried once for all of them (their
 vectors are the same), with the copies excluded so they do not fill its ``k``.
+Near duplicates are only looked for among assets of the same media type: a video
+whose representative frame is a photo of the index is not a copy of that photo,
+and suggesting to delete one for the other would be wrong.
 
 The where-expression and the caller's ACL restrict both the assets scanned and
 every kNN, so a user only ever sees groups made of documents they may read.
@@ -53,6 +56,9 @@ META_FIELDS = (
     "visual.bytes",
 )
 Progress = Callable[[int, int], None]  # (assets queried so far, assets to query)
+
+
+MEDIA_TYPES = ("image", "video")
 
 
 def default_threshold(model_tag: str | None) -> float:
@@ -145,6 +151,7 @@ class _Asset:
     indexed_at: str | None
     path: str | None
     bytes: int | None
+    media_type: str | None = None
 
 
 def find_duplicates(
@@ -210,9 +217,11 @@ def find_duplicates(
     def neighbours(doc_id: str, vector: list[float]) -> list[tuple[str, float]]:
         # The asset and its exact copies are dropped here rather than sent as exclude_ids:
         # an exclusion turns the store's plain scan into a masked one, many times slower.
-        copies = set(by_hash.get(assets[doc_id].hash or "", [doc_id]))
+        asset = assets[doc_id]
+        copies = set(by_hash.get(asset.hash or "", [doc_id]))
+        same_kind = base.media(asset.media_type) if asset.media_type in MEDIA_TYPES else base
         request = (
-            base.limit(k + len(copies))
+            same_kind.limit(k + len(copies))
             .similar_to(vector=vector)
             .to_request(vector=vector, target="scene", model=spec.model)
         )
@@ -337,6 +346,7 @@ def _asset(doc_id: str, source: dict[str, Any]) -> _Asset | None:
         indexed_at=visual.get("indexed_at"),
         path=visual.get("path") if isinstance(visual.get("path"), str) else None,
         bytes=_int(size),
+        media_type=visual.get("media_type") if isinstance(visual.get("media_type"), str) else None,
     )
 
 

@@ -110,6 +110,25 @@ def test_exact_and_near_groups_with_keepers(store) -> None:
     assert report.queries == 7  # cat and cat-copy share one query
 
 
+def test_a_video_is_never_the_duplicate_of_a_photo(store) -> None:
+    """A video's scene vector is its representative frame: a slideshow that opens on the
+    cat photo scores 1.0 against it, yet deleting either for the other would be wrong."""
+
+    def video(doc_id: str, vector: list[float], digest: str) -> DocUpdate:
+        visual = {"scene": vector, "content_hash": digest, "media_type": "video"}
+        return DocUpdate(doc_id, {"visual": {**visual, "width": 320, "height": 240}})
+
+    updates = [video("cat-show.mp4", _near(0), "h-v1"), video("cat-show-2.mp4", _near(1), "h-v2")]
+    assert store.bulk_update("media", updates).ok
+    store.refresh("media")
+    report = find_duplicates(store, "media", threshold=0.97)
+    assert _groups(report) == [
+        ("near", ["cat-copy.jpg", "cat.jpg", "cat-small.jpg"]),
+        ("near", ["x2.jpg", "x0.jpg", "x1.jpg"]),
+        ("near", ["cat-show-2.mp4", "cat-show.mp4"]),  # two copies of one video still are
+    ]
+
+
 def test_exact_only_when_the_threshold_is_strict(store) -> None:
     report = find_duplicates(store, "media", threshold=0.9999)
     assert _groups(report) == [("exact", ["cat-copy.jpg", "cat.jpg"])]
