@@ -86,12 +86,6 @@ class Query:
         """The asset a find-similar, region or face search starts from."""
         return {"asset": self.similar, "region": self.region, "face": self.face}.get(self.kind)
 
-    @property
-    def target(self) -> str:
-        if self.on:
-            return self.on
-        return {"face": "faces", "region": "any"}.get(self.kind, "scene")
-
     def to_args(self, **changes: Any) -> dict[str, Any]:
         """URL parameters for this query (with ``changes``), defaults left out."""
         q = replace(self, **changes)
@@ -212,7 +206,8 @@ def build_search(
     else:
         vector = False
     if vector:
-        search = search.on(query.target)
+        if query.on:  # "Auto" leaves the choice to Search: its default follows the kind
+            search = search.on(query.on)  # of similarity and the media toggle
         if query.min_score > 0:
             search = search.min_score(query.min_score)
     search = search.as_user(user.name, groups=list(user.groups)).limit(query.limit)

@@ -60,7 +60,10 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--on",
             "on",
             type=click.Choice(["scene", "regions", "faces", "frames", "any"]),
-            help="Which vectors to compare (default: scene; regions for --bbox, faces for --face).",
+            help=(
+                "Which vectors to compare. Default: scene (frames with --media video); "
+                "any for a box (--region, --bbox); faces for --face."
+            ),
         ),
         click.option("--media", type=click.Choice(["image", "video"]), help="Only this media."),
         click.option(

@@ -89,7 +89,7 @@ def targets_for(search: Search, backend: Backend, resolved: ResolvedVector) -> l
     space_targets: tuple[VectorTarget, ...] = (
         ("faces",) if resolved.space == "face" else ("scene", "regions", "frames")
     )
-    chosen = search.target or similar.default_target
+    chosen = search.resolved_target
     if chosen != "any":
         if chosen not in space_targets:
             raise QueryError(_wrong_space(similar, chosen))
@@ -121,7 +121,7 @@ def resolve(
     kind = similar.kind
     if kind == "vector":
         assert similar.vector is not None
-        faces = (search.target or similar.default_target) == "faces"
+        faces = (search.resolved_target) == "faces"
         dims = spec.face_dims if faces else spec.dims
         if dims is not None and len(similar.vector) != dims:
             which = "face" if faces else "scene"

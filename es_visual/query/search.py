@@ -158,6 +158,17 @@ class Search:
         return self._s.on
 
     @property
+    def resolved_target(self) -> OnTarget | None:
+        """What similar_to compares: ``on(...)``, else the default of its kind, except that
+        a picture, text or asset searched among videos only (``media("video")``) compares
+        video frames: a video's scene vector is one representative frame, and the user
+        asked what happens inside the videos. None without similar_to."""
+        if self._s.on is not None or self._s.similar is None:
+            return self._s.on
+        default = self._s.similar.default_target
+        return "frames" if default == "scene" and self._s.media == "video" else default
+
+    @property
     def size(self) -> int:
         return self._s.size
 
@@ -370,11 +381,9 @@ class Search:
                         "use execute(), or pass vector= to to_request()"
                     )
                 vector = s.similar.vector
-            chosen = target or (s.on if s.on not in (None, "any") else None)
-            if chosen is None:
-                if "any" in (s.on, s.similar.default_target):
-                    raise QueryError('on("any") makes one request per target: pass target=')
-                chosen = s.similar.default_target
+            chosen = target or self.resolved_target
+            if chosen == "any":
+                raise QueryError('on("any") makes one request per target: pass target=')
             if chosen not in ir.TARGETS:
                 raise QueryError(f"unknown vector target {chosen!r}")
             query = ir.VectorQuery(

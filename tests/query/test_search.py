@@ -225,6 +225,18 @@ def test_default_targets_follow_the_kind_of_similarity() -> None:
     assert target(Search().similar_to(face=("a", 0)).on("scene")) == "scene"
 
 
+def test_searching_among_videos_compares_their_frames_by_default() -> None:
+    def target(s: Search) -> str:
+        return s.to_request(vector=[1.0]).vector.target  # type: ignore[union-attr]
+
+    videos = Search().media("video")
+    assert target(videos.similar_to(image="q.jpg")) == "frames"
+    assert target(videos.similar_to(asset="a")) == "frames"
+    assert target(videos.similar_to(asset="a").on("scene")) == "scene"  # asked for: kept
+    assert target(Search().media("image").similar_to(asset="a")) == "scene"
+    assert target(videos.similar_to(face=("a", 0))) == "faces"
+
+
 def test_cursor_becomes_search_after() -> None:
     cursor = encode_cursor([3, "b.jpg"])
     assert Search().after(cursor).to_request().after == (3, "b.jpg")
