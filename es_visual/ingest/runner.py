@@ -123,6 +123,8 @@ def _analyze_one(
         digest = content_hash(asset.path)
     except OSError as exc:
         reason = exc.strerror or str(exc)
+        if str(asset.path) not in asset.origin:  # a manifest line: say which file it named
+            reason = f"{reason}: {asset.path}"
         return _Outcome(asset, None, Failure(asset.id, asset.origin, "read", reason))
     if not force and _unchanged(stored, digest, embedder.tag, config.name):
         return _Outcome(asset, None, None)
