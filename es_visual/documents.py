@@ -47,3 +47,13 @@ class BulkResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8: a file name with undecodable bytes comes back
+    from the OS as lone surrogates, which can be no document id on any backend."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -27,13 +27,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from es_visual.errors import QueryError
 from es_visual.query import ir
-from es_visual.query.search import Search
+from es_visual.query.search import MediaKind, Search
+
+MEDIA_KINDS = get_args(MediaKind)
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -56,9 +58,6 @@ META_FIELDS = (
     "visual.bytes",
 )
 Progress = Callable[[int, int], None]  # (assets queried so far, assets to query)
-
-
-MEDIA_TYPES = ("image", "video")
 
 
 def default_threshold(model_tag: str | None) -> float:
@@ -219,7 +218,7 @@ def find_duplicates(
         # an exclusion turns the store's plain scan into a masked one, many times slower.
         asset = assets[doc_id]
         copies = set(by_hash.get(asset.hash or "", [doc_id]))
-        same_kind = base.media(asset.media_type) if asset.media_type in MEDIA_TYPES else base
+        same_kind = base.media(asset.media_type) if asset.media_type in MEDIA_KINDS else base
         request = (
             same_kind.limit(k + len(copies))
             .similar_to(vector=vector)

@@ -38,7 +38,9 @@ class LockedEmbedder:
 
     def __getattr__(self, attr: str) -> Any:
         target = getattr(self._embedder, attr)
-        if not callable(target):
+        # prepare_image is thread-safe by contract: locking it would make an ingest job's
+        # reader threads wait for the forward pass they are meant to overlap with.
+        if not callable(target) or attr == "prepare_image":
             return target
 
         def locked(*args: Any, **kwargs: Any) -> Any:

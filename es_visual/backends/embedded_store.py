@@ -31,7 +31,7 @@ import numpy as np
 
 from es_visual.backends.embedded_sql import register_functions
 from es_visual.backends.embedded_terms import TERMS_SCHEMA, index_doc, unindex_docs
-from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
+from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec, is_utf8
 from es_visual.errors import BackendError
 from es_visual.query.ir import TARGETS
 
@@ -398,7 +398,7 @@ def _prepare(update: DocUpdate, spec: VisualSpec | None) -> tuple[dict[str, Any]
     """(source without vectors, target -> vector rows replacing that target's)."""
     if not isinstance(update.id, str) or not update.id:
         raise _ItemFailure(f"document id must be a non-empty string, not {update.id!r}")
-    if not update.id.isascii() and not _encodable(update.id):
+    if not update.id.isascii() and not is_utf8(update.id):
         raise _ItemFailure(f"document id {update.id!r} is not valid UTF-8 (lone surrogates)")
     if not isinstance(update.doc, dict):
         raise _ItemFailure(f"document must be an object, not {type(update.doc).__name__}")
@@ -468,11 +468,3 @@ def _blob(vec: Any, spec: VisualSpec | None, target: str, where: str) -> bytes:
     if not np.all(np.isfinite(arr)):
         raise _ItemFailure(f"{where} holds NaN or infinity")
     return arr.tobytes()
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -24,7 +24,7 @@ from es_visual.ingest.analyze import Analysis, analyze
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import Failure, IngestReport
 from es_visual.ingest.sources import Asset, SourceError
-from es_visual.models.base import Embedder, prepare_image
+from es_visual.models.base import Embedder
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -159,8 +159,9 @@ def fit_for_model(embedder: Embedder, image: Image.Image, max_side: int) -> Imag
     """A picture ready to wait for the model: the model's own resize where it has one
     (``prepare_image``: done here, in a reader thread, it overlaps with inference), else a
     shrink to ``max_side``, so a batch of 40-megapixel photos never holds gigabytes."""
-    if getattr(embedder, "prepare_image", None) is not None:
-        return prepare_image(embedder, image)
+    prepare = getattr(embedder, "prepare_image", None)
+    if prepare is not None:
+        return prepare(image)
     if max(image.size) <= max_side:
         return image
     copy = image.copy()

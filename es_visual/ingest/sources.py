@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from es_visual.documents import is_utf8
+
 # Extensions we look at in a folder walk; content is still sniffed, the extension
 # only keeps READMEs and sidecar files out of the error list.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp")
@@ -62,7 +64,7 @@ def iter_folder(root: Path, *, recursive: bool = True) -> Iterator[Asset | Sourc
             if name.startswith(".") or path.suffix.lower() not in MEDIA_EXTENSIONS:
                 continue
             rel = path.relative_to(root).as_posix()
-            if not _utf8(rel):
+            if not is_utf8(rel):
                 shown = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 reason = "the file name is not valid UTF-8: rename it to index it"
                 yield SourceError(None, shown, reason)
@@ -165,11 +167,3 @@ def _dotted(source: dict[str, Any], dotted: str) -> Any:
 
 def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # surrogate escapes of undecodable bytes in a file name
-        return False
-    return True

@@ -20,7 +20,7 @@ class Embedder(Protocol):
 
     Optional: ``prepare_image(image) -> Image``, the per-picture resize the model
     does anyway, idempotent and thread-safe. Ingest calls it in its reader threads
-    (see ``prepare_image`` below), so resizing overlaps with inference.
+    (``ingest.runner.fit_for_model``), so resizing overlaps with inference.
     """
 
     name: str
@@ -36,14 +36,6 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Raises ``ModelUnavailableError`` where the model has no text tower."""
         ...
-
-
-def prepare_image(embedder: Embedder, image: Image.Image) -> Image.Image:
-    """``embedder.prepare_image(image)`` where the embedder has one (an optional part of the
-    protocol: the per-picture resize it does anyway, safe to run in another thread), else
-    the image as it is."""
-    prepare = getattr(embedder, "prepare_image", None)
-    return image if prepare is None else prepare(image)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

@@ -121,7 +121,7 @@ def resolve(
     kind = similar.kind
     if kind == "vector":
         assert similar.vector is not None
-        faces = (search.resolved_target) == "faces"
+        faces = search.resolved_target == "faces"
         dims = spec.face_dims if faces else spec.dims
         if dims is not None and len(similar.vector) != dims:
             which = "face" if faces else "scene"
