@@ -41,9 +41,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2000)
     args = ap.parse_args()
 
+    from es_visual.backends.cluster.compile_es import to_body as es_body
+    from es_visual.backends.cluster.compile_opensearch import to_body as os_body
     from es_visual.backends.embedded_sql import compile_filter
-    from es_visual.query.compile_es import to_body as es_body
-    from es_visual.query.compile_opensearch import to_body as os_body
     from es_visual.query.parser import parse
     from es_visual.query.search import Search
 

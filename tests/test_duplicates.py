@@ -174,7 +174,7 @@ def test_cli_json_and_table(store, tmp_path: Path) -> None:
 
 
 def test_on_the_elasticsearch_api(noida_url: str) -> None:
-    from es_visual.backends.elasticsearch import ElasticsearchBackend
+    from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend
 
     backend = ElasticsearchBackend(noida_url, timeout=30)
     index = "dups-test"

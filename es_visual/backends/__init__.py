@@ -16,11 +16,11 @@ def open_backend(settings: Settings) -> Backend:
 
         return EmbeddedBackend(settings.data_dir)
     if settings.backend == "elasticsearch":
-        from es_visual.backends.elasticsearch import ElasticsearchBackend
+        from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend
 
         return ElasticsearchBackend.from_settings(settings)
     if settings.backend == "opensearch":
-        from es_visual.backends.opensearch import OpenSearchBackend
+        from es_visual.backends.cluster.opensearch import OpenSearchBackend
 
         return OpenSearchBackend.from_settings(settings)
     from es_visual.errors import ConfigError

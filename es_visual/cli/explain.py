@@ -51,11 +51,11 @@ def explain(app: AppContext, target: str | None, full_vectors: bool, **opts: Any
 
 def compile_request(request: Any, target: str) -> Any:
     if target == "elasticsearch":
-        from es_visual.query.compile_es import to_body
+        from es_visual.backends.cluster.compile_es import to_body
 
         return to_body(request)
     if target == "opensearch":
-        from es_visual.query.compile_opensearch import to_body as to_os_body
+        from es_visual.backends.cluster.compile_opensearch import to_body as to_os_body
 
         return to_os_body(request)
     return ir_to_json(request)

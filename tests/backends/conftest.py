@@ -96,7 +96,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def es_backend(noida_url: str):
-    from es_visual.backends.elasticsearch import ElasticsearchBackend
+    from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend
 
     backend = ElasticsearchBackend(noida_url, timeout=30)
     yield backend

@@ -14,8 +14,9 @@ from typing import ClassVar
 
 import pytest
 
-from es_visual.backends.cluster import flatten_mapping, parse_response, split_credentials
-from es_visual.backends.mappings import template
+from es_visual.backends.cluster.backend import flatten_mapping, split_credentials
+from es_visual.backends.cluster.mappings import template
+from es_visual.backends.cluster.responses import parse_response
 from es_visual.documents import DocUpdate
 from es_visual.errors import ConfigError
 from es_visual.query import ir
@@ -141,7 +142,7 @@ def test_flatten_mapping_and_credentials_in_urls() -> None:
         "visual.frames.t": "float",
     }
     assert split_credentials("https://u:p%40ss@h:9200") == ("https://h:9200", "u", "p@ss")
-    from es_visual.backends.opensearch import OpenSearchBackend
+    from es_visual.backends.cluster.opensearch import OpenSearchBackend
 
     with pytest.raises(ConfigError, match="API keys"):
         OpenSearchBackend("http://localhost:9200", api_key="k")
@@ -184,7 +185,7 @@ class _FlakyBulk(BaseHTTPRequestHandler):
 
 
 def test_bulk_retries_429_with_backoff_and_reports_the_rest() -> None:
-    from es_visual.backends.elasticsearch import ElasticsearchBackend
+    from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyBulk)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

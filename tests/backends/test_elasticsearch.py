@@ -217,7 +217,7 @@ def test_dims_or_model_mismatch_is_refused(es_backend, media):
 
 
 def test_unreachable_url_is_one_clear_error():
-    from es_visual.backends.elasticsearch import ElasticsearchBackend
+    from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend
     from tests.backends.conftest import _free_port
 
     url = f"http://127.0.0.1:{_free_port()}"

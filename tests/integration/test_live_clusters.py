@@ -31,9 +31,9 @@ def backend(request):
     if not url:
         pytest.skip(f"{prefix}_URL is not set: no live {request.param} cluster to test against")
     if request.param == "elasticsearch":
-        from es_visual.backends.elasticsearch import ElasticsearchBackend as cls
+        from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend as cls
     else:
-        from es_visual.backends.opensearch import OpenSearchBackend as cls
+        from es_visual.backends.cluster.opensearch import OpenSearchBackend as cls
     verify = os.environ.get(f"{prefix}_VERIFY_CERTS", "1").lower() not in ("0", "false", "no")
     b = cls(url, verify_certs=verify, ca_certs=os.environ.get(f"{prefix}_CA_CERTS") or None)
     yield b

@@ -266,7 +266,7 @@ def test_no_acl_leak_on_the_embedded_store(tmp_path: Path, tally) -> None:
 
 
 def test_no_acl_leak_on_noida_db(noida_url: str, tally) -> None:
-    from es_visual.backends.elasticsearch import ElasticsearchBackend
+    from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend
 
     backend = ElasticsearchBackend(noida_url, timeout=30)
     try:

@@ -162,7 +162,7 @@ def faulty(noida_url: str) -> Iterator[FaultyCluster]:
 
 
 def _backend(url: str, **kw: Any):  # type: ignore[no-untyped-def]
-    from es_visual.backends.elasticsearch import ElasticsearchBackend
+    from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend
 
     return ElasticsearchBackend(
         url, timeout=10, **{"max_retries": 3, "initial_backoff": 0.05, **kw}

@@ -126,7 +126,7 @@ def test_embedded_refuses_another_model(tmp_path: Path, good_folder: Path, mobil
 def test_elasticsearch_api_refuses_another_model(
     noida_url: str, good_folder: Path, mobilenet, tally
 ):
-    from es_visual.backends.elasticsearch import ElasticsearchBackend
+    from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend
 
     backend = ElasticsearchBackend(noida_url, timeout=30)
     index = "mismatch-" + good_folder.parent.name.lower().replace("_", "-")[-20:]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from es_visual.backends.cluster.dsl import filter_to_query, node_to_query
 from es_visual.errors import QueryError
 from es_visual.query import ir
-from es_visual.query.compile_dsl import filter_to_query, node_to_query
 
 
 @pytest.mark.parametrize(

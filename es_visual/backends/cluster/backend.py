@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from es_visual.backends import mappings
 from es_visual.backends.base import IndexStats
+from es_visual.backends.cluster import dsl, mappings
+from es_visual.backends.cluster.responses import parse_response
 from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.errors import (
     BackendError,
@@ -25,16 +26,14 @@ from es_visual.errors import (
     ConfigError,
     ModelMismatchError,
 )
-from es_visual.query import compile_dsl
 from es_visual.query.ir import Ids, MatchAll, MatchNone, Node, SearchRequest, and_
-from es_visual.query.results import Hit, Matched, SearchResult
+from es_visual.query.results import SearchResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Per-item statuses worth retrying: too many requests, and the cluster's own failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-KIND = {"regions": "region", "faces": "face", "frames": "frame"}
 PIT_KEEP_ALIVE = "2m"
 
 
@@ -447,10 +446,10 @@ class ClusterBackend:
             return None
         body: dict[str, Any] = {
             "size": 1,
-            "query": {"bool": {"filter": [compile_dsl.filter_to_query(and_(_ids(doc_id), acl))]}},
+            "query": {"bool": {"filter": [dsl.filter_to_query(and_(_ids(doc_id), acl))]}},
         }
         if not with_vectors:
-            body["_source"] = {"excludes": list(compile_dsl.VECTOR_FIELDS)}
+            body["_source"] = {"excludes": list(dsl.VECTOR_FIELDS)}
         try:
             resp = self.client.search(index=index, body=body)
         except Exception as exc:
@@ -473,7 +472,7 @@ class ClusterBackend:
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(filter, MatchNone):
             return
-        excludes = [] if with_vectors else list(compile_dsl.VECTOR_FIELDS)
+        excludes = [] if with_vectors else list(dsl.VECTOR_FIELDS)
         source: dict[str, Any] = {"excludes": excludes}
         if fields is not None:
             source["includes"] = list(fields)
@@ -482,7 +481,7 @@ class ClusterBackend:
             # what was written a moment ago, where a search waits for the next refresh.
             yield from self._mget(index, filter.values, source)
             return
-        body: dict[str, Any] = {"query": compile_dsl.filter_to_query(filter), "_source": source}
+        body: dict[str, Any] = {"query": dsl.filter_to_query(filter), "_source": source}
         if isinstance(filter, MatchAll):
             body["query"] = {"match_all": {}}
         for hit in self._iter_hits(index, body, batch_size):
@@ -565,7 +564,7 @@ class ClusterBackend:
         mapping = self._get_mapping(index)
         visual = ((mapping.get("properties") or {}).get("visual") or {}).get("properties") or {}
         aggs: dict[str, Any] = {"with_errors": {"filter": {"exists": {"field": "visual.error"}}}}
-        for target, path in compile_dsl.NESTED_PATHS.items():
+        for target, path in dsl.NESTED_PATHS.items():
             if target in visual:
                 aggs[target] = {"nested": {"path": path}}
         what = f"counting documents in {index!r}"
@@ -582,12 +581,12 @@ class ClusterBackend:
             what,
             self.client.count,
             index=index,
-            body={"query": {"exists": {"field": compile_dsl.SCENE_FIELD}}},
+            body={"query": {"exists": {"field": dsl.SCENE_FIELD}}},
         )
         a = resp.get("aggregations") or {}
         with_visual = int(counted["count"])
         vectors = {"scene": with_visual}
-        for target in compile_dsl.NESTED_PATHS:
+        for target in dsl.NESTED_PATHS:
             if target in a:
                 vectors[target] = int(a[target]["doc_count"])
         extra: dict[str, Any] = {"cluster": self.url}
@@ -600,103 +599,6 @@ class ClusterBackend:
             vectors=vectors,
             extra=extra,
         )
-
-
-# --- response parsing (pure functions, tested without a cluster) ------------------------------
-
-
-def to_cosine(score: float) -> float:
-    """A cosine-similarity kNN ``_score`` (``(1 + cos) / 2`` on both clusters) back to cos."""
-    return 2.0 * float(score) - 1.0
-
-
-def parse_response(
-    resp: dict[str, Any], request: SearchRequest, took_ms: float | None = None
-) -> SearchResult:
-    from es_visual.query.cursor import encode_cursor
-
-    raw_hits = resp["hits"]["hits"]
-    hits = tuple(_parse_hit(h, request) for h in raw_hits)
-    total_info = resp["hits"].get("total")
-    total = None
-    if (
-        request.vector is None
-        and isinstance(total_info, dict)
-        and total_info.get("relation") == "eq"
-    ):
-        total = int(total_info["value"])
-    cursor = None
-    if request.vector is None and len(raw_hits) == request.size and hits and hits[-1].sort:
-        cursor = encode_cursor(hits[-1].sort)
-    aggs = {
-        name: [(b["key"], int(b["doc_count"])) for b in agg.get("buckets", [])]
-        for name, agg in (resp.get("aggregations") or {}).items()
-    }
-    return SearchResult(
-        hits=hits,
-        took_ms=float(resp.get("took", 0)) if took_ms is None else took_ms,
-        total=total,
-        next_cursor=cursor,
-        aggregations=aggs,
-    )
-
-
-def _parse_hit(raw: dict[str, Any], request: SearchRequest) -> Hit:
-    source = dict(raw.get("_source") or {})
-    sort = tuple(raw["sort"]) if raw.get("sort") is not None else None
-    vq = request.vector
-    raw_score = raw.get("_score")
-    if vq is None:
-        return Hit(id=raw["_id"], score=raw_score, source=source, sort=sort)
-    score = to_cosine(raw_score) if raw_score is not None else None
-    if vq.target == "scene":
-        matched = Matched("scene", score if score is not None else 0.0)
-        return Hit(id=raw["_id"], score=score, source=source, matched=matched, sort=sort)
-    kind = KIND[vq.target]
-    inner = ((raw.get("inner_hits") or {}).get(vq.target) or {}).get("hits", {}).get("hits", [])
-    every = [_child(kind, h) for h in inner]
-    threshold = vq.min_similarity
-    children = sorted(
-        (c for c in every if threshold is None or c.score >= threshold),
-        key=lambda c: (-c.score, c.index if c.index is not None else 0),
-    )
-    if score is None and children:
-        score = children[0].score
-    matched = children[0] if children else Matched(kind, score if score is not None else 0.0)  # type: ignore[arg-type]
-    segments: tuple[Any, ...] = ()
-    if kind == "frame":
-        from es_visual.query.segments import merge_segments
-
-        duration = (source.get("visual") or {}).get("duration")
-        segments = tuple(
-            merge_segments(
-                [(c.t, c.score) for c in every if c.t is not None],
-                threshold,
-                duration=float(duration) if duration is not None else None,
-            )
-        )
-    return Hit(
-        id=raw["_id"],
-        score=score,
-        source=source,
-        matched=matched,
-        children=tuple(children),
-        segments=segments,
-        sort=sort,
-    )
-
-
-def _child(kind: str, inner: dict[str, Any]) -> Matched:
-    src = inner.get("_source") or {}
-    bbox = src.get("bbox")
-    return Matched(
-        kind,  # type: ignore[arg-type]
-        score=to_cosine(inner.get("_score") or 0.0),
-        index=(inner.get("_nested") or {}).get("offset"),
-        label=src.get("label"),
-        bbox=tuple(float(x) for x in bbox) if bbox and len(bbox) == 4 else None,  # type: ignore[arg-type]
-        t=float(src["t"]) if src.get("t") is not None else None,
-    )
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from es_visual.backends.cluster import PIT_KEEP_ALIVE, ApiFailure, ClusterBackend
+from es_visual.backends.cluster import compile_es
+from es_visual.backends.cluster.backend import PIT_KEEP_ALIVE, ApiFailure, ClusterBackend
 from es_visual.errors import ConfigError
-from es_visual.query import compile_es
 from es_visual.query.ir import SearchRequest
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from es_visual.backends.cluster import ApiFailure, ClusterBackend
+from es_visual.backends.cluster import compile_opensearch
+from es_visual.backends.cluster.backend import ApiFailure, ClusterBackend
 from es_visual.errors import BackendError, ConfigError
-from es_visual.query import compile_opensearch
 from es_visual.query.ir import SearchRequest
 
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from es_visual.query import ir
-from es_visual.query.compile_dsl import (
+from es_visual.backends.cluster.dsl import (
     NESTED_PATHS,
     aggregations,
     candidates,
@@ -32,6 +31,7 @@ from es_visual.query.compile_dsl import (
     source_filter,
     vector_field,
 )
+from es_visual.query import ir
 
 __all__ = ["cosine_to_score", "filter_to_query", "to_body"]
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from es_visual.query import ir
-from es_visual.query.compile_dsl import (
+from es_visual.backends.cluster.dsl import (
     aggregations,
     candidates,
     check_vector_request,
@@ -30,6 +29,7 @@ from es_visual.query.compile_dsl import (
     source_filter,
     vector_field,
 )
+from es_visual.query import ir
 
 __all__ = ["filter_to_query", "to_body"]
 

@@ -7,8 +7,8 @@ fields through a ``nested`` query with ``path``, ``inner_hits`` and
 
 from __future__ import annotations
 
+from es_visual.backends.cluster.compile_opensearch import cosine_to_score, to_body
 from es_visual.query import ir
-from es_visual.query.compile_opensearch import cosine_to_score, to_body
 
 VECTOR_EXCLUDES = [
     "visual.scene",
@@ -95,7 +95,7 @@ def test_match_none_and_aggregations() -> None:
 
 
 def test_metadata_search_is_the_same_dsl_as_elasticsearch() -> None:
-    from es_visual.query import compile_es
+    from es_visual.backends.cluster import compile_es
 
     request = ir.SearchRequest(
         index="m", filter=ir.Term("tags", "a"), acl=ACL, sort=(ir.Sort("w", "desc"),), after=(3, 9)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from es_visual.backends.cluster.compile_es import to_body
 from es_visual.errors import QueryError
 from es_visual.query import ir
-from es_visual.query.compile_es import to_body
 
 VECTOR_EXCLUDES = [
     "visual.scene",

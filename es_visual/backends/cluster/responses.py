@@ -1,0 +1,109 @@
+"""Search responses from either cluster -> ``SearchResult`` (pure functions).
+
+Both clusters score a cosine kNN hit ``(1 + cos) / 2``; ``to_cosine`` turns it back
+into the cosine similarity the IR promises. Nested hits carry their children in
+``inner_hits``; frames become timeline segments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from es_visual.query.ir import SearchRequest
+from es_visual.query.results import Hit, Matched, SearchResult
+
+KIND = {"regions": "region", "faces": "face", "frames": "frame"}
+
+
+def to_cosine(score: float) -> float:
+    """A cosine-similarity kNN ``_score`` (``(1 + cos) / 2`` on both clusters) back to cos."""
+    return 2.0 * float(score) - 1.0
+
+
+def parse_response(
+    resp: dict[str, Any], request: SearchRequest, took_ms: float | None = None
+) -> SearchResult:
+    from es_visual.query.cursor import encode_cursor
+
+    raw_hits = resp["hits"]["hits"]
+    hits = tuple(_parse_hit(h, request) for h in raw_hits)
+    total_info = resp["hits"].get("total")
+    total = None
+    if (
+        request.vector is None
+        and isinstance(total_info, dict)
+        and total_info.get("relation") == "eq"
+    ):
+        total = int(total_info["value"])
+    cursor = None
+    if request.vector is None and len(raw_hits) == request.size and hits and hits[-1].sort:
+        cursor = encode_cursor(hits[-1].sort)
+    aggs = {
+        name: [(b["key"], int(b["doc_count"])) for b in agg.get("buckets", [])]
+        for name, agg in (resp.get("aggregations") or {}).items()
+    }
+    return SearchResult(
+        hits=hits,
+        took_ms=float(resp.get("took", 0)) if took_ms is None else took_ms,
+        total=total,
+        next_cursor=cursor,
+        aggregations=aggs,
+    )
+
+
+def _parse_hit(raw: dict[str, Any], request: SearchRequest) -> Hit:
+    source = dict(raw.get("_source") or {})
+    sort = tuple(raw["sort"]) if raw.get("sort") is not None else None
+    vq = request.vector
+    raw_score = raw.get("_score")
+    if vq is None:
+        return Hit(id=raw["_id"], score=raw_score, source=source, sort=sort)
+    score = to_cosine(raw_score) if raw_score is not None else None
+    if vq.target == "scene":
+        matched = Matched("scene", score if score is not None else 0.0)
+        return Hit(id=raw["_id"], score=score, source=source, matched=matched, sort=sort)
+    kind = KIND[vq.target]
+    inner = ((raw.get("inner_hits") or {}).get(vq.target) or {}).get("hits", {}).get("hits", [])
+    every = [_child(kind, h) for h in inner]
+    threshold = vq.min_similarity
+    children = sorted(
+        (c for c in every if threshold is None or c.score >= threshold),
+        key=lambda c: (-c.score, c.index if c.index is not None else 0),
+    )
+    if score is None and children:
+        score = children[0].score
+    matched = children[0] if children else Matched(kind, score if score is not None else 0.0)  # type: ignore[arg-type]
+    segments: tuple[Any, ...] = ()
+    if kind == "frame":
+        from es_visual.query.segments import merge_segments
+
+        duration = (source.get("visual") or {}).get("duration")
+        segments = tuple(
+            merge_segments(
+                [(c.t, c.score) for c in every if c.t is not None],
+                threshold,
+                duration=float(duration) if duration is not None else None,
+            )
+        )
+    return Hit(
+        id=raw["_id"],
+        score=score,
+        source=source,
+        matched=matched,
+        children=tuple(children),
+        segments=segments,
+        sort=sort,
+    )
+
+
+def _child(kind: str, inner: dict[str, Any]) -> Matched:
+    src = inner.get("_source") or {}
+    bbox = src.get("bbox")
+    return Matched(
+        kind,  # type: ignore[arg-type]
+        score=to_cosine(inner.get("_score") or 0.0),
+        index=(inner.get("_nested") or {}).get("offset"),
+        label=src.get("label"),
+        bbox=tuple(float(x) for x in bbox) if bbox and len(bbox) == 4 else None,  # type: ignore[arg-type]
+        t=float(src["t"]) if src.get("t") is not None else None,
+    )
