@@ -180,6 +180,15 @@ class _FlakyBulk(BaseHTTPRequestHandler):
 
     do_PUT = do_POST  # the client sends bulk as PUT
 
+    def do_GET(self) -> None:  # GET /: what the backend asks first
+        out = json.dumps({"version": {"number": "9.2.0"}, "tagline": "You Know, for Search"})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out.encode())
+
     def log_message(self, *args) -> None:
         pass
 

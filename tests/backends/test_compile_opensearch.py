@@ -7,6 +7,8 @@ fields through a ``nested`` query with ``path``, ``inner_hits`` and
 
 from __future__ import annotations
 
+import pytest
+
 from es_visual.backends.cluster.compile_opensearch import cosine_to_score, to_body
 from es_visual.query import ir
 
@@ -34,6 +36,7 @@ def test_scene_knn_with_efficient_filter_and_acl() -> None:
                 "visual.scene": {
                     "vector": [0.1, 0.2],
                     "k": 5,
+                    "method_parameters": {"ef_search": 100},
                     "filter": {
                         "bool": {
                             "filter": [
@@ -61,7 +64,16 @@ def test_nested_frames_knn_with_inner_hits() -> None:
                     "visual.frames.vector": {
                         "vector": [0.5, 0.5],
                         "k": 3,
-                        "filter": {"terms": {"acl.read": ["user:alice", "public"]}},
+                        "method_parameters": {"ef_search": 100},
+                        # The marker term makes k-NN < 3.5 join the filter to the parents.
+                        "filter": {
+                            "bool": {
+                                "filter": [
+                                    {"terms": {"acl.read": ["user:alice", "public"]}},
+                                    {"terms": {"visual.media_type": ["image", "video"]}},
+                                ]
+                            }
+                        },
                         "expand_nested_docs": True,
                     }
                 }
@@ -74,8 +86,25 @@ def test_nested_frames_knn_with_inner_hits() -> None:
             },
         }
     }
-    old = to_body(request, expand_nested_docs=False)["query"]["nested"]["query"]["knn"]
-    assert "expand_nested_docs" not in old["visual.frames.vector"]
+    old = to_body(request, expand_nested_docs=False, search_width=False)
+    params = old["query"]["nested"]["query"]["knn"]["visual.frames.vector"]
+    assert "expand_nested_docs" not in params and "method_parameters" not in params
+
+
+def test_score_scale_follows_the_fields_engine_and_space() -> None:
+    from es_visual.backends.cluster.compile_opensearch import NMSLIB_RECIPROCAL, score_scale
+    from es_visual.errors import BackendError
+
+    lucene = {"type": "knn_vector", "method": {"engine": "lucene", "space_type": "cosinesimil"}}
+    nmslib = {"type": "knn_vector", "method": {"engine": "nmslib", "space_type": "cosinesimil"}}
+    assert score_scale(lucene, (2, 12, 0), "f").to_score(0.5) == 0.75
+    old = score_scale(nmslib, (2, 18, 0), "f")
+    assert old is NMSLIB_RECIPROCAL and abs(old.to_cosine(old.to_score(0.3)) - 0.3) < 1e-9
+    assert old.to_score(0.5) == 1 / 1.5
+    with pytest.raises(BackendError, match="space_type 'l2'"):
+        score_scale({"type": "knn_vector", "method": {"engine": "lucene"}}, (2, 19, 0), "f")
+    request = ir.SearchRequest(index="m", vector=ir.VectorQuery((1.0,), min_similarity=0.5))
+    assert to_body(request, scores=old)["min_score"] == 1 / 1.5
 
 
 def test_min_similarity_becomes_min_score_in_score_units() -> None:

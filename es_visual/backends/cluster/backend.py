@@ -18,7 +18,8 @@ from typing import Any, ClassVar, TypeVar
 
 from es_visual.backends.base import IndexStats
 from es_visual.backends.cluster import dsl, mappings
-from es_visual.backends.cluster.responses import parse_response
+from es_visual.backends.cluster.responses import HALF_PLUS_HALF, ScoreScale, parse_response
+from es_visual.backends.cluster.server import ServerInfo
 from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.errors import (
     BackendError,
@@ -79,6 +80,7 @@ class ClusterBackend:
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self._specs: dict[str, VisualSpec | None] = {}
+        self._server: ServerInfo | None = None
         self.client = client or self._make_client(
             url=self.url,
             basic_auth=(username, password or "") if username else None,
@@ -127,6 +129,18 @@ class ClusterBackend:
     def _compile(self, request: SearchRequest) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _root(self) -> Any:
+        """The body of ``GET /``, sent without the client's compatibility headers (an
+        Elasticsearch 8 server refuses a 9.x client's before it knows what to answer)."""
+        raise NotImplementedError
+
+    def _score_scale(self, request: SearchRequest) -> ScoreScale:
+        """How this request's vector field scores a cosine (see ``responses``)."""
+        return HALF_PLUS_HALF
+
+    def _on_server(self, info: ServerInfo) -> None:
+        """Adapt the client to the server, once, before any other request."""
+
     def _bulk_helper(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
         raise NotImplementedError
 
@@ -141,7 +155,26 @@ class ClusterBackend:
 
     # --- the one gate to the client ---------------------------------------------------------
 
+    @property
+    def server(self) -> ServerInfo:
+        """The server's distribution and version, read once; an unsupported server is
+        refused here, with the minimum version named."""
+        return self._ensure_server("reading the server version")
+
+    def _ensure_server(self, what: str) -> ServerInfo:
+        if self._server is None:
+            body = self._guarded(what, self._root)
+            info = ServerInfo.from_root(body, self.url)
+            info.check_supported(self.engine, self.url)
+            self._on_server(info)
+            self._server = info
+        return self._server
+
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self._ensure_server(what)
+        return self._guarded(what, fn, *args, **kwargs)
+
+    def _guarded(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
@@ -394,6 +427,7 @@ class ClusterBackend:
         self, actions: list[dict[str, Any]], *, written: int
     ) -> list[tuple[bool, dict[str, Any]]]:
         """One pass of the helper over ``actions``: an (ok, item) per action, in order."""
+        self._ensure_server("bulk update")
         helper = self._bulk_helper()
         out: list[tuple[bool, dict[str, Any]]] = []
         try:
@@ -448,15 +482,15 @@ class ClusterBackend:
             "size": 1,
             "query": {"bool": {"filter": [dsl.filter_to_query(and_(_ids(doc_id), acl))]}},
         }
-        if not with_vectors:
-            body["_source"] = {"excludes": list(dsl.VECTOR_FIELDS)}
+        what = f"reading {doc_id!r} from {index!r}"
+        body["_source"] = self._source_filter(what, with_vectors=with_vectors)
         try:
             resp = self.client.search(index=index, body=body)
         except Exception as exc:
             failure = self._failure(exc)
             if failure is not None and failure.status == 404:
                 return None  # no such index: no such document
-            self._call(f"reading {doc_id!r} from {index!r}", _reraise, exc)
+            self._call(what, _reraise, exc)
             raise
         hits = resp["hits"]["hits"]
         return dict(hits[0].get("_source") or {}) if hits else None
@@ -472,10 +506,9 @@ class ClusterBackend:
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(filter, MatchNone):
             return
-        excludes = [] if with_vectors else list(dsl.VECTOR_FIELDS)
-        source: dict[str, Any] = {"excludes": excludes}
-        if fields is not None:
-            source["includes"] = list(fields)
+        source = self._source_filter(
+            f"reading {index!r}", with_vectors=with_vectors, includes=fields
+        )
         if isinstance(filter, Ids):
             # A lookup by id (ingest's "is it unchanged?"): a realtime multi-get sees
             # what was written a moment ago, where a search waits for the next refresh.
@@ -486,6 +519,20 @@ class ClusterBackend:
             body["query"] = {"match_all": {}}
         for hit in self._iter_hits(index, body, batch_size):
             yield hit["_id"], dict(hit.get("_source") or {})
+
+    def _source_filter(
+        self, what: str, *, with_vectors: bool, includes: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """``_source`` for reading documents: without vectors (they are large), or with
+        them, which Elasticsearch 9.2+ must be asked for explicitly."""
+        source: dict[str, Any] = {}
+        if includes is not None:
+            source["includes"] = list(includes)
+        if not with_vectors:
+            source["excludes"] = list(dsl.VECTOR_FIELDS)
+        elif self._ensure_server(what).vectors_left_out_of_source:
+            source["exclude_vectors"] = False
+        return source
 
     def _mget(
         self, index: str, ids: Sequence[str], source: dict[str, Any]
@@ -553,7 +600,7 @@ class ClusterBackend:
             f"searching {request.index!r}", self.client.search, index=request.index, body=body
         )
         took_ms = (time.perf_counter() - started) * 1000
-        return parse_response(dict(resp), request, took_ms)
+        return parse_response(dict(resp), request, took_ms, self._score_scale(request))
 
     def _cached_spec(self, index: str) -> VisualSpec | None:
         if index not in self._specs:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from es_visual.backends.cluster import compile_es
 from es_visual.backends.cluster.backend import PIT_KEEP_ALIVE, ApiFailure, ClusterBackend
+from es_visual.backends.cluster.server import ServerInfo
 from es_visual.errors import ConfigError
 from es_visual.query.ir import SearchRequest
 
@@ -35,7 +37,21 @@ class ElasticsearchBackend(ClusterBackend):
             kwargs["ca_certs"] = options["ca_certs"]
         if not options["verify_certs"]:
             kwargs["ssl_show_warn"] = False
-        return Elasticsearch(options["url"], **kwargs)
+        return Elasticsearch(options["url"], transport_class=_compat_transport(), **kwargs)
+
+    def _root(self) -> Any:
+        return self.client.transport.perform_request(
+            "GET", "/", headers={"accept": "application/json"}
+        ).body
+
+    def _on_server(self, info: ServerInfo) -> None:
+        from elasticsearch import __versionstr__
+
+        transport = self.client.transport
+        if info.compatible_with < int(__versionstr__.split(".")[0]) and hasattr(
+            transport, "compatible_with"
+        ):
+            transport.compatible_with = info.compatible_with
 
     def _classify(self, exc: Exception) -> ApiFailure | str | None:
         from elastic_transport import TransportError
@@ -95,6 +111,34 @@ class ElasticsearchBackend(ClusterBackend):
             # It expires on its own; never mask the real error.
             with contextlib.suppress(Exception):
                 self.client.close_point_in_time(id=pit_id)
+
+
+def _compat_transport() -> type:
+    """The client's transport, naming the server's major version in its
+    ``compatible-with`` headers: an Elasticsearch 8 server refuses the 9.x client's
+    "compatible-with=9" ("Accept version must be either version 8 or 7"), while every
+    API es-visual calls is the same on 8 and 9. The client writes its own major into
+    every request, so the rewrite has to happen below it, in the transport."""
+    from elastic_transport import Transport
+
+    class CompatTransport(Transport):
+        compatible_with: int | None = None
+
+        def perform_request(self, method: str, target: str, **kwargs: Any) -> Any:
+            headers = kwargs.get("headers")
+            if self.compatible_with is not None and headers:
+                kwargs["headers"] = {
+                    k: _COMPAT.sub(f"compatible-with={self.compatible_with}", v)
+                    if isinstance(v, str)
+                    else v
+                    for k, v in dict(headers).items()
+                }
+            return super().perform_request(method, target, **kwargs)
+
+    return CompatTransport
+
+
+_COMPAT = re.compile(r"compatible-with=\d+")
 
 
 def _raise(exc: Exception) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from es_visual.backends.cluster import compile_opensearch
+from es_visual.backends.cluster import compile_opensearch, dsl
 from es_visual.backends.cluster.backend import ApiFailure, ClusterBackend
 from es_visual.errors import BackendError, ConfigError
 from es_visual.query.ir import SearchRequest
@@ -21,6 +21,10 @@ from es_visual.query.ir import SearchRequest
 class OpenSearchBackend(ClusterBackend):
     name = "opensearch"
     engine = "opensearch"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._score_scales: dict[tuple[str, str], compile_opensearch.ScoreScale] = {}
 
     def _make_client(self, **options: Any) -> Any:
         if options["api_key"]:
@@ -58,8 +62,34 @@ class OpenSearchBackend(ClusterBackend):
             return ApiFailure(exc.status_code, str(exc.error), str(exc.info or ""))
         return None
 
+    def _root(self) -> Any:
+        return self.client.transport.perform_request("GET", "/")
+
     def _compile(self, request: SearchRequest) -> dict[str, Any]:
-        return compile_opensearch.to_body(request)
+        server = self.server
+        return compile_opensearch.to_body(
+            request,
+            expand_nested_docs=server.expand_nested_docs,
+            search_width=server.knn_method_parameters,
+            scores=self._score_scale(request),
+        )
+
+    def _score_scale(self, request: SearchRequest) -> compile_opensearch.ScoreScale:
+        if request.vector is None:
+            return compile_opensearch.HALF_PLUS_HALF
+        return self._scores(request.index, request.vector.target)
+
+    def _scores(self, index: str, target: str) -> compile_opensearch.ScoreScale:
+        """How the index's vector field turns a cosine into a score, from its mapping
+        (engine and space_type), read once per index and field."""
+        key = (index, target)
+        if key not in self._score_scales:
+            field = dsl.vector_field(target)  # type: ignore[arg-type]
+            spec = _field_mapping(self._get_mapping(index), field)
+            self._score_scales[key] = compile_opensearch.score_scale(
+                spec, self.server.version, f"{index}/{field}"
+            )
+        return self._score_scales[key]
 
     def _bulk_helper(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
         from opensearchpy.helpers import streaming_bulk
@@ -80,3 +110,11 @@ class OpenSearchBackend(ClusterBackend):
                 "accepts at creation; k-NN vectors cannot be added to it in place. Create a new "
                 "index with `es-visual init` and copy the documents (`es-visual reindex`)"
             )
+
+
+def _field_mapping(mapping: dict[str, Any], dotted: str) -> dict[str, Any]:
+    """The mapping of the field at ``dotted`` (``visual.regions.vector``), or {}."""
+    node: dict[str, Any] = mapping
+    for part in dotted.split("."):
+        node = (node.get("properties") or {}).get(part) or {}
+    return node

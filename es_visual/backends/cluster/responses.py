@@ -7,6 +7,8 @@ into the cosine similarity the IR promises. Nested hits carry their children in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from es_visual.query.ir import SearchRequest
@@ -15,18 +17,36 @@ from es_visual.query.results import Hit, Matched, SearchResult
 KIND = {"regions": "region", "faces": "face", "frames": "frame"}
 
 
+@dataclass(frozen=True)
+class ScoreScale:
+    """How a kNN engine turns a cosine similarity into a hit's ``_score``, both ways."""
+
+    name: str
+    to_score: Callable[[float], float]
+    to_cosine: Callable[[float], float]
+
+
+# Elasticsearch's cosine dense_vector, OpenSearch's Lucene and Faiss cosinesimil.
+HALF_PLUS_HALF = ScoreScale(
+    "(1 + cos) / 2", lambda cos: (1.0 + cos) / 2.0, lambda score: 2.0 * float(score) - 1.0
+)
+
+
 def to_cosine(score: float) -> float:
-    """A cosine-similarity kNN ``_score`` (``(1 + cos) / 2`` on both clusters) back to cos."""
-    return 2.0 * float(score) - 1.0
+    """A cosine-similarity kNN ``_score`` (``(1 + cos) / 2``) back to cos."""
+    return HALF_PLUS_HALF.to_cosine(score)
 
 
 def parse_response(
-    resp: dict[str, Any], request: SearchRequest, took_ms: float | None = None
+    resp: dict[str, Any],
+    request: SearchRequest,
+    took_ms: float | None = None,
+    scale: ScoreScale = HALF_PLUS_HALF,
 ) -> SearchResult:
     from es_visual.query.cursor import encode_cursor
 
     raw_hits = resp["hits"]["hits"]
-    hits = tuple(_parse_hit(h, request) for h in raw_hits)
+    hits = tuple(_parse_hit(h, request, scale) for h in raw_hits)
     total_info = resp["hits"].get("total")
     total = None
     if (
@@ -51,20 +71,20 @@ def parse_response(
     )
 
 
-def _parse_hit(raw: dict[str, Any], request: SearchRequest) -> Hit:
+def _parse_hit(raw: dict[str, Any], request: SearchRequest, scale: ScoreScale) -> Hit:
     source = dict(raw.get("_source") or {})
     sort = tuple(raw["sort"]) if raw.get("sort") is not None else None
     vq = request.vector
     raw_score = raw.get("_score")
     if vq is None:
         return Hit(id=raw["_id"], score=raw_score, source=source, sort=sort)
-    score = to_cosine(raw_score) if raw_score is not None else None
+    score = scale.to_cosine(raw_score) if raw_score is not None else None
     if vq.target == "scene":
         matched = Matched("scene", score if score is not None else 0.0)
         return Hit(id=raw["_id"], score=score, source=source, matched=matched, sort=sort)
     kind = KIND[vq.target]
     inner = ((raw.get("inner_hits") or {}).get(vq.target) or {}).get("hits", {}).get("hits", [])
-    every = [_child(kind, h) for h in inner]
+    every = [_child(kind, h, scale) for h in inner]
     threshold = vq.min_similarity
     children = sorted(
         (c for c in every if threshold is None or c.score >= threshold),
@@ -96,12 +116,12 @@ def _parse_hit(raw: dict[str, Any], request: SearchRequest) -> Hit:
     )
 
 
-def _child(kind: str, inner: dict[str, Any]) -> Matched:
+def _child(kind: str, inner: dict[str, Any], scale: ScoreScale) -> Matched:
     src = inner.get("_source") or {}
     bbox = src.get("bbox")
     return Matched(
         kind,  # type: ignore[arg-type]
-        score=to_cosine(inner.get("_score") or 0.0),
+        score=scale.to_cosine(inner.get("_score") or 0.0),
         index=(inner.get("_nested") or {}).get("offset"),
         label=src.get("label"),
         bbox=tuple(float(x) for x in bbox) if bbox and len(bbox) == 4 else None,  # type: ignore[arg-type]
