@@ -32,9 +32,9 @@ def test_versions_and_distributions_are_read_from_the_root() -> None:
 
 
 def test_old_or_other_servers_are_refused_naming_the_minimum() -> None:
-    with pytest.raises(BackendError, match="needs OpenSearch 2.12 or later"):
+    with pytest.raises(BackendError, match=r"needs OpenSearch 2\.12 or later"):
         ServerInfo.from_root(_root("2.11.0", "opensearch"), URL).check_supported("opensearch", URL)
-    with pytest.raises(BackendError, match="needs Elasticsearch 8.11 or later"):
+    with pytest.raises(BackendError, match=r"needs Elasticsearch 8\.11 or later"):
         ServerInfo.from_root(_root("8.10.4"), URL).check_supported("elasticsearch", URL)
     with pytest.raises(BackendError, match="--backend opensearch"):
         ServerInfo.from_root(_root("2.19.1", "opensearch"), URL).check_supported(
