@@ -13,8 +13,14 @@ The representative frame is the medoid of the kept frames by the sampler's
 thumbnail distance: the frame most like all the others, so a video that is
 mostly one shot with a short title card is represented by the shot.
 
+Every kept frame stands for the stretch of video until the next one: the
+timeline's segments are built from these times (``query.segments``), for frames
+and for the faces and regions found in them alike.
+
 Options (the preset's ``video`` section, all optional): ``sampling``
-(``keyframes`` | ``fps=N`` | ``scene`` | ``scene=T``), ``max_frames`` (32),
+(``auto`` | ``auto=S`` | ``keyframes`` | ``fps=N`` | ``scene`` | ``scene=T``;
+default ``auto``: a frame at least every second, scaled down for long videos,
+plus key frames and scene changes), ``max_frames`` (the per-video budget, 600),
 ``embed_side`` (longest side of the frame handed to the scene model, 320),
 ``detect_side`` (longest side faces/objects are looked for in, 640),
 ``faces`` / ``objects`` (run those hooks on frames, false).
@@ -27,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from es_visual.ingest.analyze import Analysis, register
-from es_visual.media.video import Sampling, frame_distance, open_video
+from es_visual.media.video import DEFAULT_MAX_FRAMES, Sampling, open_video
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -36,8 +42,8 @@ if TYPE_CHECKING:
     from es_visual.ingest.sources import Asset
 
 DEFAULTS: dict[str, Any] = {
-    "sampling": "keyframes",
-    "max_frames": 32,
+    "sampling": "auto",
+    "max_frames": DEFAULT_MAX_FRAMES,
     # Scene models look at ~224 px; every kept frame waits in memory for the batch.
     "embed_side": 320,
     "detect_side": 640,
@@ -94,23 +100,47 @@ def analyze_video(asset: Asset, config: PipelineConfig, base: dict[str, Any]) ->
         from es_visual.errors import MediaError
 
         raise MediaError("no frame could be sampled from the video", path=str(asset.path))
+    # The last kept frame's interval needs an end: the container's duration, unless it is
+    # missing, zero or shorter than the frames actually decoded (a truncated header).
     step = 1.0 / info.fps if info.fps else 0.0
     visual.update(
         width=info.width,
         height=info.height,
-        duration=round(info.duration if info.duration else last_t + step, 3),
+        duration=round(max(info.duration or 0.0, last_t + step), 3),
     )
     analysis.crops.append((("scene",), pictures[medoid(thumbs)]))
     return analysis
 
 
+# The medoid is looked for among at most this many frames, evenly spread (O(n^2) pairs).
+MEDOID_CANDIDATES = 160
+
+
 def medoid(thumbs: list[np.ndarray]) -> int:
-    """Index of the thumbnail with the least total distance to all the others."""
+    """Index of the thumbnail with the least total distance to all the others, by
+    ``media.video.frame_distance`` computed for all pairs at once; a long video's frames
+    are thinned to ``MEDOID_CANDIDATES`` evenly spread ones first."""
     n = len(thumbs)
     if n <= 2:
         return 0
-    totals = [sum(frame_distance(thumbs[i], thumbs[j]) for j in range(n)) for i in range(n)]
-    return int(np.argmin(totals))
+    picks = np.unique(np.linspace(0, n - 1, min(n, MEDOID_CANDIDATES)).round().astype(int))
+    stack = np.stack([thumbs[i] for i in picks]).astype(np.int16)  # (m, 32, 32, 3)
+    m = len(picks)
+    # Colour histograms (16 bins per channel) as in frame_distance, normalized per channel.
+    hist = np.stack(
+        [
+            np.apply_along_axis(np.bincount, 1, (stack[..., c] >> 4).reshape(m, -1), None, 16)
+            for c in range(3)
+        ],
+        axis=1,
+    ).astype(np.float32) / (2.0 * stack[0, ..., 0].size)  # (m, 3, 16)
+    flat = stack.reshape(m, -1)
+    totals = np.zeros(m)
+    for i in range(m):
+        h = np.abs(hist - hist[i]).sum(axis=(1, 2)) / 3.0
+        px = np.abs(flat - flat[i]).mean(axis=1) / 255.0
+        totals[i] = (0.5 * h + 0.5 * px).sum()
+    return int(picks[int(np.argmin(totals))])
 
 
 def _run_hooks(analysis: Analysis, hooks: list[Any], image: Image.Image, t: float) -> None:

@@ -4,7 +4,7 @@ The analogue of Cloudinary's upload presets: a name that fixes the scene
 model, which detectors run and how videos are sampled. A preset file looks
 like this (every section and key optional except ``model``)::
 
-    description: MobileNetV2 scene vectors, dlib faces, video keyframes; no network.
+    description: MobileNetV2 scene vectors, dlib faces, video frames throughout; no network.
     model: mobilenet-v2
     max_side: 512
     max_pixels: 64000000
@@ -12,8 +12,13 @@ like this (every section and key optional except ``model``)::
               max_faces: 20, max_side: 1024, as_regions: false}
     objects: {enabled: false, weights: yolov8n.pt, min_score: 0.35,
               max_regions: 20, classes: [person, dog], device: cpu}
-    video:   {sampling: keyframes, max_frames: 32, embed_side: 320,
+    video:   {sampling: auto, max_frames: 600, embed_side: 320,
               detect_side: 640, faces: true, objects: false}
+
+``video.sampling`` is ``auto`` (the default: a frame at least every second, or
+``auto=S`` every S seconds, widened for long videos so ``max_frames`` holds, plus
+key frames and scene changes), ``keyframes``, ``fps=N`` or ``scene[=T]``;
+``max_frames`` is the per-video budget of frames (see ``media.video``).
 
 Unknown keys and wrong types are refused with a ``ConfigError`` naming the
 file and the key (``offline.yaml: faces.upsample: expected ...``), so a typo
@@ -36,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from es_visual.errors import ConfigError
 from es_visual.ingest import analyze_video  # noqa: F401  (registers the video analyzer)
 from es_visual.ingest.pipeline import PipelineConfig
+from es_visual.media.video import DEFAULT_MAX_FRAMES
 
 if TYPE_CHECKING:
     from es_visual.config import Settings
@@ -115,8 +121,10 @@ SCHEMA: dict[str, Any] = {
         "device": _Key(lambda v: v is None or _str(v), "a device name (cpu, cuda:0)", None),
     },
     "video": {
-        "sampling": _Key(_sampling, "keyframes, fps=N or scene[=T] (0 < T < 1)", "keyframes"),
-        "max_frames": _Key(_int(1, 10_000), "an integer from 1 to 10000", 32),
+        "sampling": _Key(
+            _sampling, "auto[=S] (S > 0), keyframes, fps=N or scene[=T] (0 < T < 1)", "auto"
+        ),
+        "max_frames": _Key(_int(1, 10_000), "an integer from 1 to 10000", DEFAULT_MAX_FRAMES),
         "embed_side": _Key(_int(32, 4096), "an integer from 32 to 4096", 320),
         "detect_side": _Key(_int(64, 8192), "an integer from 64 to 8192", 640),
         "faces": _Key(_bool, "true or false", False),

@@ -25,19 +25,27 @@ class Matched:
     t: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        if self.t is not None:
+            out["t"] = round(self.t, 3)
+        return out
 
 
 @dataclass(frozen=True)
 class Segment:
-    """A run of matching video frames: the timeline's green bar."""
+    """A run of matching video moments: the timeline's green bar, from the first matching
+    frame's time to where the last one's interval ends (the next kept frame)."""
 
     start: float
     end: float
-    score: float  # the best frame's similarity inside the run
+    score: float  # the best similarity inside the run
+    t: float | None = None  # when that best moment is
 
     def to_dict(self) -> dict[str, float]:
-        return {"start": self.start, "end": self.end, "score": self.score}
+        out = {"start": round(self.start, 3), "end": round(self.end, 3), "score": self.score}
+        if self.t is not None:
+            out["t"] = round(self.t, 3)
+        return out
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,16 @@ class Hit:
     segments: tuple[Segment, ...] = ()
     sort: tuple[Scalar | None, ...] | None = None  # search_after values of this hit
 
+    @property
+    def moment(self) -> tuple[float, float] | None:
+        """A video hit's best moment, ``(t, score)``: where its thumbnail and player go."""
+        if self.matched is not None and self.matched.t is not None:
+            return self.matched.t, self.matched.score
+        best = max(self.segments, key=lambda s: s.score, default=None)
+        if best is None:
+            return None
+        return (best.t if best.t is not None else best.start), best.score
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,
@@ -58,6 +76,9 @@ class Hit:
             "source": self.source,
             "matched": self.matched.to_dict() if self.matched else None,
         }
+        moment = self.moment
+        if moment is not None:
+            out["moment"] = {"t": round(moment[0], 3), "score": moment[1]}
         if self.segments:
             out["segments"] = [s.to_dict() for s in self.segments]
         return out

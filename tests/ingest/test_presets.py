@@ -28,7 +28,7 @@ def test_shipped_presets(settings: Settings) -> None:
     assert (offline.name, offline.model) == ("offline", "mobilenet-v2")
     assert [type(h) for h in offline.image_hooks] == [FacesHook]
     assert offline.options["face_dims"] == 128
-    assert offline.options["video"]["sampling"] == "keyframes"
+    assert offline.options["video"]["sampling"] == "auto"  # frames throughout the video
     clip = load_preset("clip", settings)
     assert clip.model == "clip" and clip.image_hooks == [] and "face_dims" not in clip.options
     full = load_preset("full", settings)
@@ -49,7 +49,7 @@ def test_default_pipeline_is_a_preset(settings: Settings) -> None:
     [
         ("model: m\nfaces: {enabeld: true}\n", "unknown key(s) 'enabeld' in faces"),
         ("model: m\nfaces: {upsample: x}\n", "faces.upsample: expected an integer from 0 to 3"),
-        ("model: m\nvideo: {sampling: every}\n", "video.sampling: expected keyframes, fps=N"),
+        ("model: m\nvideo: {sampling: every}\n", "video.sampling: expected auto"),
         ("model: m\nvideo: 3\n", "video: expected a mapping"),
         ("faces: {enabled: true}\n", "model: required"),
         ("model: m\ncolour: red\n", "unknown key(s) 'colour' at the top level"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -10,7 +11,7 @@ import pytest
 from PIL import Image
 
 from es_visual.errors import MediaError
-from es_visual.media.video import Sampling, frame_distance, open_video, sample_video
+from es_visual.media.video import CoverPlan, Sampling, frame_distance, open_video, sample_video
 
 # Four shots of two seconds each at 10 fps with a keyframe every second.
 SHOTS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"]
@@ -21,25 +22,32 @@ def make_video(
     path: Path,
     images: list[Image.Image],
     *,
-    secs: float = 2.0,
+    secs: float | list[float] = 2.0,
     fps: int = 10,
     gop: int = 10,
     rotation: float | None = None,
     times_ms: list[int] | None = None,
     audio: bool = False,
+    preset: str = "ultrafast",
 ) -> Path:
-    """H.264 in MP4; ``times_ms`` gives each frame's own pts (variable frame rate)."""
+    """H.264 in MP4, ``secs`` per image (one for all, or one each); ``times_ms`` gives each
+    frame's own pts (variable frame rate). ``preset="ultrafast"`` has no B-frames and no
+    key frames at cuts; the others have both, as real encodes do."""
+    spans = secs if isinstance(secs, list) else [secs] * len(images)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height = images[0].size
         stream.pix_fmt = "yuv420p"
         stream.codec_context.gop_size = gop
-        stream.codec_context.options = {"preset": "ultrafast", "sc_threshold": "0"}
+        options = {"preset": preset}
+        if preset == "ultrafast":
+            options["sc_threshold"] = "0"
+        stream.codec_context.options = options
         if times_ms is not None:
             stream.codec_context.time_base = __import__("fractions").Fraction(1, 1000)
         if rotation is not None:
             stream.set_display_rotation(rotation)
-        frames = [im for im in images for _ in range(round(secs * fps))]
+        frames = [im for im, s in zip(images, spans, strict=True) for _ in range(round(s * fps))]
         for i, im in enumerate(frames):
             frame = av.VideoFrame.from_image(im)
             if times_ms is not None:
@@ -144,6 +152,101 @@ def test_rotation_from_display_matrix(tmp_path: Path) -> None:
     assert pixels[:70, :, 2].mean() > 200 and pixels[90:, :, 0].mean() > 200
 
 
+# --- auto: the default, frames throughout ---------------------------------------------
+
+
+def test_auto_covers_a_clip_with_a_single_key_frame(tmp_path: Path, shots) -> None:
+    """The issue's clip: 5 s, one key frame at 0, cuts at 1.5 s and 3.2 s. Keyframe mode
+    sees one frame; auto keeps a frame every second and one at each cut, on the cut."""
+    path = make_video(tmp_path / "cuts.mp4", shots[:3], secs=[1.5, 1.7, 1.8], gop=600)
+    assert times(path, "keyframes") == [0.0]
+    with open_video(path) as video:  # the default sampling
+        got = [(round(f.t, 2), f.reason) for f in video.frames()]
+    assert got == [
+        (0.0, "start"),
+        (1.0, "floor"),
+        (1.5, "scene"),
+        (2.5, "floor"),
+        (3.2, "scene"),
+        (4.2, "floor"),
+    ]
+    # auto=S: the floor is every S seconds; the cuts are still found.
+    assert times(path, "auto=2") == [0.0, 1.5, 3.2]
+
+
+def test_auto_fits_a_long_video_in_the_budget_and_still_reaches_its_end(
+    tmp_path: Path, shots
+) -> None:
+    # 64 s, a cut every 2 s (32 shots): with a budget of 20 the floor widens to 6.4 s.
+    path = make_video(tmp_path / "long.mp4", shots * 8, secs=2.0, fps=5, gop=50)
+    with open_video(path, Sampling.parse("auto", max_frames=20)) as video:
+        kept = list(video.frames())
+        assert video.info.duration == pytest.approx(64.0, abs=0.3)
+    got = [f.t for f in kept]
+    assert len(got) <= 20
+    assert got[-1] >= 64.0 - 6.4 - 0.2  # the end is covered, not cut off by the cap
+    assert max(b - a for a, b in pairwise(got)) <= 6.4 + 0.2 + 1e-6
+    # The budget left after the floor went to cuts, spread over the video.
+    scenes = [f.t for f in kept if f.reason == "scene"]
+    assert scenes and scenes[0] < 20 and scenes[-1] > 40
+
+
+def test_cover_plan_holds_a_two_hour_budget() -> None:
+    """The plan alone, on the frame times of a 2-hour 25 fps film with a cut every 4 s and
+    a key frame every 10 s: never more than the budget, never a gap wider than the floor."""
+    duration, budget = 7200.0, 600
+    plan = CoverPlan(1.0, budget, duration)
+    assert plan.gap == pytest.approx(24.0)
+    kept: list[tuple[float, str]] = []
+    for i in range(int(duration * 25)):
+        t = i / 25
+        cut = i % 100 == 0  # every 4 s
+        reason = plan.decide(t, key=i % 250 == 0, changed=lambda cut=cut: cut)
+        if reason:
+            kept.append((t, reason))
+    stamps = [t for t, _ in kept]
+    assert len(kept) <= budget
+    assert max(b - a for a, b in pairwise(stamps)) <= plan.gap + 0.04
+    # Extras are spread: the last hour still gets its cuts.
+    late = [t for t, why in kept if why in ("scene", "key") and t > 3600]
+    assert len(late) > 100
+    # A short clip is not thinned: 1 s floor, every cut.
+    short = CoverPlan(1.0, budget, 30.0)
+    assert short.gap == 1.0 and short.burst >= 30
+
+
+def test_auto_skips_only_frames_nothing_refers_to(tmp_path: Path, shots) -> None:
+    # x264's usual settings: B-frames, and key frames at cuts.
+    path = make_video(tmp_path / "b.mp4", shots, secs=2.0, gop=50, preset="veryfast")
+    with open_video(path, Sampling.parse("fps=10")) as video:
+        every = [f.t for f in video.frames()]
+    with open_video(path) as video:
+        kept = list(video.frames())
+        decoded = video.decoded
+    assert len(every) == 80 and decoded < 80  # non-reference B-frames were not decoded
+    got = [round(f.t, 1) for f in kept]
+    # Each shot starts with a frame of its own (within a frame), and the floor holds.
+    for start in (2.0, 4.0, 6.0):
+        assert any(abs(t - start) <= 0.1 for t in got), (start, got)
+    assert max(b - a for a, b in pairwise(got)) <= 1.0 + 0.3
+
+
+def test_frame_at_seeks_to_the_frame_on_screen(clip: Path, shots) -> None:
+    def nearest_shot(image: Image.Image) -> int:
+        pixels = np.asarray(image, dtype=np.float32)
+        errors = [np.abs(pixels - np.asarray(s, dtype=np.float32)).mean() for s in shots]
+        return int(np.argmin(errors))
+
+    for t, want_t, shot in [(0.0, 0.0, 0), (4.44, 4.4, 2), (5.99, 5.9, 2), (6.0, 6.0, 3)]:
+        with open_video(clip) as video:
+            frame = video.frame_at(t)
+        assert frame.t == pytest.approx(want_t, abs=1e-6) and nearest_shot(frame.image) == shot
+    with open_video(clip) as video:
+        assert video.frame_at(99.0).t == pytest.approx(7.9)  # past the end: the last frame
+        decoded = video.decoded
+    assert decoded <= 12  # seeking: one key frame's group, not the 80 frames before
+
+
 def test_frame_distance_separates_cuts_from_sameness(shots) -> None:
     thumbs = [np.asarray(s.resize((32, 32))) for s in shots]
     assert frame_distance(thumbs[0], thumbs[0]) == 0.0
@@ -154,7 +257,9 @@ def test_frame_distance_separates_cuts_from_sameness(shots) -> None:
 def test_sampling_spec_errors() -> None:
     assert str(Sampling.parse("fps=2.5")) == "fps=2.5"
     assert Sampling.parse("scene=0.4").threshold == 0.4
-    for bad in ("fps", "fps=0", "fps=x", "scene=2", "keyframes=3", "every"):
+    assert Sampling().mode == "auto" and str(Sampling()) == "auto"
+    assert Sampling.parse("auto=2").every == 2.0 and str(Sampling.parse("auto=2")) == "auto=2"
+    for bad in ("fps", "fps=0", "fps=x", "scene=2", "keyframes=3", "every", "auto=0", "auto=x"):
         with pytest.raises(ValueError, match="keyframes"):
             Sampling.parse(bad)
 
