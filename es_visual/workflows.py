@@ -84,10 +84,17 @@ def ingest(
     force: bool = False,
     progress: Callable[[int], None] | None = None,
     on_failure: Callable[[Failure], None] | None = None,
+    acl_field: str | None = None,
 ) -> IngestReport:
     """Ingest ``source`` into ``index``; ``on_failure`` sees each per-item failure as
-    soon as its chunk is done (the report lists them all at the end)."""
+    soon as its chunk is done (the report lists them all at the end). With
+    ``acl_field`` (the settings' ``acl_field``), an item whose ACL there is malformed
+    is refused (es_visual/ingest/acl.py) and dotted metadata keys are nested."""
     ensure_ready(backend, index, embedder, face_dims=pipeline.options.get("face_dims"))
+    if acl_field:
+        from es_visual.ingest.acl import checked_assets
+
+        source = checked_assets(source, acl_field)
 
     def lookup(ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         docs = backend.iter_docs(index, filter=Ids(tuple(ids)), fields=list(STATE_FIELDS))

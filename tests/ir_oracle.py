@@ -24,6 +24,8 @@ def matches(node: ir.Node, doc: dict[str, Any]) -> bool:
         return any(matches(c, doc) for c in node.children)
     if isinstance(node, ir.Not):
         return not matches(node.child, doc)
+    if isinstance(node, ir.Exists) and node.as_written:
+        return written(doc, node.field.split("."))
     values = field_values(doc, node.field)  # type: ignore[union-attr]
     if isinstance(node, ir.Exists):
         return bool(values)
@@ -49,3 +51,15 @@ def field_values(doc: dict[str, Any], field: str) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def written(obj: dict[str, Any], parts: list[str]) -> bool:
+    """``Exists(as_written=True)``: some spelling of the path (nested or flat dotted) is a
+    key, whatever it holds, or a non-object stands where the path needs an object."""
+    for k in range(1, len(parts) + 1):
+        key = ".".join(parts[:k])
+        if key not in obj:
+            continue
+        if k == len(parts) or not isinstance(obj[key], dict) or written(obj[key], parts[k:]):
+            return True
+    return False

@@ -191,9 +191,31 @@ class FilterCompiler:
     def _visit_exists(self, node: ir.Exists, params: list[Any]) -> str:
         if node.field == ID_FIELD:
             return "1"
+        if node.as_written:
+            json_path(node.field)  # the same validation of the name
+            return self._written(node.field.split("."), "$", params)
         params.append(json_path(node.field))
         # null, [], [null] and {} do not exist, as in Elasticsearch.
         return f"coalesce(EXISTS(SELECT 1 FROM json_each({self.src}, ?) WHERE type != 'null'), 0)"
+
+    def _written(self, parts: list[str], base: str, params: list[Any]) -> str:
+        """Some spelling of ``parts`` under ``base`` is a key of the source, whatever it
+        holds, or a non-object blocks the path: ``a.b`` is ``$."a"."b"``, ``$."a.b"``, or
+        ``$."a"`` holding null, a list or a scalar (one OR per way to group the names)."""
+        ors: list[str] = []
+        for k in range(1, len(parts) + 1):
+            path = base + '."' + ".".join(parts[:k]) + '"'
+            if k == len(parts):
+                params.append(path)
+                ors.append(f"json_type({self.src}, ?) IS NOT NULL")
+                continue
+            params.extend([path, path])
+            rest = self._written(parts[k:], path, params)
+            ors.append(
+                f"(json_type({self.src}, ?) IS NOT NULL AND "
+                f"(json_type({self.src}, ?) != 'object' OR {rest}))"
+            )
+        return "(" + " OR ".join(ors) + ")"
 
     def _visit_match(self, node: ir.Match, params: list[Any]) -> str:
         path = json_path(node.field)

@@ -178,7 +178,12 @@ class IndexStore:
                     index_doc(conn, rid, doc, replace=False)
                 else:
                     rid, old = row
-                    merged = deep_merge(json.loads(old), doc)
+                    try:
+                        # An older row may hold flat dotted keys literally: expand them too.
+                        merged = expand_dotted(deep_merge(json.loads(old), doc))
+                    except _ItemFailure as exc:
+                        result.errors.append(ItemError(update.id, str(exc), status=exc.status))
+                        continue
                     conn.execute("UPDATE docs SET source = ? WHERE rid = ?", (_dumps(merged), rid))
                     index_doc(conn, rid, merged, replace=True)
                 for target, rows in vectors.items():
@@ -382,6 +387,48 @@ def deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def expand_dotted(obj: dict[str, Any]) -> dict[str, Any]:
+    """``{"acl.read": [...]}`` as ``{"acl": {"read": [...]}}``, as Elasticsearch maps a
+    dotted name, so a filter (and the ACL) reads both spellings alike. Where both
+    spellings give one field values, it holds them all (Elasticsearch indexes both);
+    an object in one spelling and a value in the other is refused, as there."""
+    if not any("." in k or isinstance(v, dict | list) for k, v in obj.items()):
+        return dict(obj)
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        value = _expand_value(value)
+        parts = key.split(".")
+        if len(parts) > 1 and all(parts):
+            for part in reversed(parts[1:]):
+                value = {part: value}
+            key = parts[0]
+        out[key] = _join(key, out[key], value) if key in out else value
+    return out
+
+
+def _expand_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return expand_dotted(value)
+    if isinstance(value, list):
+        return [expand_dotted(v) if isinstance(v, dict) else v for v in value]
+    return value
+
+
+def _join(key: str, old: Any, new: Any) -> Any:
+    if old is None:
+        return new
+    if new is None:
+        return old
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = dict(old)
+        for k, v in new.items():
+            out[k] = _join(f"{key}.{k}", out[k], v) if k in out else v
+        return out
+    if isinstance(old, dict) or isinstance(new, dict):
+        raise _ItemFailure(f"field {key!r} is given both as an object and as a value")
+    return [*(old if isinstance(old, list) else [old]), *(new if isinstance(new, list) else [new])]
+
+
 # --- turning an update into a stored source and vector rows ------------------------------------
 
 
@@ -402,7 +449,7 @@ def _prepare(update: DocUpdate, spec: VisualSpec | None) -> tuple[dict[str, Any]
         raise _ItemFailure(f"document id {update.id!r} is not valid UTF-8 (lone surrogates)")
     if not isinstance(update.doc, dict):
         raise _ItemFailure(f"document must be an object, not {type(update.doc).__name__}")
-    doc = dict(update.doc)
+    doc = expand_dotted(update.doc)
     vectors: dict[str, Rows] = {}
     if "visual" not in doc:
         return _checked(doc), vectors

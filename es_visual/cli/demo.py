@@ -54,6 +54,7 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
             embedder=embedder,
             pipeline=config,
             progress=bar.update,
+            acl_field=settings.acl_field,
         )
     say(f"{report.written} written, {report.skipped} unchanged, {report.failed} failed.\n")
 

@@ -111,6 +111,7 @@ def ingest(
             batch_size=batch_size or settings.batch_size,
             force=force,
             progress=bar.update,
+            acl_field=settings.acl_field,
         )
 
     if as_json:

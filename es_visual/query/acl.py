@@ -5,6 +5,15 @@ the caller's principals (``user:<name>``, ``group:<name>``) or the public
 principal; a document without the field at all is public when
 ``missing_acl_public`` says so. The filter lands in ``SearchRequest.acl``, which
 every compiler ANDs into every kNN clause and query part.
+
+Fail closed: "without the field at all" means no key on the field's path, as
+written (``Exists(..., as_written=True)``). A document whose ACL is ``[]``,
+null, a number, an object, or a non-object where ``acl`` should be an object is
+readable only by a principal it names (none) or an operator; never public.
+Ingest refuses such ACLs (es_visual/ingest/acl.py), so this guards documents
+that other tools wrote. Elasticsearch and OpenSearch index neither null nor
+``[]``: until their compilers see these (see docs/security.md), there the
+missing rule cannot tell an empty ACL from none.
 """
 
 from __future__ import annotations
@@ -62,5 +71,9 @@ class AclPolicy:
         allowed = principals + ((self.public_principal,) if self.public_principal else ())
         return ir.or_(
             ir.Terms(self.field, allowed) if allowed else ir.MatchNone(),
-            ir.Not(ir.Exists(self.field)) if self.missing_acl_public else ir.MatchNone(),
+            ir.Not(self.acl_written()) if self.missing_acl_public else ir.MatchNone(),
         )
+
+    def acl_written(self) -> ir.Node:
+        """Documents that carry an ACL in any form, malformed included: never "missing"."""
+        return ir.Exists(self.field, as_written=True)

@@ -94,7 +94,15 @@ class Range:
 
 @dataclass(frozen=True)
 class Exists:
+    """The field holds a value. ``as_written=True`` reads the document as written
+    instead: a key holding null, ``[]`` or any other value counts, and so does a
+    non-object where the path needs an object (``acl: 5`` for ``acl.read``) or a
+    flat dotted key (``"acl.read": ...``). The ACL's missing rule uses it so that a
+    malformed ACL is never "no ACL" (fail closed). Elasticsearch and OpenSearch do
+    not index null or ``[]``; a compiler that cannot see them emits a plain exists."""
+
     field: str
+    as_written: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def test_default_policy_reads_own_groups_public_and_unmarked() -> None:
     assert node == Or(
         (
             Terms("acl.read", ("user:alice", "group:design", "public")),
-            Not(Exists("acl.read")),
+            Not(Exists("acl.read", as_written=True)),
         )
     )
 
@@ -42,7 +42,9 @@ def test_policy_from_settings() -> None:
     no_public = AclPolicy("perms.view", public_principal=None, missing_acl_public=False)
     assert no_public.filter_for("bob") == Terms("perms.view", ("user:bob",))
     assert no_public.anonymous() == MatchNone()
-    assert AclPolicy().anonymous() == Or((Terms("acl.read", ("public",)), Not(Exists("acl.read"))))
+    assert AclPolicy().anonymous() == Or(
+        (Terms("acl.read", ("public",)), Not(Exists("acl.read", as_written=True)))
+    )
 
 
 def test_no_user_is_operator_access() -> None:

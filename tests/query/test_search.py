@@ -31,7 +31,10 @@ from es_visual.query.search import Search
 
 NOW = datetime(2024, 5, 10, 12, 0, 0, tzinfo=UTC)
 ALICE_ACL = Or(
-    (Terms("acl.read", ("user:alice", "group:design", "public")), Not(Exists("acl.read")))
+    (
+        Terms("acl.read", ("user:alice", "group:design", "public")),
+        Not(Exists("acl.read", as_written=True)),
+    )
 )
 
 
@@ -256,7 +259,7 @@ def test_from_settings_uses_the_configured_fields_and_acl() -> None:
         index="photos", filter=Term("labels", "x"), acl=Terms("perm", ("user:bob", "world"))
     )
     assert Search("media", acl_policy=AclPolicy("a")).as_user("u").acl == Or(
-        (Terms("a", ("user:u", "public")), Not(Exists("a")))
+        (Terms("a", ("user:u", "public")), Not(Exists("a", as_written=True)))
     )
 
 
