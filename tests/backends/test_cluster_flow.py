@@ -275,8 +275,12 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
         )
     )
     old_spec = es_backend.visual_spec(index_name)
+    from es_visual.models.clip import checkpoint_digest
+
     new = f"clip:{tiny_clips[0]}"
-    target = f"{index_name}-clip-tiny-clip-a"
+    # A local checkpoint's tag: its folder name and the hash of its config and weights.
+    tag_a, tag_b = (f"clip@{f.name}#{checkpoint_digest(f)}" for f in tiny_clips)
+    target = f"{index_name}-" + tag_a.replace("@", "-").replace("#", "-")
 
     plan = _run(
         *_es(
@@ -315,7 +319,7 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
     assert report["swapped"] and report["left"] == [index_name] and report["copied"] == 1
     aliases = dict(es_backend.client.indices.get_alias(name=index_name))
     assert list(aliases) == [target]  # the name now resolves to the new index
-    assert es_backend.visual_spec(index_name).model == "clip@tiny-clip-a"
+    assert es_backend.visual_spec(index_name).model == tag_a
     for doc_id, user in docs.items():
         stored = es_backend.get(index_name, doc_id, with_vectors=True)
         assert {k: stored[k] for k in user} == user and len(stored["visual"]["scene"]) == 24
@@ -352,7 +356,7 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
     )
     assert inplace.exit_code == 0, inplace.output
     assert json.loads(inplace.stdout)["ingest"]["written"] == 6
-    assert es_backend.visual_spec(index_name).model == "clip@tiny-clip-b"
+    assert es_backend.visual_spec(index_name).model == tag_b
     refused = _run(*_es(noida_url, index_name, "reindex", "--model", "mobilenet-v2", "--in-place"))
     assert refused.exit_code == 1 and "same dims" in refused.stderr
 

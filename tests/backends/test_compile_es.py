@@ -165,7 +165,7 @@ def test_metadata_search_with_sort_and_search_after() -> None:
                 ]
             }
         },
-        "sort": [{"uploaded_at": {"order": "desc"}}, {"_doc": {"order": "asc"}}],
+        "sort": [{"uploaded_at": {"order": "desc"}}, {"_shard_doc": {"order": "asc"}}],
         "_source": {"excludes": VECTOR_EXCLUDES},
         "track_scores": True,
         "search_after": ["2024-05-01T00:00:00Z", 17],
@@ -192,7 +192,7 @@ def test_metadata_full_text_ranks_and_acl_only_restricts() -> None:
             "filter": [{"terms": {"acl.read": ["p"]}}],
         }
     }
-    assert body["sort"] == [{"_score": {"order": "desc"}}, {"_doc": {"order": "asc"}}]
+    assert body["sort"] == [{"_score": {"order": "desc"}}, {"_shard_doc": {"order": "asc"}}]
     assert to_body(ir.SearchRequest(index="m"))["query"] == {"match_all": {}}
 
 

@@ -123,11 +123,17 @@ def test_match_none_and_aggregations() -> None:
     assert body["aggs"] == {"tags": {"terms": {"field": "tags", "size": 20}}}
 
 
-def test_metadata_search_is_the_same_dsl_as_elasticsearch() -> None:
+def test_metadata_search_is_the_same_dsl_as_elasticsearch_but_the_tiebreaker() -> None:
     from es_visual.backends.cluster import compile_es
 
     request = ir.SearchRequest(
         index="m", filter=ir.Term("tags", "a"), acl=ACL, sort=(ir.Sort("w", "desc"),), after=(3, 9)
     )
-    assert to_body(request) == compile_es.to_body(request)
-    assert to_body(request)["search_after"] == [3, 9]
+    body, es = to_body(request), compile_es.to_body(request)
+    # _doc repeats across shards; OpenSearch sorts on _id, Elasticsearch on _shard_doc (PIT).
+    assert body["sort"] == [{"w": {"order": "desc"}}, {"_id": {"order": "asc"}}]
+    assert es["sort"][-1] == {"_shard_doc": {"order": "asc"}}
+    assert {k: v for k, v in body.items() if k != "sort"} == {
+        k: v for k, v in es.items() if k != "sort"
+    }
+    assert body["search_after"] == [3, 9]

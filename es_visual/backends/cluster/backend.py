@@ -35,7 +35,47 @@ T = TypeVar("T")
 
 # Per-item statuses worth retrying: too many requests, and the cluster's own failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-PIT_KEEP_ALIVE = "2m"
+PIT_KEEP_ALIVE = "2m"  # what a metadata search's own point in time needs: one request
+
+
+class PageClock:
+    """Keep-alives for walking an index page by page while the caller works on each
+    page (``ingest --from-index`` embeds ~0.5 s an image on a CPU, so a fixed 2m
+    keep-alive over 500-document pages expired and the run died with 404).
+
+    The first page is small, so even a slow caller is back within the floor; from
+    then on each page is asked for with a keep-alive of three times what the caller
+    has taken per document so far, times the page size (never below the floor)."""
+
+    FIRST_PAGE = 32
+    FLOOR_S = 300.0
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = max(1, batch_size)
+        self.per_doc_s = 0.0
+        self._asked: float | None = None
+        self._size = 0
+
+    def next_page(self) -> tuple[int, str]:
+        """(size, keep-alive) for the page about to be asked for."""
+        now = time.monotonic()
+        if self._asked is not None and self._size:
+            self.per_doc_s = max(self.per_doc_s, (now - self._asked) / self._size)
+        self._asked = now
+        first = self._size == 0
+        self._size = min(self.batch_size, self.FIRST_PAGE) if first else self.batch_size
+        seconds = max(self.FLOOR_S, 3.0 * self.per_doc_s * self._size)
+        return self._size, f"{int(seconds)}s"
+
+
+def expired_context(failure: ApiFailure | None) -> bool:
+    """Whether a cluster error says a scroll or point in time no longer exists."""
+    if failure is None:
+        return False
+    text = f"{failure.type} {failure.reason}".lower()
+    return failure.status == 404 and (
+        "search_context_missing" in text or "no search context" in text or "point in time" in text
+    )
 
 
 class ApiFailure(Exception):
@@ -410,7 +450,7 @@ class ClusterBackend:
                 result.errors.append(
                     ItemError(
                         id=str(actions[i]["_id"]),
-                        reason=_item_reason(info),
+                        reason=_item_reason(info, actions[i]),
                         status=status,
                         retryable=status in RETRY_STATUSES,
                     )
@@ -556,14 +596,17 @@ class ClusterBackend:
     def _scroll_hits(
         self, index: str, body: dict[str, Any], batch_size: int
     ) -> Iterator[dict[str, Any]]:
-        """A scroll sorted by ``_doc``: a consistent snapshot on any version."""
+        """A scroll sorted by ``_doc``: a consistent snapshot on any version, kept alive
+        as long as the caller needs between pages (``PageClock``)."""
         what = f"scrolling {index!r}"
+        clock = PageClock(batch_size)
+        size, keep_alive = clock.next_page()
         resp = self._call(
             what,
             self.client.search,
             index=index,
-            body={**body, "size": batch_size, "sort": ["_doc"]},
-            scroll=PIT_KEEP_ALIVE,
+            body={**body, "size": size, "sort": ["_doc"]},
+            scroll=keep_alive,
         )
         scroll_id = resp.get("_scroll_id")
         try:
@@ -572,10 +615,13 @@ class ClusterBackend:
                 if not hits:
                     return
                 yield from hits
-                resp = self._call(
+                # A scroll's page size is fixed by its first request.
+                _, keep_alive = clock.next_page()
+                resp = self._page(
                     what,
+                    clock,
                     self.client.scroll,
-                    body={"scroll_id": scroll_id, "scroll": PIT_KEEP_ALIVE},
+                    body={"scroll_id": scroll_id, "scroll": keep_alive},
                 )
                 scroll_id = resp.get("_scroll_id") or scroll_id
         finally:
@@ -584,6 +630,20 @@ class ClusterBackend:
                     self.client.clear_scroll(body={"scroll_id": [scroll_id]})
                 except Exception as exc:  # expiry is the fallback; never mask the real error
                     log.debug("clear_scroll failed: %s", exc)
+
+    def _page(self, what: str, clock: PageClock, fn: Callable[..., T], **kwargs: Any) -> T:
+        """The next page of a scroll or point in time; its expiry said in words."""
+        try:
+            return fn(**kwargs)
+        except Exception as exc:
+            if expired_context(self._failure(exc)):
+                raise BackendError(
+                    f"{self.name} at {self.url}: {what}: the server dropped the read "
+                    f"context between two pages (about {clock.per_doc_s:.1f}s a document "
+                    "here); run the command again: it resumes where it stopped"
+                ) from None
+            self._call(what, _reraise, exc)
+            raise
 
     def search(self, request: SearchRequest) -> SearchResult:
         if request.vector is not None and request.vector.model:
@@ -713,20 +773,60 @@ def _check_compatible(index: str, existing: VisualSpec | None, spec: VisualSpec)
         )
 
 
+# A partial update that first removes fields (``DocUpdate.unset``), in one scripted
+# update so that a retried item can never remove what its own merge just wrote. The
+# merge is ``_update``'s own rule: objects merge key by key, anything else replaces.
+# A dotted path is a literal key (``"acl.read"``) or a walk through objects.
+UNSET_AND_MERGE = """
+void unset(Map src, String path) {
+  if (src.containsKey(path)) { src.remove(path); return; }
+  int dot = path.indexOf('.');
+  while (dot > 0) {
+    def child = src.get(path.substring(0, dot));
+    if (child instanceof Map) { unset((Map) child, path.substring(dot + 1)); }
+    dot = path.indexOf('.', dot + 1);
+  }
+}
+void merge(Map dst, Map src) {
+  for (def e : src.entrySet()) {
+    def old = dst.get(e.getKey());
+    if (e.getValue() instanceof Map && old instanceof Map) { merge((Map) old, (Map) e.getValue()); }
+    else { dst.put(e.getKey(), e.getValue()); }
+  }
+}
+for (String p : params.unset) { unset(ctx._source, p); }
+merge(ctx._source, params.doc);
+"""
+
+
 def _update_action(index: str, update: DocUpdate) -> dict[str, Any]:
-    action: dict[str, Any] = {
-        "_op_type": "update",
-        "_index": index,
-        "_id": update.id,
-        "doc": update.doc,
-    }
-    if update.upsert:
-        action["doc_as_upsert"] = True
+    action: dict[str, Any] = {"_op_type": "update", "_index": index, "_id": update.id}
+    if update.unset:
+        action["script"] = {
+            "lang": "painless",
+            "source": UNSET_AND_MERGE,
+            "params": {"unset": list(update.unset), "doc": update.doc},
+        }
+        if update.upsert:
+            action["upsert"] = update.doc
+    else:
+        action["doc"] = update.doc
+        if update.upsert:
+            action["doc_as_upsert"] = True
     return action
 
 
-def _item_reason(info: Mapping[str, Any]) -> str:
+def _item_reason(info: Mapping[str, Any], action: Mapping[str, Any] | None = None) -> str:
     error = info.get("error")
+    if (
+        action is not None
+        and action.get("_op_type") == "update"
+        and info.get("status") == 404
+        and isinstance(error, Mapping)
+        and error.get("type") == "document_missing_exception"
+    ):
+        # Only updates that may not create the document get here (``ingest --from-index``).
+        return "the document was deleted from the index while this ran; it was not re-created"
     if isinstance(error, Mapping):
         text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
         cause = error.get("caused_by")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from es_visual.backends.cluster.dsl import (
+    SHARD_DOC_TIEBREAKER,
     aggregations,
     candidates,
     check_vector_request,
@@ -35,9 +36,10 @@ __all__ = ["filter_to_query", "to_body"]
 
 
 def to_body(request: ir.SearchRequest) -> dict[str, Any]:
-    """The body for ``POST /<request.index>/_search``."""
+    """The body for ``POST /<request.index>/_search``; a metadata search is paged under
+    a point in time, which the backend adds (``pit``) before sending it."""
     if request.vector is None:
-        return metadata_body(request)
+        return metadata_body(request, SHARD_DOC_TIEBREAKER)
     vq = check_vector_request(request)
     knn: dict[str, Any] = {
         "field": vector_field(vq.target),

@@ -118,19 +118,27 @@ def metadata_query(request: ir.SearchRequest) -> dict[str, Any]:
     return {"bool": body}
 
 
-def metadata_body(request: ir.SearchRequest) -> dict[str, Any]:
-    """The whole body of a metadata search: the same on both clusters.
+# The last sort key of a metadata search: unique per document, so that ties on the
+# requested sort never repeat or skip a hit between pages. ``_doc`` is not: it is a
+# document's number inside one shard's segment, repeated across shards.
+ID_TIEBREAKER: dict[str, Any] = {"_id": {"order": "asc"}}
+SHARD_DOC_TIEBREAKER: dict[str, Any] = {"_shard_doc": {"order": "asc"}}  # with a PIT only
+
+
+def metadata_body(
+    request: ir.SearchRequest, tiebreaker: dict[str, Any] = ID_TIEBREAKER
+) -> dict[str, Any]:
+    """The whole body of a metadata search: the same DSL on both clusters.
 
     Paging is by ``search_after`` over the requested sort (relevance when none),
-    with ``_doc`` as the last key so that ties do not repeat or skip hits between
-    pages (stable while the index does not change; a point in time is what
-    ``iter_docs`` uses for a consistent walk).
+    then ``tiebreaker``: ``_id`` on OpenSearch (sortable there), ``_shard_doc``
+    under a point in time on Elasticsearch (which refuses to sort on ``_id``).
     """
     sort = sort_clause(request.sort) or [{"_score": {"order": "desc"}}]
     body: dict[str, Any] = {
         "size": request.size,
         "query": metadata_query(request),
-        "sort": [*sort, {"_doc": {"order": "asc"}}],
+        "sort": [*sort, tiebreaker],
         "_source": source_filter(request),
         "track_scores": True,
     }

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from es_visual.backends.cluster import compile_es
-from es_visual.backends.cluster.backend import PIT_KEEP_ALIVE, ApiFailure, ClusterBackend
+from es_visual.backends.cluster.backend import (
+    ApiFailure,
+    ClusterBackend,
+    PageClock,
+    expired_context,
+)
+from es_visual.backends.cluster.responses import parse_response
 from es_visual.backends.cluster.server import ServerInfo
-from es_visual.errors import ConfigError
+from es_visual.errors import ConfigError, CursorError
+from es_visual.query.cursor import encode_cursor
 from es_visual.query.ir import SearchRequest
+from es_visual.query.results import SearchResult
 
 
 class ElasticsearchBackend(ClusterBackend):
@@ -71,6 +81,49 @@ class ElasticsearchBackend(ClusterBackend):
     def _compile(self, request: SearchRequest) -> dict[str, Any]:
         return compile_es.to_body(request)
 
+    def search(self, request: SearchRequest) -> SearchResult:
+        if request.vector is not None:
+            return super().search(request)
+        return self._paged_search(request)
+
+    def _paged_search(self, request: SearchRequest) -> SearchResult:
+        """A metadata search, paged under a point in time: ``_shard_doc`` is the only
+        unique tiebreaker Elasticsearch sorts on, and it needs one. The cursor carries
+        the point in time's id after the sort values; the last page closes it."""
+        what = f"searching {request.index!r}"
+        values, pit_id = _split_cursor(request.after)
+        if pit_id is None:
+            self._ensure_server(what)
+            opened = self._call(
+                f"opening a point in time on {request.index!r}",
+                self.client.open_point_in_time,
+                index=request.index,
+                keep_alive=PAGE_KEEP_ALIVE,
+            )
+            pit_id = opened["id"]
+        body = compile_es.to_body(replace(request, after=values))
+        body["pit"] = {"id": pit_id, "keep_alive": PAGE_KEEP_ALIVE}
+        started = time.perf_counter()
+        try:
+            resp = self.client.search(body=body)
+        except Exception as exc:
+            if request.after is not None and expired_context(self._failure(exc)):
+                raise CursorError(
+                    f"this page's cursor has expired (a next page can be asked for within "
+                    f"{PAGE_KEEP_ALIVE} of the last): run the search again"
+                ) from None
+            self._call(what, _raise, exc)
+            raise
+        took_ms = (time.perf_counter() - started) * 1000
+        pit_id = resp.get("pit_id") or pit_id
+        result = parse_response(dict(resp), request, took_ms)
+        if result.next_cursor is None or not result.hits:
+            with contextlib.suppress(Exception):  # it expires on its own
+                self.client.close_point_in_time(id=pit_id)
+            return replace(result, next_cursor=None)
+        last = result.hits[-1].sort or ()
+        return replace(result, next_cursor=encode_cursor([*last, pit_id]))
+
     def _bulk_helper(self) -> Callable[..., Iterable[tuple[bool, dict[str, Any]]]]:
         from elasticsearch.helpers import streaming_bulk
 
@@ -80,9 +133,14 @@ class ElasticsearchBackend(ClusterBackend):
         self, index: str, body: dict[str, Any], batch_size: int
     ) -> Iterator[dict[str, Any]]:
         """Point in time + ``search_after`` on ``_shard_doc`` (the documented way to walk
-        an index consistently); a scroll where a point in time cannot be opened."""
+        an index consistently), kept alive as long as the caller needs between pages;
+        a scroll where a point in time cannot be opened."""
+        what = f"reading {index!r}"
+        clock = PageClock(batch_size)
+        size, keep_alive = clock.next_page()
         try:
-            pit = self.client.open_point_in_time(index=index, keep_alive=PIT_KEEP_ALIVE)
+            self._ensure_server(what)
+            pit = self.client.open_point_in_time(index=index, keep_alive=keep_alive)
         except Exception as exc:
             if self._failure(exc) is None or self._failure(exc).status == 404:  # type: ignore[union-attr]
                 self._call(f"opening a point in time on {index!r}", _raise, exc)
@@ -94,19 +152,20 @@ class ElasticsearchBackend(ClusterBackend):
             while True:
                 page: dict[str, Any] = {
                     **body,
-                    "size": batch_size,
-                    "pit": {"id": pit_id, "keep_alive": PIT_KEEP_ALIVE},
+                    "size": size,
+                    "pit": {"id": pit_id, "keep_alive": keep_alive},
                     "sort": [{"_shard_doc": "asc"}],
                 }
                 if after is not None:
                     page["search_after"] = after
-                resp = self._call(f"reading {index!r}", self.client.search, body=page)
+                resp = self._page(what, clock, self.client.search, body=page)
                 pit_id = resp.get("pit_id") or pit_id
                 hits = resp["hits"]["hits"]
                 if not hits:
                     return
                 yield from hits
                 after = hits[-1]["sort"]
+                size, keep_alive = clock.next_page()
         finally:
             # It expires on its own; never mask the real error.
             with contextlib.suppress(Exception):
@@ -138,7 +197,20 @@ def _compat_transport() -> type:
     return CompatTransport
 
 
+PAGE_KEEP_ALIVE = "10m"  # how long a next-page link of the UI or CLI stays good
 _COMPAT = re.compile(r"compatible-with=\d+")
+
+
+def _split_cursor(
+    after: tuple[Any, ...] | None,
+) -> tuple[tuple[Any, ...] | None, str | None]:
+    """(sort values, point in time id) out of a cursor ``_paged_search`` made."""
+    if not after:
+        return None, None
+    *values, pit_id = after
+    if not isinstance(pit_id, str) or not values:
+        raise CursorError("this cursor was not made by an Elasticsearch search of this index")
+    return tuple(values), pit_id
 
 
 def _raise(exc: Exception) -> None:
