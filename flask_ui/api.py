@@ -153,7 +153,7 @@ def create_job() -> Any:
         return denied
     form = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     try:
-        job = start_job(get_state(), current_user().name, dict(form or {}))
+        job = start_job(get_state(), current_user(), dict(form or {}))
     except JobRefused as exc:
         return error(400, "job_refused", str(exc))
     response = jsonify(job.to_dict())

@@ -2,19 +2,36 @@
 
 Only folders under the configured roots may be ingested: the path comes from a
 browser, the files are read by the server, so a path outside the roots (or one
-that escapes them through ``..`` or a symlink) is refused before anything runs.
+that escapes them through ``..`` or a symlink) is refused before anything runs,
+and so is each file whose real path (symlinks followed) lies outside its root.
+
+What a job may write (docs/security.md): the ids of a folder job are namespaced
+by their root (``<root name>~<digest of its real path>/<path under the root>``),
+so they never meet the ids of a CLI ingest or of another root. A job writes a
+document only when it is new or its user may read it (the user, one of their
+groups or the public principal is among its readers): an admin cannot take over
+a document kept from them. A job's readers go onto the documents it creates; an
+existing document keeps its readers, and the job counts those it kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from es_visual.ingest.sources import Asset, SourceError
+from es_visual.query.ir import Ids, Node, and_
+
+if TYPE_CHECKING:
+    from es_visual.backends.base import Backend
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +54,8 @@ class Job:
     written: int = 0
     skipped: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
+    # Existing documents whose readers the job's readers did not replace.
+    kept_readers: int = 0
     error: str | None = None
     started: float = field(default_factory=time.time)
     finished: float | None = None
@@ -57,6 +76,7 @@ class Job:
             "skipped": self.skipped,
             "failed": len(self.failures),
             "failures": self.failures,
+            "kept_readers": self.kept_readers,
             "error": self.error,
             "started": self.started,
             "finished": self.finished,
@@ -66,6 +86,11 @@ class Job:
 
 def resolve_root(path: str, roots: list[Path]) -> Path:
     """``path`` as a real folder inside one of ``roots``, or ``JobRefused``."""
+    return locate(path, roots)[0]
+
+
+def locate(path: str, roots: list[Path]) -> tuple[Path, Path]:
+    """(``path`` as a real folder, the real root it lies in), or ``JobRefused``."""
     if not roots:
         raise JobRefused(
             "no folders may be ingested from the UI: start the server with --ingest-root"
@@ -75,12 +100,16 @@ def resolve_root(path: str, roots: list[Path]) -> Path:
     candidate = Path(path.strip()).expanduser()
     if not candidate.is_absolute():
         candidate = roots[0] / candidate
-    real = candidate.resolve()
-    for root in roots:
-        if real == root.resolve() or root.resolve() in real.parents:
+    try:
+        real = candidate.resolve()
+        real_roots = [root.resolve() for root in roots]
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError on 3.11)
+        raise JobRefused(f"{path} cannot be resolved: {exc}") from None
+    for root in real_roots:
+        if real == root or root in real.parents:
             if not real.is_dir():
                 raise JobRefused(f"{path} is not a folder")
-            return real
+            return real, root
     allowed = ", ".join(str(r) for r in roots)
     raise JobRefused(f"{path} is outside the folders the UI may ingest ({allowed})")
 
@@ -164,18 +193,103 @@ def with_readers(
     assets: Iterator[Any], readers: list[str], acl_field: str = "acl.read"
 ) -> Iterator[Any]:
     """Give every asset of a folder ingest the ACL the admin chose (none = public)."""
-    if not readers:
-        yield from assets
-        return
-    *parents, leaf = acl_field.split(".")
     for asset in assets:
-        if not hasattr(asset, "metadata"):  # a SourceError: passed on as is
-            yield asset
-            continue
-        metadata = dict(asset.metadata or {})
-        node = metadata
-        for name in parents:
-            node[name] = dict(node.get(name) or {})
-            node = node[name]
-        node[leaf] = list(readers)
-        yield replace(asset, metadata=metadata)
+        yield _set_readers(asset, readers, acl_field) if isinstance(asset, Asset) else asset
+
+
+def _set_readers(asset: Asset, readers: list[str], acl_field: str) -> Asset:
+    if not readers:
+        return asset
+    *parents, leaf = acl_field.split(".")
+    metadata = dict(asset.metadata or {})
+    node = metadata
+    for name in parents:
+        node[name] = dict(node.get(name) or {})
+        node = node[name]
+    node[leaf] = list(readers)
+    return replace(asset, metadata=metadata)
+
+
+def root_namespace(root: Path) -> str:
+    """The id prefix of what UI jobs ingest from ``root``: its name and a digest of its
+    real path, so two roots with one name (or a CLI ingest) never share an id."""
+    real = Path(root).resolve()
+    digest = hashlib.sha256(str(real).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{real.name or 'root'}~{digest}"
+
+
+def under_root(
+    assets: Iterable[Asset | SourceError], folder: Path, root: Path
+) -> Iterator[Asset | SourceError]:
+    """The assets of a walk of ``folder`` (inside ``root``), ids namespaced per root; a file
+    whose real path is outside ``root`` (a symlink out) is refused, that file only."""
+    prefix = "/".join(
+        p for p in (root_namespace(root), folder.relative_to(root).as_posix()) if p != "."
+    )
+    for item in assets:
+        doc_id = f"{prefix}/{item.id}" if item.id is not None else None
+        if isinstance(item, SourceError):
+            yield replace(item, id=doc_id)
+        elif root not in item.path.parents:
+            reason = "a symlink to a file outside the ingest root: not ingested"
+            yield SourceError(doc_id, item.origin, reason)
+        else:
+            yield replace(item, id=doc_id)
+
+
+class WriteGuard:
+    """Lets through only what a job's user may write (new documents, or ones they may
+    read), puts the job's readers on new documents only, and counts the existing
+    documents that kept their own readers (``job.kept_readers``)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        index: str,
+        readable: Node,
+        job: Job,
+        acl_field: str = "acl.read",
+        chunk: int = 200,
+    ) -> None:
+        self.backend, self.index, self.readable, self.job = backend, index, readable, job
+        self.acl_field, self.chunk = acl_field, chunk
+
+    def __call__(self, assets: Iterable[Asset | SourceError]) -> Iterator[Asset | SourceError]:
+        it = iter(assets)
+        while batch := list(islice(it, self.chunk)):
+            ids = tuple(a.id for a in batch if isinstance(a, Asset))
+            existing = (
+                dict(self.backend.iter_docs(self.index, filter=Ids(ids), fields=[self.acl_field]))
+                if ids
+                else {}
+            )
+            mine = (
+                {
+                    doc_id
+                    for doc_id, _ in self.backend.iter_docs(
+                        self.index, filter=and_(Ids(tuple(existing)), self.readable), fields=[]
+                    )
+                }
+                if existing
+                else set()
+            )
+            for item in batch:
+                if not isinstance(item, Asset):
+                    yield item
+                elif item.id not in existing:
+                    yield _set_readers(item, self.job.readers, self.acl_field)
+                elif item.id not in mine:
+                    reason = "a document with this id exists and you may not write it: not changed"
+                    yield SourceError(item.id, item.origin, reason)
+                else:
+                    kept = _dotted(existing[item.id], self.acl_field)
+                    if self.job.readers and kept != self.job.readers:
+                        self.job.kept_readers += 1
+                    yield item
+
+
+def _dotted(source: dict[str, Any], dotted: str) -> Any:
+    value: Any = source
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

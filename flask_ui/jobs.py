@@ -10,9 +10,12 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from es_visual.query.ir import MatchAll, Node, and_
 from flask_ui.auth import admin_required, current_user
-from flask_ui.jobrunner import Job, JobRefused, new_job_id, resolve_root, with_readers
+from flask_ui.jobrunner import Job, JobRefused, WriteGuard, locate, new_job_id, under_root
+from flask_ui.queries import acl_node
 from flask_ui.state import AppState, get_state
+from flask_ui.users import User
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -21,8 +24,20 @@ def ingest_roots() -> list[Path]:
     return [Path(p) for p in current_app.config.get("INGEST_ROOTS") or ()]
 
 
-def start_job(state: AppState, user: str, form: dict[str, Any]) -> Job:
-    """Validate a job request from the page or the API and start it; ``JobRefused`` if not."""
+class _Readable:
+    """A backend's ``iter_docs`` limited to what one user may read (a re-analysis job
+    touches only documents its user may write, and those are the readable ones)."""
+
+    def __init__(self, state: AppState, acl: Node) -> None:
+        self.backend, self.acl = state.backend(), acl
+
+    def iter_docs(self, index: str, *, filter: Node = MatchAll(), **kwargs: Any) -> Any:
+        return self.backend.iter_docs(index, filter=and_(filter, self.acl), **kwargs)
+
+
+def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
+    """Validate a job request from the page or the API and start it; ``JobRefused`` if not.
+    The job writes only what ``user`` may write (flask_ui/jobrunner.py)."""
     from es_visual.ingest.sources import iter_folder, iter_index
     from es_visual.workflows import ingest, load_pipeline
 
@@ -35,37 +50,39 @@ def start_job(state: AppState, user: str, form: dict[str, Any]) -> Job:
             raise JobRefused(f"reader {reader!r}: write user:NAME, group:NAME or {public}")
     settings, index = state.settings, state.index
     backend = state.backend()
-
-    if kind == "folder":
-        root = resolve_root(str(form.get("path") or ""), ingest_roots())
-        source_label = str(root)
-
-        def source() -> Any:
-            return with_readers(iter_folder(root), readers, settings.acl_field)
-
-        def count() -> int:
-            return sum(1 for _ in iter_folder(root))
-    elif kind == "reindex":
-        if backend.visual_spec(index) is None:
-            raise JobRefused(f"index {index!r} has nothing to re-analyze yet")
-        source_label = f"index {index} (visual.path)"
-
-        def source() -> Any:
-            return iter_index(backend, index, path_field="visual.path")
-
-        def count() -> int:
-            return backend.stats(index).documents
-    else:
-        raise JobRefused(f"unknown job kind {kind!r}: folder or reindex")
-
+    readable = acl_node(settings, user)
     job = Job(
         id=new_job_id(),
-        user=user,
+        user=user.name,
         kind=kind,
-        source=source_label,
+        source="",
         readers=readers,
         force=force or kind == "reindex",
     )
+    guard = WriteGuard(backend, index, readable, job, settings.acl_field)
+
+    if kind == "folder":
+        folder, root = locate(str(form.get("path") or ""), ingest_roots())
+        job.source = str(folder)
+
+        def source() -> Any:
+            return guard(under_root(iter_folder(folder), folder, root))
+
+        def count() -> int:
+            return sum(1 for _ in iter_folder(folder))
+    elif kind == "reindex":
+        if backend.visual_spec(index) is None:
+            raise JobRefused(f"index {index!r} has nothing to re-analyze yet")
+        job.source = f"index {index} (visual.path)"
+        mine = _Readable(state, readable)
+
+        def source() -> Any:
+            return guard(iter_index(mine, index, path_field="visual.path"))
+
+        def count() -> int:
+            return sum(1 for _ in mine.iter_docs(index, fields=[]))
+    else:
+        raise JobRefused(f"unknown job kind {kind!r}: folder or reindex")
 
     def run(job: Job, progress: Callable[[int], None]) -> Any:
         pipeline = load_pipeline(settings)
@@ -82,6 +99,7 @@ def start_job(state: AppState, user: str, form: dict[str, Any]) -> Job:
             progress=progress,
             # Listed on the page while the job runs; the final report replaces the list.
             on_failure=lambda failure: job.failures.append(failure.to_dict()),
+            acl_field=settings.acl_field,
         )
 
     return state.jobs.start(job, run, count)
@@ -104,7 +122,7 @@ def page() -> Any:
 def create() -> Any:
     state = get_state()
     try:
-        job = start_job(state, current_user().name, request.form.to_dict())
+        job = start_job(state, current_user(), request.form.to_dict())
     except JobRefused as exc:
         flash(str(exc), "error")
         return redirect(url_for("jobs.page"), code=303)

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, request, send_file
+from flask import Blueprint, abort, current_app, request, send_file
 
 from flask_ui.auth import current_user
 from flask_ui.queries import readable_doc
@@ -41,7 +41,19 @@ def local_path(doc: dict[str, Any]) -> Path | None:
     if not isinstance(value, str) or not value or "://" in value:
         return None
     path = Path(value)
-    return path if path.is_file() else None
+    if not path.is_file():
+        return None
+    # A file under an ingest root must still be there, not a symlink (or a folder
+    # swapped for one) leading out of it since the job read it.
+    try:
+        real = path.resolve()
+        roots = [Path(r).resolve() for r in current_app.config.get("INGEST_ROOTS") or ()]
+    except (RuntimeError, OSError):  # a symlink loop
+        return None
+    for root in roots:
+        if root in path.parents and root not in real.parents:
+            return None
+    return path
 
 
 def _pick_time(value: Any) -> float | None:

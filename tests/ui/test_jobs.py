@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from flask_ui.jobrunner import root_namespace
 from tests.ui.conftest import login, make_settings
 
 
@@ -71,14 +72,16 @@ def test_ingest_a_folder_with_progress_and_per_file_errors(jobs_app) -> None:
     client.post("/logout")
     login(client, "ana")
     hits = client.get("/api/search").get_json()["hits"]
-    # The broken file is a document too, carrying why it failed (visual.error).
+    # The broken file is a document too, carrying why it failed (visual.error). A job's
+    # ids are namespaced by their root (docs/security.md).
+    prefix = root_namespace(photos)
     assert sorted(h["id"] for h in hits) == [
-        "broken.jpg",
-        "chelsea.png",
-        "coffee.png",
-        "rocket.jpg",
+        f"{prefix}/broken.jpg",
+        f"{prefix}/chelsea.png",
+        f"{prefix}/coffee.png",
+        f"{prefix}/rocket.jpg",
     ]
-    broken = next(h for h in hits if h["id"] == "broken.jpg")
+    broken = next(h for h in hits if h["id"] == f"{prefix}/broken.jpg")
     assert broken["source"]["visual"]["error"]
 
 
