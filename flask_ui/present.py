@@ -114,6 +114,9 @@ def hit_card(hit: Hit, query_args: dict[str, Any] | None = None) -> dict[str, An
         "error": visual.get("error"),
         "matched_bbox": matched.bbox if matched and matched.bbox else None,
         "segments": [s.to_dict() for s in hit.segments],
+        # Concept labels (es_visual.labels) and, for a text search, why this hit came up.
+        "labels": [str(x) for x in visual.get("labels") or []][:3],
+        "signals": [s.to_dict() for s in getattr(hit, "signals", ())],
         # A video's card shows the frame that matched, not its first one.
         "thumb": url_for("media.thumb", asset_id=hit.id, size=320, t=link.get("t")),
         "url": url_for("assets.show", asset_id=hit.id, **link),

@@ -202,7 +202,7 @@ def build_search(
     elif kind == "face":
         search = search.similar_to(face=(query.face, query.face_index))
     elif kind == "text":
-        search = search.similar_to(text=query.text)
+        search = search.text(query.text)  # concepts + text fields (+ CLIP), fused
     else:
         vector = False
     if vector:
@@ -245,6 +245,11 @@ def text_search_support(state: AppState) -> tuple[bool, str]:
     spec = state.backend().visual_spec(state.index)
     if spec is None:
         return False, f"Index {state.index!r} holds no vectors yet: ingest some media first."
+    from es_visual.models.labels import has_labeler
+    from es_visual.query.fieldmap import FieldMap
+
+    if has_labeler(spec.model) or FieldMap.from_settings(state.settings).text_fields:
+        return True, ""  # concept labels or the user's own text fields rank the words
     try:
         embedder = state.embedder()
     except Exception as exc:  # a missing model must not take the search page down

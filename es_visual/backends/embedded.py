@@ -40,6 +40,7 @@ from es_visual.backends.embedded_vectors import VectorConfig
 from es_visual.documents import BulkResult, DocUpdate, VisualSpec
 from es_visual.errors import BackendError, ModelMismatchError, QueryError
 from es_visual.query.ir import MatchAll, Node, SearchRequest
+from es_visual.query.ranking import RankRequest
 from es_visual.query.results import SearchResult
 
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,199}$")
@@ -200,6 +201,18 @@ class EmbeddedBackend:
             if request.vector is not None:
                 return vector_search(handle, request, handle.store.spec())
             return metadata_search(handle, request)
+        except sqlite3.Error as exc:
+            raise BackendError(f"embedded search failed: {exc}") from exc
+
+    def rank_search(self, request: RankRequest) -> SearchResult:
+        """A text search's concept-label or BM25 ranking (``query.ranking.RankSearch``)."""
+        from es_visual.backends.embedded_rank import rank_search
+
+        handle = self._open(request.index, create=False)
+        if handle is None:
+            return SearchResult(hits=(), took_ms=0.0)
+        try:
+            return rank_search(handle, request)
         except sqlite3.Error as exc:
             raise BackendError(f"embedded search failed: {exc}") from exc
 

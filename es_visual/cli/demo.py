@@ -77,6 +77,11 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
             base.similar_to(image=root / "media/space/rocket.jpg").on("frames").media("video"),
         ),
         (
+            'By words, offline: "a kitty" (the scene model\'s concept labels, matched by '
+            "meaning, and the captions; no CLIP)",
+            base.text("a kitty"),
+        ),
+        (
             "As user bob (no groups): space images; science ones are hidden from him",
             base.limit(5).where("tags=space").as_user("bob"),
         ),
@@ -103,7 +108,13 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
 
 
 def _what_matched(hit: Hit) -> str:
-    """For people: a video's matching seconds, a face, or the whole scene."""
+    """For people: a video's matching seconds, a face, or the whole scene; for a text
+    search, the signals that found it first (``labels: Egyptian cat 0.74``)."""
+    signals = [
+        f"{s.signal}: {s.detail}" if s.detail else s.signal for s in getattr(hit, "signals", ())
+    ]
+    if signals:
+        return "; ".join(signals)
     if hit.segments:
         return "frames " + ", ".join(f"{seg.start:.1f}-{seg.end:.1f}s" for seg in hit.segments)
     if hit.matched is None:

@@ -28,7 +28,12 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="Rank by visual similarity to this image file.",
         ),
-        click.option("--text", help="Rank by similarity to this text (needs a text-image model)."),
+        click.option(
+            "--text",
+            help="Rank by these words: the concepts the scene model saw, your text fields "
+            "and CLIP when the index has it, fused (works offline; combines with --image, "
+            "--asset...).",
+        ),
         click.option("--asset", help="Rank by similarity to this stored asset (by id)."),
         click.option(
             "--vector-file",
@@ -112,10 +117,11 @@ def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
     from es_visual.query.search import Search
 
     opts = _split_asset_refs(dict(opts))
-    given = [k for k in ("image", "text", "asset", "vector_file") if opts.get(k) is not None]
+    # --text fuses with any of these; among them only one picture can be compared.
+    given = [k for k in ("image", "asset", "vector_file") if opts.get(k) is not None]
     if len(given) > 1:
         raise click.UsageError(
-            "give one of --image, --text, --asset, --vector-file, not "
+            "give one of --image, --asset, --vector-file, not "
             + ", ".join("--" + k.replace("_", "-") for k in given)
         )
     if (opts.get("bbox") or opts.get("face") is not None) and not opts.get("asset"):
@@ -128,8 +134,6 @@ def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
         s = s.where(opts["where"])
     if opts.get("image"):
         s = s.similar_to(image=opts["image"])
-    elif opts.get("text"):
-        s = s.similar_to(text=opts["text"])
     elif opts.get("vector_file"):
         s = s.similar_to(vector=_read_vector(opts["vector_file"]))
     elif opts.get("asset"):
@@ -139,6 +143,8 @@ def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
             s = s.similar_to(face=(opts["asset"], opts["face"]))
         else:
             s = s.similar_to(asset=opts["asset"])
+    if opts.get("text"):
+        s = s.text(opts["text"])
     if opts.get("on"):
         s = s.on(opts["on"])
     if opts.get("media"):
@@ -249,11 +255,16 @@ def render_result(result: Any, fields: Sequence[str], app: AppContext) -> str:
 
 
 def describe_match(hit: Any) -> str:
-    """``scene``, ``region #2 dog [0.10,0.20,0.50,0.60]``, ``face #0``, ``frame 12.5s``."""
+    """``scene``, ``region #2 dog [0.10,0.20,0.50,0.60]``, ``face #0``, ``frame 12.5s``;
+    a text search's hit first says which signals found it (``labels: tabby 0.71 | text``)."""
+    signals = " | ".join(
+        f"{s.signal}: {s.detail}" if s.detail else s.signal for s in getattr(hit, "signals", ())
+    )
     m = hit.matched
     if m is None:
-        return ""
-    text = m.kind if m.index is None or m.kind == "scene" else f"{m.kind} #{m.index}"
+        return signals
+    kind = m.kind if m.index is None or m.kind == "scene" else f"{m.kind} #{m.index}"
+    text = (signals + " | " if signals else "") + kind
     if m.label:
         text += f" {m.label}"
     if m.bbox:

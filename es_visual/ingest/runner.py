@@ -70,10 +70,10 @@ def run_ingest(
             # Start analysing this chunk before embedding the previous one.
             upcoming = _submit_chunk(pool, chunk, embedder, config, lookup, report, force)
             if pending is not None:
-                _finish(pending(), embedder, write, report, progress, on_failure)
+                _finish(pending(), embedder, write, report, progress, on_failure, config)
             pending = upcoming
         if pending is not None:
-            _finish(pending(), embedder, write, report, progress, on_failure)
+            _finish(pending(), embedder, write, report, progress, on_failure, config)
     return report
 
 
@@ -186,6 +186,7 @@ def _finish(
     report: IngestReport,
     progress: Progress | None,
     on_failure: OnFailure | None = None,
+    config: PipelineConfig | None = None,
 ) -> None:
     reported = len(report.failures)
     analyses = [o.analysis for o in outcomes if o.analysis is not None]
@@ -194,6 +195,11 @@ def _finish(
     report.skipped += sum(1 for o in outcomes if o.analysis is None and o.failure is None)
     analyses, embed_failures = _embed(analyses, embedder, report)
     failures += embed_failures
+    if config is not None and analyses:
+        from es_visual.ingest.labels import label_analyses
+
+        with report.timed("labels"):  # concept labels, read off the vectors just made
+            label_analyses(analyses, embedder.tag, config)
     metadata = {o.asset.id: o.asset.metadata for o in outcomes if o.asset is not None}
 
     now = datetime.now(UTC).isoformat(timespec="seconds")

@@ -43,7 +43,11 @@ def execute(
     now: datetime | None = None,
 ) -> SearchResult:
     """Run ``search`` on ``backend``; ``on("any")`` runs one request per target and keeps
-    each document's best match."""
+    each document's best match; a ``text()`` search fuses its rankings (``query.hybrid``)."""
+    if search.text_query is not None:
+        from es_visual.query.hybrid import execute_text
+
+        return execute_text(search, backend, embedder=embedder, now=now)
     requests = plan(search, backend, embedder=embedder, now=now)
     if len(requests) == 1:
         return backend.search(requests[0])

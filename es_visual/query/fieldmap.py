@@ -43,7 +43,13 @@ VISUAL_FIELDS: dict[str, tuple[str, FieldType]] = {
     "indexed_at": ("visual.indexed_at", "date"),
     "content_hash": ("visual.content_hash", "keyword"),
     "error": ("visual.error", "keyword"),
+    # Concepts the scene model saw (es_visual.labels): labels:tabby, aggregate("labels").
+    "labels": ("visual.labels", "keyword"),
 }
+
+# Short names that came after users' indexes did: an index's own field of that name keeps
+# it (its concept labels stay reachable as ``visual.labels``).
+YIELDING_NAMES = frozenset({"labels"})
 
 # The user fields most media indices have (and that `es-visual ingest --manifest` writes).
 COMMON_FIELDS: dict[str, tuple[str, FieldType]] = {
@@ -136,7 +142,7 @@ class FieldMap:
                 infos[name] = FieldInfo(name, index_field, kind)
         for index_field, es_type in types.items():
             kind = _ES_TYPES.get(es_type)
-            if kind is not None and index_field not in infos:
+            if kind is not None and (index_field not in infos or index_field in YIELDING_NAMES):
                 infos[index_field] = FieldInfo(index_field, index_field, kind)
         if text_fields is None:
             text_fields = [

@@ -26,7 +26,14 @@ from es_visual.query import ir
 from es_visual.query.acl import AclPolicy
 from es_visual.query.fieldmap import ID_FIELD, FieldInfo, FieldMap
 from es_visual.query.ir import SearchRequest
-from es_visual.query.parser import date_to_iso, parse_expression, parse_number, to_ir
+from es_visual.query.parser import (
+    INT64_MAX,
+    INT64_MIN,
+    date_to_iso,
+    parse_expression,
+    parse_number,
+    to_ir,
+)
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -38,6 +45,7 @@ OnTarget: TypeAlias = Literal["scene", "regions", "faces", "frames", "any"]
 SimilarKind: TypeAlias = Literal["image", "text", "vector", "asset", "region", "face"]
 MediaKind: TypeAlias = Literal["image", "video"]
 MAX_SIZE = 10_000  # Elasticsearch's index.max_result_window and kNN k limit
+MAX_TEXT = 1_000  # characters of a text query: a sentence, not a document
 BBox: TypeAlias = tuple[float, float, float, float]
 
 
@@ -68,6 +76,7 @@ class _State:
     where: tuple[tuple[str, Any], ...] = ()  # (source text, syntax tree or IR node)
     filters: tuple[ir.Node, ...] = ()
     similar: SimilarTo | None = None
+    text: str | None = None  # words to rank by: concepts, the user's text fields, CLIP
     on: OnTarget | None = None
     media: MediaKind | None = None
     min_score: float | None = None
@@ -132,6 +141,8 @@ class Search:
         s = self._s
         parts = [repr(s.index)]
         parts += [f".where({text!r})" for text, _ in s.where]
+        if s.text is not None:
+            parts.append(f".text({s.text!r})")
         if s.similar:
             parts.append(f".similar_to({s.similar.kind}=...)")
         if s.user:
@@ -151,6 +162,11 @@ class Search:
     @property
     def similar(self) -> SimilarTo | None:
         return self._s.similar
+
+    @property
+    def text_query(self) -> str | None:
+        """The words of ``text(...)``, or None."""
+        return self._s.text
 
     @property
     def target(self) -> OnTarget | None:
@@ -266,6 +282,20 @@ class Search:
         kind, value = next(iter(given.items()))
         return self._with(similar=_similar(kind, value))
 
+    def text(self, query: str | None) -> Search:
+        """Rank by words, offline first: the concepts the scene model saw (``visual.labels``,
+        matched to the words by meaning: "a puppy" finds a toy poodle), the user's own text
+        fields (BM25), and a CLIP text tower when the index's model has one, fused by
+        reciprocal rank. With ``similar_to(...)`` the picture's ranking joins the fusion;
+        ``where``, ``media`` and ``as_user`` restrict every ranking. None removes it."""
+        if query is None:
+            return self._with(text=None)
+        if not isinstance(query, str) or not query.strip():
+            raise QueryError("text() needs a non-empty string")
+        if len(query) > MAX_TEXT:
+            raise QueryError(f"text() takes at most {MAX_TEXT} characters, not {len(query)}")
+        return self._with(text=query.strip())
+
     def on(self, target: OnTarget) -> Search:
         """Which vectors to compare: the whole ``scene``, detected/drawn ``regions``,
         ``faces``, video ``frames``, or ``any`` (each that the index has; best wins)."""
@@ -372,6 +402,11 @@ class Search:
         ``now`` anchors relative dates (default: the current time).
         """
         s = self._s
+        if s.text is not None:
+            raise QueryError(
+                "a text() search fuses several rankings into one: run it with execute(); "
+                "to_request() builds one request"
+            )
         query = None
         if s.similar is not None:
             if vector is None:
@@ -499,6 +534,10 @@ def _coerce(info: FieldInfo, value: Any) -> ir.Scalar:
             if number is None:
                 raise QueryError(f"field {info.name!r} is a number; {value!r} is not")
             return number
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise QueryError(f"field {info.name!r}: {value} is beyond 64-bit integers")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QueryError(f"field {info.name!r} is a number; {value!r} is not finite")
         return value
     if info.type == "boolean":
         if isinstance(value, bool):

@@ -36,7 +36,7 @@ def test_unknown_field_error_lists_known_names() -> None:
 def test_settings_rename_retype_add_and_remove_fields() -> None:
     settings = Settings(
         fields={
-            "tags": "labels",  # keeps keyword
+            "tags": "keywords",  # keeps keyword
             "rating": {"field": "meta.stars", "type": "number"},
             "folder": None,
             "caption": {"type": "keyword"},
@@ -44,13 +44,13 @@ def test_settings_rename_retype_add_and_remove_fields() -> None:
         text_fields=["description", "body"],
     )
     fm = FieldMap.from_settings(settings)
-    assert fm.resolve("tags") == FieldInfo("tags", "labels", "keyword")
+    assert fm.resolve("tags") == FieldInfo("tags", "keywords", "keyword")
     assert fm.resolve("rating") == FieldInfo("rating", "meta.stars", "number")
     assert fm.resolve("caption") == FieldInfo("caption", "caption", "keyword")
     assert "folder" not in fm
     assert fm.text_fields == ("description", "body")
     assert fm.resolve("body").type == "text"
-    assert parse("tags=x rating>=4", fm) == parse("labels=x meta.stars>=4", fm)
+    assert parse("tags=x rating>=4", fm) == parse("keywords=x meta.stars>=4", fm)
     assert parse("hello", fm) == MultiMatch(("description", "body"), "hello")
 
 

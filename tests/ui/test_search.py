@@ -91,10 +91,13 @@ def test_filter_media_toggle_and_threshold(as_bob) -> None:
     assert _result_ids(strict) == [] and "Lower the minimum similarity" in strict
 
 
-def test_text_box_is_disabled_with_the_reason_for_an_image_only_model(as_bob) -> None:
+def test_text_search_works_offline_with_an_image_only_model(as_bob) -> None:
+    # No CLIP here: the scene model's concept labels and the captions rank the words.
     html = as_bob.get("/").get_data(as_text=True)
-    assert re.search(r'<input name="q"[^>]*disabled', html)
-    assert "text tower" in html
+    assert not re.search(r'<input name="q"[^>]*disabled', html)
+    found = as_bob.get("/?q=a+kitty").get_data(as_text=True)
+    assert _result_ids(found)[0] == "animals/chelsea.png"
+    assert 'class="why"' in found and "labels:" in found
 
 
 def test_paging(as_bob) -> None:

@@ -1,0 +1,186 @@
+"""Concept labels at ingest and for documents already ingested (backfill from vectors).
+
+Labels are read off the scene vectors (``models.labels``), after the runner has
+embedded a batch: one matrix product for every picture and frame of the batch.
+A picture gets the labels of its scene vector; a video gets labels on each frame,
+and its own ``visual.labels`` are the frames' merged (``labels.merge_pairs``).
+
+The preset's ``labels`` section tunes it: ``labels: false`` turns it off,
+``labels: {top: 8, min_score: 0.02}`` sets how many and how sure. A model
+without a classification head (CLIP) writes no labels; a missing data file
+(timm not installed) is logged once and the ingest goes on without labels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from es_visual import labels as schema
+from es_visual.documents import DocUpdate
+from es_visual.errors import ModelUnavailableError
+from es_visual.query import ir
+
+if TYPE_CHECKING:
+    from es_visual.backends.base import Backend
+    from es_visual.ingest.analyze import Analysis
+    from es_visual.ingest.pipeline import PipelineConfig
+    from es_visual.models.labels import Labeler
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    enabled: bool = True
+    top: int = schema.TOP_K
+    min_score: float = schema.MIN_SCORE
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> LabelOptions:
+        raw = config.options.get("labels", True)
+        if raw is False or raw is None:
+            return cls(enabled=False)
+        if not isinstance(raw, dict):
+            return cls()
+        return cls(
+            enabled=bool(raw.get("enabled", True)),
+            top=int(raw.get("top", schema.TOP_K)),
+            min_score=float(raw.get("min_score", schema.MIN_SCORE)),
+        )
+
+
+def _labeler(model: str) -> Labeler | None:
+    from es_visual.models.labels import labeler_for
+
+    try:
+        return labeler_for(model)
+    except ModelUnavailableError as exc:
+        if model not in _warned:
+            _warned.add(model)
+            log.warning("no concept labels for %s: %s", model, exc)
+        return None
+
+
+def label_visual(visual: dict[str, Any], labeler: Labeler, options: LabelOptions) -> bool:
+    """Write labels into one ``visual`` object from the vectors it holds (scene, frames);
+    False when it holds no scene vector to read them from."""
+    from es_visual.models.labels import top_labels
+
+    frames = [f for f in visual.get("frames") or [] if isinstance(f, dict) and f.get("vector")]
+    scene = visual.get("scene")
+    if not scene and not frames:
+        return False
+    vectors = [f["vector"] for f in frames] + ([scene] if scene else [])
+    pairs = top_labels(labeler, np.asarray(vectors), k=options.top, min_score=options.min_score)
+    for frame, frame_pairs in zip(frames, pairs, strict=False):
+        frame.update(schema.label_fields(frame_pairs))
+    doc_pairs = schema.merge_pairs(pairs, k=options.top) if frames else pairs[-1]
+    visual.update(schema.label_fields(doc_pairs))
+    return True
+
+
+def label_analyses(analyses: Sequence[Analysis], model: str, config: PipelineConfig) -> None:
+    """Add labels to every analysis of an embedded batch (in place)."""
+    options = LabelOptions.from_config(config)
+    if not options.enabled or not analyses:
+        return
+    labeler = _labeler(model)
+    if labeler is None:
+        return
+    for analysis in analyses:
+        label_visual(analysis.visual, labeler, options)
+
+
+# --- backfill: documents ingested before labels existed ---------------------------------------
+
+
+@dataclass
+class BackfillReport:
+    index: str
+    model: str
+    seen: int = 0
+    labelled: int = 0
+    failed: int = 0
+    errors: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "model": self.model,
+            "seen": self.seen,
+            "labelled": self.labelled,
+            "failed": self.failed,
+            "errors": list(self.errors or [])[:20],
+        }
+
+
+def backfill_labels(
+    backend: Backend,
+    index: str,
+    *,
+    force: bool = False,
+    batch_size: int = 200,
+    options: LabelOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> BackfillReport:
+    """Label every document of ``index`` that has a scene vector and no labels yet (all of
+    them with ``force``), from the stored vectors: no media is opened. Idempotent."""
+    from es_visual.errors import ConfigError
+
+    spec = backend.visual_spec(index)
+    if spec is None:
+        raise ConfigError(f"index {index!r} has no visual vectors: nothing to label")
+    labeler = _labeler(spec.model)
+    if labeler is None:
+        from es_visual.models.labels import has_labeler
+
+        why = "" if has_labeler(spec.model) else " (it has no classification head)"
+        raise ConfigError(f"vectors of {spec.model} cannot be labelled{why}")
+    options = options or LabelOptions()
+    report = BackfillReport(index=index, model=spec.model, errors=[])
+    wanted: ir.Node = ir.MatchAll() if force else ir.Not(ir.Exists(schema.LABELS_FIELD))
+    for batch in _batches(
+        backend.iter_docs(index, filter=wanted, batch_size=batch_size, with_vectors=True),
+        batch_size,
+    ):
+        updates = []
+        for doc_id, doc in batch:
+            visual = doc.get("visual") or {}
+            report.seen += 1
+            if visual.get("model") != spec.model or not label_visual(visual, labeler, options):
+                continue
+            change: dict[str, Any] = {
+                schema.LABELS: visual[schema.LABELS],
+                schema.SCORES: visual[schema.SCORES],
+            }
+            if visual.get("frames"):
+                # A partial update replaces a list whole: the frames go back with their vectors.
+                change["frames"] = visual["frames"]
+            updates.append(DocUpdate(doc_id, {"visual": change}, upsert=False))
+        if updates:
+            result = backend.bulk_update(index, updates)
+            report.labelled += result.written
+            report.failed += len(result.errors)
+            assert report.errors is not None
+            report.errors.extend(f"{e.id}: {e.reason}" for e in result.errors)
+        if progress:
+            progress(len(batch))
+    backend.refresh(index)
+    return report
+
+
+def _batches(items: Iterator[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

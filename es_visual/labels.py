@@ -1,0 +1,95 @@
+"""The schema of concept labels on a document: ``visual.labels``, in one place.
+
+What a document carries (written by ingest, or by ``es-visual labels --backfill``
+from the vectors already stored)::
+
+    visual.labels         keyword[]  concept names, best first ("tabby", "tiger cat")
+    visual.label_scores   float[]    the probability of each, same order (not indexed)
+    visual.frames[i].labels / .label_scores   the same for each sampled video frame
+
+For a video, ``visual.labels`` is every frame's labels merged (each concept at its
+best frame's score), so ``labels:tabby`` finds a video with a cat anywhere in it,
+and the frames say where.
+
+Why flat lists and not a nested ``{name, score}`` object: a keyword list is
+filtered (``labels:tabby``) and aggregated by every backend as it is, with no
+nested query (the embedded store's filters do not reach into lists of objects,
+and a cluster's would need a ``nested`` wrapper); lists are replaced whole by a
+partial update, so a re-ingest never leaves a stale label behind (an object keyed
+by label, such as ``rank_features``, would merge old keys with new). The scores
+are read from the source to rank and to explain; they are never filtered on.
+
+``MAPPINGS`` is exactly what the ``visual`` mapping of an Elasticsearch or
+OpenSearch index gains (the same for both engines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+LABELS = "labels"
+SCORES = "label_scores"
+LABELS_FIELD = f"visual.{LABELS}"
+SCORES_FIELD = f"visual.{SCORES}"
+FRAME_LABELS_FIELD = f"visual.frames.{LABELS}"
+
+# How many labels a picture or frame keeps, and the least probability worth keeping:
+# a confident picture keeps 1-3, an ambiguous one up to TOP_K alternatives.
+TOP_K = 8
+MIN_SCORE = 0.02
+
+# What the ``visual`` mapping gains, on Elasticsearch and OpenSearch alike.
+_KEYWORD = {"type": "keyword"}
+_SCORES = {"type": "float", "index": False}
+MAPPINGS: dict[str, Any] = {
+    LABELS: _KEYWORD,
+    SCORES: _SCORES,
+    "frames": {"type": "nested", "properties": {LABELS: _KEYWORD, SCORES: _SCORES}},
+}
+
+Pairs = list[tuple[str, float]]
+
+
+def label_fields(pairs: Sequence[tuple[str, float]]) -> dict[str, list[Any]]:
+    """``{"labels": [...], "label_scores": [...]}`` for a ``visual`` object or a frame."""
+    return {LABELS: [name for name, _ in pairs], SCORES: [float(s) for _, s in pairs]}
+
+
+def read_pairs(obj: Mapping[str, Any] | None) -> Pairs:
+    """The (name, score) pairs of a ``visual`` object or frame; tolerant of a missing or
+    shorter scores list (a document written by hand): a label without a score counts 1."""
+    if not isinstance(obj, Mapping):
+        return []
+    names = obj.get(LABELS)
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list):
+        return []
+    scores = obj.get(SCORES)
+    scores = scores if isinstance(scores, list) else []
+    out: Pairs = []
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        score = scores[i] if i < len(scores) else 1.0
+        out.append((name, float(score) if isinstance(score, int | float) else 1.0))
+    return out
+
+
+def merge_pairs(groups: Iterable[Sequence[tuple[str, float]]], *, k: int = TOP_K) -> Pairs:
+    """Several frames' labels as one list: each name at its best score, best ``k`` first
+    (ties by name, so the result never depends on the order of the frames)."""
+    best: dict[str, float] = {}
+    for pairs in groups:
+        for name, score in pairs:
+            if score > best.get(name, -1.0):
+                best[name] = score
+    return sorted(best.items(), key=lambda p: (-p[1], p[0]))[:k]
+
+
+def concept_score(pairs: Sequence[tuple[str, float]], weights: Mapping[str, float]) -> float:
+    """How strongly labelled pairs match a query's weighted concepts: the sum of
+    weight x probability over the concepts they share (one definition for every
+    backend, so each ranks the same)."""
+    return float(sum(weights[name] * score for name, score in pairs if name in weights))

@@ -1,0 +1,169 @@
+"""Ranked lists that are not vector searches, and their fusion: the parts of a text search.
+
+Two rankings join the vector searches of ``SearchRequest``:
+
+* ``LabelRank``: documents by their concept labels, ``sum(weight x probability)``
+  over the query's weighted concepts (``labels.concept_score``).
+* ``TextRank``: BM25 over the user's own text fields (caption, title, ...), any
+  word of the query (OR), each document scored by its best field.
+
+A backend that ranks them itself implements ``RankSearch.rank_search`` (the
+embedded store does). For any other backend ``run_rank`` builds them from the
+plain ``SearchRequest`` every backend runs: BM25 is a scoring metadata search over
+one ``MultiMatch`` per word (both clusters score it; OR of words, as
+``bool.should``); labels are a ``Terms`` filter on ``visual.labels`` that fetches
+the candidates' label scores, ranked here with the same formula. That fallback
+ranks at most ``LABEL_CANDIDATES`` documents per concept search.
+
+Fusion is reciprocal rank fusion (Cormack et al. 2009, and Elasticsearch's
+``rrf`` retriever): a document's fused score is ``sum(1 / (RRF_K + rank))`` over
+the lists it is in, ranks from 1; ties are broken by id, so every backend gives
+the same order for the same lists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol, runtime_checkable
+
+from es_visual import labels as schema
+from es_visual.query import ir
+from es_visual.query.results import Hit, SearchResult
+
+RRF_K = 60
+LABEL_CANDIDATES = 1000
+# Words that carry nothing on their own in a query ("a mug of tea" -> mug, tea). A
+# cluster's standard analyzer keeps them, which would rank every caption with "a".
+_STOPWORDS = """a an and are as at be but by for from has have in into is it its of on or over
+showing shows that the their there these this those to under up was were with"""
+STOPWORDS = frozenset(_STOPWORDS.split())
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class LabelRank:
+    """Rank by concept labels; ``concepts`` are (label, weight) pairs."""
+
+    concepts: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class TextRank:
+    """BM25 over ``fields``, any of ``words``."""
+
+    fields: tuple[str, ...]
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RankRequest:
+    index: str
+    rank: LabelRank | TextRank
+    filter: ir.Node = field(default_factory=ir.MatchAll)
+    acl: ir.Node = field(default_factory=ir.MatchAll)
+    size: int = 100
+    fields: tuple[str, ...] | None = None
+
+    @property
+    def scoped_filter(self) -> ir.Node:
+        return ir.and_(self.filter, self.acl)
+
+
+@runtime_checkable
+class RankSearch(Protocol):
+    """A backend that runs ``RankRequest`` itself."""
+
+    def rank_search(self, request: RankRequest) -> SearchResult: ...
+
+
+def query_words(text: str) -> tuple[str, ...]:
+    """The words of a query that a full-text search should look for (lower case, no
+    stopwords, each once); all of them when every word is a stopword."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    kept = [w for w in words if w not in STOPWORDS] or words
+    return tuple(dict.fromkeys(kept))
+
+
+def run_rank(backend: object, request: RankRequest) -> SearchResult:
+    """``request`` on ``backend``: natively when it can, else through ``search``."""
+    if isinstance(backend, RankSearch):
+        return backend.rank_search(request)
+    if isinstance(request.rank, TextRank):
+        return _text_via_search(backend, request, request.rank)
+    return _labels_via_search(backend, request, request.rank)
+
+
+def _text_via_search(backend: object, request: RankRequest, rank: TextRank) -> SearchResult:
+    if not rank.fields or not rank.words:
+        return SearchResult(hits=(), took_ms=0.0)
+    words = ir.or_(*(ir.MultiMatch(rank.fields, w) for w in rank.words))
+    sub = ir.SearchRequest(
+        index=request.index,
+        filter=ir.and_(words, request.filter),
+        acl=request.acl,
+        size=request.size,
+        sort=(ir.Sort("_score", "desc"),),
+        fields=request.fields,
+    )
+    return backend.search(sub)  # type: ignore[attr-defined,no-any-return]
+
+
+def _labels_via_search(backend: object, request: RankRequest, rank: LabelRank) -> SearchResult:
+    weights = dict(rank.concepts)
+    if not weights:
+        return SearchResult(hits=(), took_ms=0.0)
+    fields = request.fields
+    if fields is not None:
+        fields = tuple(dict.fromkeys((*fields, schema.LABELS_FIELD, schema.SCORES_FIELD)))
+    sub = ir.SearchRequest(
+        index=request.index,
+        filter=ir.and_(ir.Terms(schema.LABELS_FIELD, tuple(weights)), request.filter),
+        acl=request.acl,
+        size=max(request.size, LABEL_CANDIDATES),
+        fields=fields,
+    )
+    result: SearchResult = backend.search(sub)  # type: ignore[attr-defined]
+    return rank_by_labels(result.hits, weights, request.size, took_ms=result.took_ms)
+
+
+def rank_by_labels(
+    hits: Sequence[Hit], weights: Mapping[str, float], size: int, *, took_ms: float = 0.0
+) -> SearchResult:
+    """Hits ordered by their concept score (best first, ties by id), those above 0."""
+    scored = []
+    for hit in hits:
+        pairs = schema.read_pairs((hit.source or {}).get("visual"))
+        score = round(schema.concept_score(pairs, weights), 6)
+        if score > 0:
+            scored.append(replace(hit, score=score, sort=None))
+    scored.sort(key=lambda h: (-(h.score or 0.0), h.id))
+    return SearchResult(hits=tuple(scored[:size]), took_ms=took_ms)
+
+
+@dataclass(frozen=True)
+class Fused:
+    hit: Hit  # the hit as the first list that had it returned it
+    score: float
+    ranks: dict[str, tuple[int, Hit]]  # signal -> (1-based rank, that list's hit)
+
+
+def rrf(lists: Mapping[str, Sequence[Hit]], size: int, *, k: int = RRF_K) -> list[Fused]:
+    """Reciprocal rank fusion of named ranked lists; the best ``size``."""
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    ranks: dict[str, dict[str, tuple[int, Hit]]] = {}
+    for name, hits in lists.items():
+        seen: set[str] = set()
+        rank = 0
+        for hit in hits:
+            if hit.id in seen:
+                continue
+            seen.add(hit.id)
+            rank += 1
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (k + rank)
+            first.setdefault(hit.id, hit)
+            ranks.setdefault(hit.id, {})[name] = (rank, hit)
+    order = sorted(scores, key=lambda i: (-round(scores[i], 12), i))[:size]
+    return [Fused(first[i], round(scores[i], 8), ranks[i]) for i in order]
