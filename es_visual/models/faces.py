@@ -6,8 +6,11 @@ found through the package's directory without importing it.
 
 Vectors are dlib's ResNet descriptors scaled to unit length, so a dot product
 is the cosine similarity like every other vector in es-visual. dlib's own
-"same person" rule (Euclidean distance < 0.6 on raw descriptors, whose norm
-is close to 1) corresponds to a cosine of roughly 0.82 and above.
+"same person" rule is a Euclidean distance < 0.6 between raw descriptors; their
+norm is not 1 but ~1.43 (1.36-1.53 measured on real faces), so on unit vectors
+the rule reads cosine >= 1 - 0.36 / (2 * 1.43**2) ~ 0.91, not the 0.82 a unit
+norm would give. ``SAME_PERSON`` holds the threshold calibrated on a labelled set
+of real photos (benchmarks/face_calibration.py, docs/faces.md).
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ DETECTORS = ("hybrid", "hog", "cnn")
 HOG_PROPOSE = -0.5
 HOG_SURE = 0.5
 CNN_CONFIRM = 0.3
+DEFAULT_DETECTOR = "hybrid"
+
+# Cosine similarity at and above which two faces are called the same person, per face
+# model tag ("name@version"). Calibrated on real photos: benchmarks/face_calibration.py.
+SAME_PERSON: dict[str, float] = {f"{NAME}@{VERSION}": 0.92}
+
+
+def same_person_threshold(face_model: str | None) -> float | None:
+    """The calibrated same-person cosine for a face model tag; None for an unknown model
+    (then no threshold is assumed: a search shows every face, best first)."""
+    return SAME_PERSON.get(face_model or "")
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,7 @@ class Face:
     bbox: tuple[float, float, float, float]  # normalized [x0, y0, x1, y1], clipped to [0, 1]
     score: float  # detector confidence: HOG's SVM margin or the CNN's; higher is surer
     vector: np.ndarray  # float32 (128,), unit length
+    norm: float = 1.0  # the descriptor's length before it was scaled to 1 (dlib: ~1.43)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,14 +176,15 @@ class FaceModel:
         faces = []
         for (rect, score), desc in zip(found, descriptors, strict=True):
             vector = np.asarray(desc, dtype=np.float32)
-            vector /= max(float(np.linalg.norm(vector)), 1e-12)
+            norm = float(np.linalg.norm(vector))
+            vector /= max(norm, 1e-12)
             bbox = (
                 _clip(rect.left() / w),
                 _clip(rect.top() / h),
                 _clip((rect.right() + 1) / w),
                 _clip((rect.bottom() + 1) / h),
             )
-            faces.append(Face(bbox=bbox, score=float(score), vector=vector))
+            faces.append(Face(bbox=bbox, score=float(score), vector=vector, norm=norm))
         return faces
 
     def _make_tools(self) -> _Tools:
