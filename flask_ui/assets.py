@@ -6,13 +6,18 @@ own URL parameters (``?upload=...``, ``?similar=...``, ``?where=...``, as on the
 search page) and asks that question of this video's frames itself, so a result
 card's link, a bookmark and the page's "find in this video" form all draw it.
 An explicit ``?segments=start-end[:score],...`` is drawn as given.
+
+The player's "search by this frame" posts its current time; the frame on screen
+then is cut out of the file (a seek, not a decode from the start) and searched
+for like an uploaded picture.
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from es_visual.errors import EsVisualError, NotFoundError
 from flask_ui.auth import current_user
@@ -88,11 +93,11 @@ def show(asset_id: str) -> Any:
         segments, segments_error, query = searched_segments(
             state, current_user(), asset_id, duration
         )
-    frames = [
-        f.get("t")
+    frames = sorted(
+        float(f["t"])
         for f in (doc.get("visual") or {}).get("frames") or ()
-        if isinstance(f.get("t"), int | float)
-    ]
+        if isinstance(f, dict) and isinstance(f.get("t"), int | float)
+    )
     return render_template(
         "asset.html",
         asset_id=asset_id,
@@ -105,7 +110,8 @@ def show(asset_id: str) -> Any:
         segments=segments,
         segments_error=segments_error,
         searched=query is not None and query.kind != "browse",
-        frame_ticks=[100.0 * t / duration for t in frames] if duration else [],
+        # Kept frames: ticks on the timeline, and the frames its hover preview shows.
+        frame_ticks=[(t, 100.0 * t / duration) for t in frames] if duration else [],
         start_t=request.args.get("t", type=float),
         fmt_time=fmt_time,
     )
@@ -114,16 +120,49 @@ def show(asset_id: str) -> Any:
 @bp.route("/<path:asset_id>", methods=["POST"])
 def find_in_video(asset_id: str) -> Any:
     """ "Find in this video": keep the picture in memory (as the search form does) and
-    show this asset's timeline for it."""
+    show this asset's timeline for it. With ``frame_t`` instead ("search by this frame"):
+    search everything for the frame on screen at that time."""
     from flask_ui.queries import readable_doc
 
     state = get_state()
     user = current_user()
-    if readable_doc(state, user, asset_id) is None:
+    doc = readable_doc(state, user, asset_id)
+    if doc is None:
         abort(404)
+    if "frame_t" in request.form:
+        return search_by_frame(state, user, asset_id, doc, request.form["frame_t"])
     file = request.files.get("image")
     data = file.read() if file is not None else b""
     if not data:
         return redirect(url_for("assets.show", asset_id=asset_id), code=303)
     token = state.uploads.put(user.name, data)
     return redirect(url_for("assets.show", asset_id=asset_id, upload=token), code=303)
+
+
+def search_by_frame(
+    state: AppState, user: User, asset_id: str, doc: dict[str, Any], value: str
+) -> Any:
+    """The frame on screen at ``value`` seconds, as a JPEG upload, then the search page
+    for it; a time or file that cannot give a frame comes back to the page, which says so."""
+    from es_visual.media.video import Sampling, open_video
+
+    path = local_path(doc)
+    try:
+        t = float(value)
+        if not (0.0 <= t < 86400.0):
+            raise ValueError(value)
+    except ValueError:
+        abort(400, "frame_t: expected a time in seconds")
+    if path is None or visual_summary(doc)["media_type"] != "video":
+        abort(404, "The video file is not on this server.")
+    try:
+        # The model sees about 224 px: the frame at 640 px is plenty, and a small upload.
+        with open_video(path, Sampling(max_side=640), max_pixels=state.settings.max_pixels) as v:
+            image = v.frame_at(t).image
+    except EsVisualError as exc:
+        flash(f"No frame at {fmt_time(t)}: {exc}", "error")
+        return redirect(url_for("assets.show", asset_id=asset_id, t=f"{t:.3f}"), code=303)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=92)
+    token = state.uploads.put(user.name, out.getvalue())
+    return redirect(url_for("search.home", upload=token), code=303)

@@ -2,9 +2,10 @@
 
 Every request checks readability through ``backend.get(..., acl=...)`` first,
 cache or not; a forbidden asset and a missing one are the same 404. Thumbnails
-are JPEGs made from ``visual.path`` (a video's first frame), cached on disk
-under a name derived from the asset's content hash, so a re-ingested file gets
-a fresh thumbnail and a cached one never outlives its access check.
+are JPEGs made from ``visual.path`` (for a video, the frame at ``?t=``, else its
+first), cached on disk under a name derived from the asset's content hash, so a
+re-ingested file gets a fresh thumbnail and a cached one never outlives its
+access check.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def local_path(doc: dict[str, Any]) -> Path | None:
 
 
 def _pick_time(value: Any) -> float | None:
-    """A video thumbnail's time, to a tenth of a second (so the cache stays small)."""
+    """A video thumbnail's time, to the millisecond: the pages ask for kept frames' times
+    (a result's best moment, the timeline's hover), so the cache holds few per video."""
     try:
-        t = round(float(value), 1)
+        t = round(float(value), 3)
     except (TypeError, ValueError):
         return None
     return t if 0 < t < 86400 else None
@@ -68,22 +70,15 @@ def _pick_time(value: Any) -> float | None:
 def render_thumbnail(
     path: Path, media_type: str | None, size: int, max_pixels: int, t: float | None = None
 ) -> bytes:
-    """A JPEG of the picture, or of a video's first sampled frame at or after ``t``."""
+    """A JPEG of the picture, or of the frame of a video on screen at ``t`` (its first
+    frame without one): a seek to the key frame before ``t``, never a decode from 0."""
     from es_visual.media.crops import thumbnail
 
     if media_type == "video":
-        from es_visual.media.video import open_video
+        from es_visual.media.video import Sampling, open_video
 
-        with open_video(path, max_pixels=max_pixels) as video:
-            # Sampled frames (keyframes by default) are the ones a search matches, so the
-            # frame a result names is among them.
-            frame = None
-            for frame in video.frames():
-                if t is None or frame.t >= t - 0.05:
-                    break
-        if frame is None:
-            raise ValueError("no frame")
-        image = frame.image
+        with open_video(path, Sampling(max_side=size), max_pixels=max_pixels) as video:
+            image = video.frame_at(t or 0.0).image
     else:
         from es_visual.media.image import open_image
 

@@ -91,24 +91,100 @@ function initStage() {
 }
 
 // --- asset page: video timeline -------------------------------------------------------
+// The bar is to scale: left = start / duration, width = length / duration. Zoom makes the
+// bar wider than its frame (which scrolls), so the same percentages hold at every level.
+const ZOOMS = [1, 2, 4, 8, 16, 32, 64];
+
+function fmtTime(t) {
+  t = Math.max(0, t);
+  const m = Math.floor(t / 60), s = t - 60 * m;
+  return m + ":" + (s < 10 ? "0" : "") + s.toFixed(1);
+}
+
+// The last kept frame at or before t (what the timeline stands for there), else the first.
+function frameAt(times, t) {
+  let lo = 0, hi = times.length - 1, found = 0;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid] <= t + 1e-6) { found = mid; lo = mid + 1; } else hi = mid - 1;
+  }
+  return times[found];
+}
+
 function initTimeline() {
   const timeline = $("#timeline");
   if (!timeline) return;
   const player = $("#player");
+  const frame = $("#timeline-frame");
   let duration = Number(timeline.dataset.duration) || 0;
   const layout = () => {
     if (!duration) return;
     $all(".segment", timeline).forEach((seg) => {
       const s = Number(seg.dataset.start), e = Number(seg.dataset.end);
       seg.style.left = (100 * s / duration) + "%";
-      seg.style.width = Math.max(0.6, 100 * (e - s) / duration) + "%";
+      seg.style.width = (100 * (e - s) / duration) + "%";
     });
   };
-  $all(".tick", timeline).forEach((t) => { t.style.left = t.dataset.left + "%"; });
+  const ticks = $all(".tick", timeline);
+  ticks.forEach((t) => { t.style.left = t.dataset.left + "%"; });
+  const times = ticks.map((t) => Number(t.dataset.t)).sort((a, b) => a - b);
   layout();
   const find = $("#find-image");
   if (find) find.addEventListener("change", () => { if (find.files.length) find.form.submit(); });
+
+  // Zoom: the bar is ZOOMS[level] times its frame's width; the point under focus stays put.
+  let level = 0;
+  const zoomIn = $("#zoom-in"), zoomOut = $("#zoom-out"), zoomLabel = $("#zoom-level");
+  const setZoom = (next, focusT) => {
+    next = Math.max(0, Math.min(ZOOMS.length - 1, next));
+    const width = frame.clientWidth;
+    const at = focusT != null && duration ? focusT / duration : (frame.scrollLeft + width / 2) / timeline.offsetWidth;
+    level = next;
+    timeline.style.width = (100 * ZOOMS[level]) + "%";
+    frame.scrollLeft = Math.max(0, at * timeline.offsetWidth - width / 2);
+    zoomLabel.textContent = ZOOMS[level] + "×";
+    zoomOut.disabled = level === 0;
+    zoomIn.disabled = level === ZOOMS.length - 1;
+    timeline.dataset.zoom = String(ZOOMS[level]);
+  };
+  const focus = () => (player && player.currentTime > 0 ? player.currentTime : null);
+  if (zoomIn) zoomIn.addEventListener("click", () => setZoom(level + 1, focus()));
+  if (zoomOut) zoomOut.addEventListener("click", () => setZoom(level - 1, focus()));
+  frame.addEventListener("wheel", (e) => {
+    if (!e.ctrlKey || !duration) return;  // ctrl + wheel zooms around the pointer
+    e.preventDefault();
+    setZoom(level + (e.deltaY < 0 ? 1 : -1), timeAt(e.clientX));
+  }, { passive: false });
+
+  const timeAt = (clientX) => {
+    const r = timeline.getBoundingClientRect();
+    return Math.max(0, Math.min(duration, duration * (clientX - r.left) / r.width));
+  };
+
+  // Hover: the kept frame at that moment, from the thumbnail route (a seek, cached).
+  const preview = $("#frame-preview");
+  const previewImg = preview ? $("img", preview) : null;
+  const previewTime = $("#frame-preview-time");
+  const thumbBase = timeline.dataset.thumb;
+  timeline.addEventListener("pointermove", (e) => {
+    if (!duration || !preview) return;
+    const t = timeAt(e.clientX);
+    if (thumbBase && times.length) {
+      const ft = frameAt(times, t);
+      const src = thumbBase + (thumbBase.includes("?") ? "&" : "?") + "t=" + ft.toFixed(3);
+      if (previewImg.dataset.t !== String(ft)) { previewImg.src = src; previewImg.dataset.t = String(ft); }
+    }
+    previewTime.textContent = fmtTime(t);
+    // Fixed to the viewport, above the bar: the scrolling frame would clip it otherwise.
+    const fr = frame.getBoundingClientRect();
+    preview.style.left = Math.max(fr.left + 84, Math.min(fr.right - 84, e.clientX)) + "px";
+    preview.style.top = fr.top + "px";
+    preview.hidden = false;
+  });
+  timeline.addEventListener("pointerleave", () => { if (preview) preview.hidden = true; });
+
   if (!player) return;
+  const frameT = $("#frame-t"), frameLabel = $("#frame-t-label");
   player.addEventListener("loadedmetadata", () => {
     if (!duration && isFinite(player.duration)) { duration = player.duration; layout(); }
     const t = Number(player.dataset.start);
@@ -116,7 +192,15 @@ function initTimeline() {
   });
   const head = $("#playhead");
   player.addEventListener("timeupdate", () => {
-    if (duration) head.style.left = (100 * player.currentTime / duration) + "%";
+    const t = player.currentTime;
+    if (frameT) { frameT.value = t.toFixed(3); frameLabel.textContent = fmtTime(t); }
+    if (!duration) return;
+    head.style.left = (100 * t / duration) + "%";
+    // Zoomed in: keep the playhead in view while playing.
+    const x = timeline.offsetWidth * t / duration;
+    if (level && !player.paused && (x < frame.scrollLeft || x > frame.scrollLeft + frame.clientWidth)) {
+      frame.scrollLeft = Math.max(0, x - frame.clientWidth / 4);
+    }
   });
   $all(".segment", timeline).forEach((seg) => seg.addEventListener("click", () => {
     player.currentTime = Number(seg.dataset.start);
@@ -124,8 +208,7 @@ function initTimeline() {
   }));
   timeline.addEventListener("click", (e) => {
     if (e.target.closest(".segment") || !duration) return;
-    const r = timeline.getBoundingClientRect();
-    player.currentTime = duration * (e.clientX - r.left) / r.width;
+    player.currentTime = timeAt(e.clientX);
   });
 }
 

@@ -303,6 +303,63 @@ def test_video_result_timeline_and_seek(page, skimage_dir: Path) -> None:
     assert page.locator("#timeline .segment").get_attribute("data-start") == str(start)
 
 
+def test_video_timeline_hover_zoom_seek_and_search_by_this_frame(page) -> None:
+    """The asset page's timeline: hover shows the kept frame, a click seeks, zoom keeps
+    the bar to scale, and "search by this frame" searches for the frame on screen."""
+    log_in(page, "bob")
+    page.goto(f"/assets/{VIDEO_ID}?segments=2-4:0.9")  # the motorcycle's seconds, drawn
+    wait_until(page, "document.querySelector('#player').readyState >= 1", timeout=20)
+    timeline = page.locator("#timeline")
+    box = timeline.bounding_box()
+
+    def span(box: dict, bar: dict) -> tuple[float, float]:
+        """A box's start and end in seconds along the bar."""
+        left = (box["x"] - bar["x"]) / bar["width"] * 6.0
+        return left, left + box["width"] / bar["width"] * 6.0
+
+    # Hover at 2.5 s: the preview shows the kept frame at 2 s (the motorcycle).
+    page.mouse.move(box["x"] + box["width"] * 2.5 / 6, box["y"] + box["height"] / 2)
+    preview = page.locator("#frame-preview")
+    assert preview.is_visible()
+    assert "t=2.000" in preview.locator("img").get_attribute("src")
+    assert page.locator("#frame-preview-time").text_content() == "0:02.5"
+    wait_until(page, "document.querySelector('#frame-preview img').naturalWidth > 0")
+    shot(page, "18-video-hover-frame")
+
+    # A click seeks the player to that moment.
+    page.mouse.click(box["x"] + box["width"] * 4.5 / 6, box["y"] + box["height"] / 2)
+    wait_until(page, "Math.abs(document.querySelector('#player').currentTime - 4.5) < 0.15")
+
+    # Zoom in twice: the bar is four times its frame, still to scale, and scrolls.
+    page.click("#zoom-in")
+    page.click("#zoom-in")
+    assert page.locator("#zoom-level").text_content() == "4×"
+    ratio = page.evaluate(
+        "document.querySelector('#timeline').offsetWidth"
+        " / document.querySelector('#timeline-frame').clientWidth"
+    )
+    assert abs(ratio - 4.0) < 0.02
+    start, end = span(page.locator("#timeline .segment").bounding_box(), timeline.bounding_box())
+    assert abs(start - 2.0) < 0.02 and abs(end - 4.0) < 0.02
+    frame_box = page.locator("#timeline-frame").bounding_box()
+    assert timeline.bounding_box()["width"] > 3.9 * frame_box["width"]
+    # In the viewport: a full-page capture resizes the page and drops the bar's scroll.
+    page.screenshot(path=str(SHOTS / "19-video-timeline-zoomed.png"))
+    page.click("#zoom-out")
+    page.click("#zoom-out")
+    assert page.locator("#zoom-out").is_disabled()
+
+    # Search by this frame: the player at 3.2 s shows the motorcycle.
+    page.evaluate("document.querySelector('#player').currentTime = 3.2")
+    wait_until(page, "document.querySelector('#frame-t').value === '3.200'")
+    page.click("#frame-search-btn")
+    page.wait_for_url(re.compile(r"/\?upload="))
+    page.select_option("#on", "frames")
+    page.wait_for_url(re.compile(r"on=frames"))
+    assert page.locator("article.card").first.get_attribute("data-id") == VIDEO_ID
+    shot(page, "20-video-frame-search")
+
+
 def test_duplicates_on_the_index_page(browser, dups_data, mobilenet) -> None:
     from flask_ui import create_app
 
