@@ -97,8 +97,9 @@ def hit_card(hit: Hit, query_args: dict[str, Any] | None = None) -> dict[str, An
     link: dict[str, Any] = {}
     if (visual.get("media_type") == "video") and query_args:
         link.update({k: v for k, v in query_args.items() if k not in ("after", "limit", "media")})
-    if matched is not None and matched.t is not None:
-        link["t"] = f"{matched.t:.2f}"
+    moment = hit.moment  # a video's best moment: where the player starts, what the card shows
+    if moment is not None:
+        link["t"] = f"{moment[0]:.3f}"
     return {
         "id": hit.id,
         "title": title_of(hit.id, source),
@@ -126,7 +127,9 @@ def hit_card(hit: Hit, query_args: dict[str, Any] | None = None) -> dict[str, An
 def api_hit(hit: Hit) -> dict[str, Any]:
     out = hit.to_dict()
     out["source"] = {k: v for k, v in (hit.source or {}).items()}
-    out["thumbnail_url"] = url_for("media.thumb", asset_id=hit.id, size=320)
+    moment = hit.moment
+    t = f"{moment[0]:.3f}" if moment is not None else None
+    out["thumbnail_url"] = url_for("media.thumb", asset_id=hit.id, size=320, t=t)
     out["asset_url"] = url_for("api.asset", asset_id=hit.id)
     out["children"] = [c.to_dict() for c in hit.children]
     return out

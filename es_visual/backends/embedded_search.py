@@ -32,7 +32,7 @@ from es_visual.errors import ModelMismatchError, QueryError
 from es_visual.query.cursor import encode_cursor
 from es_visual.query.ir import Scalar, SearchRequest, VectorQuery
 from es_visual.query.results import Hit, Matched, SearchResult
-from es_visual.query.segments import merge_segments
+from es_visual.query.segments import video_segments
 
 # Without min_similarity, a hit reports this many best children.
 CHILDREN_WITHOUT_THRESHOLD = 5
@@ -243,7 +243,7 @@ def _children(
     rids: list[int],
     sources: dict[int, tuple[str, dict[str, Any]]],
 ) -> dict[int, tuple[list[Matched], list]]:
-    """Per document: its children scored (best first) and, for frames, the segments."""
+    """Per document: its children scored (best first) and, in a video, the segments."""
     if not rids:
         return {}
     rows = store.child_rows(rids, vq.target)
@@ -264,18 +264,9 @@ def _children(
         else:
             chosen = list(ranked[:CHILDREN_WITHOUT_THRESHOLD])
         kids = [_matched(kind, float(scores[i]), int(rows.child[i]), stored) for i in chosen]
-        segments: list = []
-        if vq.target == "frames":
-            frames = [
-                (float(rows.t[i]), float(scores[i])) for i in sel if not math.isnan(rows.t[i])
-            ]
-            duration = visual.get("duration")
-            segments = merge_segments(
-                frames,
-                vq.min_similarity,
-                duration=float(duration) if isinstance(duration, int | float) else None,
-            )
-        out[rid] = (kids, segments)
+        # Frames, and faces/regions seen in a video's frames, give it timeline segments.
+        moments = [(float(rows.t[i]), float(scores[i])) for i in sel if not math.isnan(rows.t[i])]
+        out[rid] = (kids, video_segments(moments, vq.min_similarity, visual))
     return out
 
 

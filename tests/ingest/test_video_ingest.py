@@ -100,7 +100,7 @@ def ingest_memory(root: Path, config: PipelineConfig, embedder) -> tuple[Memory,
     return memory, report
 
 
-STEP = {"keyframes": 1.0, "fps=2": 0.5, "scene": 2.0}
+STEP = {"auto": 1.0, "keyframes": 1.0, "fps=2": 0.5, "scene": 2.0}
 
 
 @pytest.mark.parametrize("mode", list(STEP))
@@ -141,10 +141,17 @@ def test_bad_videos_fail_one_by_one_and_the_rest_is_written(
     (root / "truncated.mp4").write_bytes(data[: len(data) // 2])
     make_audio_only(root / "audio.mp4")
     (root / "text.mp4").write_text("not a video at all\n" * 50)
+    out = av.open(str(root / "zero.mp4"), "w")  # a video stream that never got a frame
+    stream = out.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+    out.start_encoding()  # the header, and not one frame
+    out.close()
+    assert (root / "zero.mp4").stat().st_size > 0
 
     memory, report = ingest_memory(root, PipelineConfig(name="t"), scene_model)
-    assert report.written == 2 and report.failed == 4
+    assert report.written == 2 and report.failed == 5
     reasons = {f.origin.rsplit("/", 1)[-1]: f.reason for f in report.failures}
+    assert "zero-length" in reasons["zero.mp4"]
     assert "no video stream" in reasons["audio.mp4"]
     assert "truncated, corrupt" in reasons["truncated.mp4"]
     assert reasons["empty.mp4"] and reasons["text.mp4"]
@@ -202,6 +209,89 @@ def test_frame_search_through_the_store(tmp_path: Path, video_dir: Path, shots, 
     [hit] = result.hits
     assert hit.id == "shots.mp4" and hit.matched.t == pytest.approx(4.0)
     assert [(s.start, s.end) for s in hit.segments] == [(4.0, 6.0)]
+
+
+def test_a_frame_grabbed_late_in_a_one_keyframe_clip_finds_its_shot(
+    tmp_path: Path, shots, scene_model
+) -> None:
+    """The issue's case, by default settings: a 5 s clip whose only key frame is at 0 and
+    whose shots are cut at 1.5 s and 3.2 s; the query is the frame on screen at 4.4 s."""
+    from es_visual.media.video import open_video
+    from es_visual.query.search import Search
+
+    backend = embedded_store(tmp_path)
+    root = tmp_path / "m"
+    root.mkdir()
+    clip = root / "cuts.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
+        stream.codec_context.gop_size = 600  # one key frame, at 0
+        stream.codec_context.options = {"preset": "ultrafast", "sc_threshold": "0"}
+        for image, secs in zip(shots[:3], (1.5, 1.7, 1.8), strict=True):
+            frame = av.VideoFrame.from_image(image.resize(SIZE))
+            for _ in range(round(secs * 10)):
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    # A second video of the other shots, so the search has something to rank below.
+    make_video(root / "other.mp4", [s.resize(SIZE) for s in (shots[3], shots[0])])
+    with open_video(clip) as video:
+        query = video.frame_at(4.4).image
+    assert ingest_store(backend, root, PipelineConfig(name="t"), scene_model).written == 2
+
+    result = (
+        Search("media").similar_to(image=query).on("frames").execute(backend, embedder=scene_model)
+    )
+    hit = result.hits[0]
+    assert hit.id == "cuts.mp4" and hit.score > 0.95
+    # The segment is the third shot, from its cut to the end of the clip: not 0.0-0.0.
+    assert [(s.start, s.end) for s in hit.segments] == [(3.2, 5.0)]
+    t, score = hit.moment
+    assert 3.2 <= t < 5.0 and score == hit.score
+    data = hit.to_dict()
+    assert data["segments"][0]["start"] == 3.2 and data["moment"]["t"] == round(t, 3)
+    # The other shots of the clip have their own segments, at their own cuts.
+    for image, (start, end) in [(shots[0], (0.0, 1.5)), (shots[1], (1.5, 3.2))]:
+        found = Search("media").similar_to(image=image.resize(SIZE)).on("frames")
+        hit = next(
+            h for h in found.execute(backend, embedder=scene_model).hits if h.id == "cuts.mp4"
+        )
+        assert [(s.start, s.end) for s in hit.segments] == [(start, end)]
+
+
+def test_faces_in_a_video_carry_the_segments_they_are_on_screen(
+    tmp_path: Path, shots, skimage_dir: Path, scene_model
+) -> None:
+    from es_visual.query.search import Search
+
+    backend = embedded_store(tmp_path)
+    root = tmp_path / "faces"
+    root.mkdir()
+    size = (320, 240)
+    # visit: coffee 0-1 s, then the astronaut 1-2 s; tail: the astronaut 0-2 s, coffee 2-4 s.
+    make_video(root / "visit.mp4", [shots[2].resize(size), shots[0].resize(size)], secs=1.0)
+    make_video(root / "tail.mp4", [shots[0].resize(size), shots[2].resize(size)], secs=2.0)
+    shutil.copyfile(skimage_dir / "astronaut.png", root / "astronaut.png")
+    config = PipelineConfig(
+        name="t",
+        image_hooks=[FacesHook({"enabled": True})],
+        options={"video": {"faces": True}, "face_dims": 128},
+    )
+    report = ingest_store(backend, root, config, scene_model)
+    assert report.failed == 0, report.failures
+    result = (
+        Search("media")
+        .similar_to(face=("astronaut.png", 0))
+        .on("faces")
+        .execute(backend, embedder=scene_model)
+    )
+    hits = {h.id: h for h in result.hits}
+    assert {"visit.mp4", "tail.mp4"} <= hits.keys()
+    assert [(s.start, s.end) for s in hits["visit.mp4"].segments] == [(1.0, 2.0)]
+    assert [(s.start, s.end) for s in hits["tail.mp4"].segments] == [(0.0, 2.0)]
+    assert hits["visit.mp4"].matched.kind == "face" and 1.0 <= hits["visit.mp4"].moment[0] < 2.0
 
 
 def test_face_search_finds_the_astronaut_first(tmp_path: Path, skimage_dir: Path, scene_model):
