@@ -60,6 +60,23 @@ class QueryError(EsVisualError, ValueError):
     """A query is well-formed but cannot run as asked (bad argument combination, bad value)."""
 
 
+class QueryValueError(QueryError):
+    """A value in a DSL expression does not fit its field (not a date, a date outside the
+    calendar, a number beyond 64 bits, a range on a text field). ``pos`` is the value's
+    0-based column in ``text``; ``str()`` puts a caret under it, as for a syntax error."""
+
+    def __init__(self, message: str, *, text: str = "", pos: int = 0) -> None:
+        self.text, self.pos = text, pos
+        if text:
+            message += f"\n  {text}\n  {' ' * pos}^"
+        super().__init__(message)
+
+
+class CursorError(QueryError):
+    """A ``next_cursor`` that is malformed or belongs to another search (other sort
+    keys, a vector search's cursor on a filter search)."""
+
+
 class NotFoundError(EsVisualError, LookupError):
     """An asset does not exist, or the caller may not read it: the two are never told apart."""
 

@@ -21,7 +21,7 @@ from es_visual.errors import (
 from flask_ui.auth import current_user
 from flask_ui.indexpage import index_info
 from flask_ui.jobrunner import JobRefused
-from flask_ui.jobs import start_job
+from flask_ui.jobs import job_view, start_job
 from flask_ui.present import api_hit, metadata_rows, title_of
 from flask_ui.queries import Query, readable_doc, run_search, video_segments
 from flask_ui.state import get_state
@@ -69,7 +69,7 @@ def _search_response(query: Query, upload: bytes | None = None) -> Any:
     state = get_state()
     result = run_search(state, current_user(), query, upload)
     body: dict[str, Any] = {
-        "hits": [api_hit(h) for h in result.hits],
+        "hits": [_paths_for_caller(api_hit(h)) for h in result.hits],
         "took_ms": round(result.took_ms, 2),
         "total": result.total,
         "next_cursor": result.next_cursor,
@@ -124,12 +124,21 @@ def asset(asset_id: str) -> Any:
         **extra,
         id=asset_id,
         title=title_of(asset_id, doc),
-        source=doc,
+        source=_paths_for_caller({"source": doc})["source"],
         fields=dict(metadata_rows(doc)),
         thumbnail_url=url_for("media.thumb", asset_id=asset_id, size=320),
         original_url=url_for("media.original", asset_id=asset_id),
         page_url=url_for("assets.show", asset_id=asset_id),
     )
+
+
+def _paths_for_caller(hit: dict[str, Any]) -> dict[str, Any]:
+    """``visual.path`` is a server path: shown to admins only."""
+    visual = (hit.get("source") or {}).get("visual")
+    if current_user().is_admin or not isinstance(visual, dict) or "path" not in visual:
+        return hit
+    visual = {k: v for k, v in visual.items() if k != "path"}
+    return {**hit, "source": {**hit["source"], "visual": visual}}
 
 
 def _admin_only() -> Any:
@@ -143,7 +152,8 @@ def jobs() -> Any:
     denied = _admin_only()
     if denied is not None:
         return denied
-    return jsonify(jobs=[j.to_dict() for j in get_state().jobs.list()])
+    state = get_state()
+    return jsonify(jobs=[job_view(state, j, current_user()) for j in state.jobs.list()])
 
 
 @bp.route("/jobs", methods=["POST"])
@@ -156,7 +166,7 @@ def create_job() -> Any:
         job = start_job(get_state(), current_user(), dict(form or {}))
     except JobRefused as exc:
         return error(400, "job_refused", str(exc))
-    response = jsonify(job.to_dict())
+    response = jsonify(job_view(get_state(), job, current_user()))
     response.status_code = 202
     response.headers["Location"] = url_for("api.job", job_id=job.id)
     return response
@@ -170,7 +180,7 @@ def job(job_id: str) -> Any:
     found = get_state().jobs.get(job_id)
     if found is None:
         return error(404, "not_found", "no such job")
-    return jsonify(found.to_dict())
+    return jsonify(job_view(get_state(), found, current_user()))
 
 
 @bp.route("/index", methods=["GET"])

@@ -1,4 +1,9 @@
-"""Index page: counts, model, dims, pipeline, the latest failed ingests, duplicates."""
+"""Index page: counts, model, dims, pipeline, the latest failed ingests, duplicates.
+
+Every count is over the documents the caller may read: an admin outside a group
+does not learn how many documents that group keeps. When the caller reads the
+whole index (the usual admin), the backend's own stats are shown as they are.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,8 @@ from typing import Any
 
 from flask import Blueprint, render_template, request
 
-from es_visual.query.ir import Exists, and_
+from es_visual.backends.base import IndexStats
+from es_visual.query.ir import Exists, MatchAll, Node, SearchRequest, and_
 from flask_ui.auth import admin_required, current_user
 from flask_ui.queries import acl_node
 from flask_ui.state import AppState, get_state
@@ -17,7 +23,7 @@ bp = Blueprint("indexinfo", __name__, url_prefix="/index")
 
 def index_info(state: AppState, limit_errors: int = 25) -> dict[str, Any]:
     backend = state.backend()
-    stats = backend.stats(state.index)
+    stats = readable_stats(state, acl_node(state.settings, current_user()))
     spec = stats.spec
     # Failed documents are listed through the caller's ACL like everything else.
     errors = [
@@ -51,6 +57,46 @@ def index_info(state: AppState, limit_errors: int = 25) -> dict[str, Any]:
         "extra": {k: v for k, v in stats.extra.items()},
         "errors": errors,
     }
+
+
+def readable_stats(state: AppState, acl: Node) -> IndexStats:
+    """The index's stats counted over the documents ``acl`` lets through."""
+    backend, index = state.backend(), state.index
+    stats = backend.stats(index)
+    if isinstance(acl, MatchAll) or _count(state, acl) == stats.documents:
+        return stats
+    documents = with_visual = with_errors = 0
+    vectors = {"scene": 0, "regions": 0, "faces": 0, "frames": 0}
+    fields = ["visual.content_hash", "visual.error", *(f"visual.{t}.t" for t in list(vectors)[1:])]
+    for _, source in backend.iter_docs(index, filter=acl, fields=fields):
+        visual = source.get("visual") or {}
+        documents += 1
+        with_errors += bool(visual.get("error"))
+        # A document that was ever analysed keeps its vectors (a later failure adds
+        # only the error), and only an analysis writes the content hash.
+        if visual.get("content_hash"):
+            with_visual += 1
+            for target in ("regions", "faces", "frames"):
+                vectors[target] += len(visual.get(target) or ())
+    vectors["scene"] = with_visual
+    # Backend extras (disk size, ANN sizes) describe the whole index: not shown.
+    extra = {"counted_over": "the documents you may read"}
+    return IndexStats(
+        index=stats.index,
+        documents=documents,
+        with_visual=with_visual,
+        with_errors=with_errors,
+        spec=stats.spec,
+        vectors={t: n for t, n in vectors.items() if n or t in stats.vectors},
+        extra=extra,
+    )
+
+
+def _count(state: AppState, acl: Node) -> int:
+    found = state.backend().search(SearchRequest(index=state.index, acl=acl, size=0)).total
+    if found is not None:
+        return found
+    return sum(1 for _ in state.backend().iter_docs(state.index, filter=acl, fields=[]))
 
 
 @bp.route("/")

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from es_visual.query.ir import MatchAll, Node, and_
+from es_visual.query.ir import Ids, MatchAll, Node, and_
 from flask_ui.auth import admin_required, current_user
 from flask_ui.jobrunner import Job, JobRefused, WriteGuard, locate, new_job_id, under_root
 from flask_ui.queries import acl_node
@@ -105,13 +105,37 @@ def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
     return state.jobs.start(job, run, count)
 
 
+def job_view(state: AppState, job: Job, viewer: User) -> dict[str, Any]:
+    """A job as ``viewer`` may see it: its own user sees it all; another admin sees only
+    the failures of documents they may read (no ids or errors of documents kept from
+    them), and ``failed`` counts those."""
+    out = job.to_dict()
+    if viewer.name == job.user:
+        return out
+    ids = tuple(str(f["id"]) for f in out["failures"] if f.get("id") is not None)
+    readable = acl_node(state.settings, viewer)
+    mine = (
+        {
+            doc_id
+            for doc_id, _ in state.backend().iter_docs(
+                state.index, filter=and_(Ids(ids), readable), fields=[]
+            )
+        }
+        if ids
+        else set()
+    )
+    out["failures"] = [f for f in out["failures"] if f.get("id") in mine]
+    out["failed"] = len(out["failures"])
+    return out
+
+
 @bp.route("/", methods=["GET"])
 @admin_required
 def page() -> Any:
     state = get_state()
     return render_template(
         "jobs.html",
-        jobs=[j.to_dict() for j in state.jobs.list()],
+        jobs=[job_view(state, j, current_user()) for j in state.jobs.list()],
         roots=ingest_roots(),
         default_readers="",
     )

@@ -10,6 +10,9 @@ import pytest
 # Shared test helpers (ir_oracle) import as top-level modules from this folder.
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Live engines (scripts/engine.sh): session fixtures opensearch_url, live_engine_url, ...
+pytest_plugins = ["live_engines"]
+
 
 @pytest.fixture(scope="session")
 def skimage_dir() -> Path:
@@ -29,7 +32,8 @@ def mobilenet():
 @pytest.fixture(scope="session")
 def tiny_clips(tmp_path_factory) -> tuple[Path, Path]:
     """Two tiny random CLIP checkpoints (same 24 dims, different weights and names:
-    tags ``clip@tiny-clip-a`` / ``clip@tiny-clip-b``), for changing models in tests.
+    tags ``clip@tiny-clip-a#<hash>`` / ``clip@tiny-clip-b#<hash>``, the hash of each
+    one's config and weights), for changing models in tests.
     No CLIP weights can be downloaded here; these load through the real code."""
     pytest.importorskip("transformers", reason="the clip extra (transformers) is not installed")
     import json

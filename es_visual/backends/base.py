@@ -52,6 +52,11 @@ class Backend(Protocol):
         vectors of another model or dims."""
         ...
 
+    def index_exists(self, index: str) -> bool:
+        """Whether ``index`` names an index (or an alias of one): a mistyped name is told
+        apart from an empty index before a search or stats answers "0"."""
+        ...
+
     def visual_spec(self, index: str) -> VisualSpec | None:
         """The spec the index was set up with; None if it has no ``visual`` yet."""
         ...

@@ -32,6 +32,8 @@ class Analysis:
     asset: Asset
     visual: dict[str, Any]
     crops: list[tuple[Slot, Image.Image]] = field(default_factory=list)
+    # What a step left out on purpose (the item is still written): the report lists them.
+    notes: list[str] = field(default_factory=list)
 
     def place(self, slot: Slot, vector: list[float]) -> None:
         """Put an embedded vector where ``slot`` says."""
@@ -56,10 +58,16 @@ def register(media_type: str) -> Callable[[Analyzer], Analyzer]:
 
 def analyze(asset: Asset, config: PipelineConfig, base: dict[str, Any]) -> Analysis:
     """``base`` holds the fields already known (content_hash, path, model...)."""
+    from es_visual.ingest.sources import VIDEO_EXTENSIONS
     from es_visual.media.image import sniff_media_type
-    from es_visual.media.sniff import describe_unknown
+    from es_visual.media.sniff import describe_unknown, probe_media_type
 
     media_type = sniff_media_type(asset.path)
+    if media_type is None:
+        # Formats without a signature above: ask the decoders (PyAV only for a file named
+        # as a video: FFmpeg also "reads" subtitles and playlists, by name).
+        video_too = asset.path.suffix.lower() in VIDEO_EXTENSIONS
+        media_type = probe_media_type(asset.path, video_too=video_too)
     if media_type is None:
         with open(asset.path, "rb") as fh:
             head = fh.read(512)

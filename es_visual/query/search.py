@@ -26,7 +26,14 @@ from es_visual.query import ir
 from es_visual.query.acl import AclPolicy
 from es_visual.query.fieldmap import ID_FIELD, FieldInfo, FieldMap
 from es_visual.query.ir import SearchRequest
-from es_visual.query.parser import date_to_iso, parse_expression, parse_number, to_ir
+from es_visual.query.parser import (
+    INT64_MAX,
+    INT64_MIN,
+    date_to_iso,
+    parse_expression,
+    parse_number,
+    to_ir,
+)
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -527,6 +534,10 @@ def _coerce(info: FieldInfo, value: Any) -> ir.Scalar:
             if number is None:
                 raise QueryError(f"field {info.name!r} is a number; {value!r} is not")
             return number
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise QueryError(f"field {info.name!r}: {value} is beyond 64-bit integers")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QueryError(f"field {info.name!r} is a number; {value!r} is not finite")
         return value
     if info.type == "boolean":
         if isinstance(value, bool):
