@@ -14,6 +14,13 @@ Both are resumable: the ingest runner skips documents that already carry the
 new model and the same content hash, so a re-run after a crash continues where
 the last one stopped. The alias is swapped only once every source document is
 in the new index.
+
+No user edit is lost alongside: every document's user fields are copied on every
+run (a resumed run skips the embedding of unchanged media, not the copy), and
+before the swap the source is blocked for writes while a final pass compares
+each document's user fields with the copy, fixes what changed since, copies what
+was added and deletes what was deleted. The block is lifted if anything fails;
+the old index is left writable after the swap unless it was deleted by it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from es_visual.backends.base import Backend
+from es_visual.backends.base import Backend, as_admin
 from es_visual.documents import DocUpdate, ItemError
 from es_visual.errors import BackendError, ConfigError, ModelMismatchError
 from es_visual.ingest.pipeline import PipelineConfig
@@ -74,14 +81,19 @@ class ReindexPlan:
 class ReindexReport:
     plan: ReindexPlan
     ingest: IngestReport | None = None
-    copied: int = 0  # documents without media, copied with their user fields
+    copied: int = 0  # user-field copies written (every document, every run)
     copy_errors: list[ItemError] = field(default_factory=list)
+    # The final pass, with the source blocked for writes:
+    edits_caught: int = 0  # documents edited in the source after they were copied
+    added_late: IngestReport | None = None  # documents added to the source meanwhile
+    deleted_late: int = 0  # documents deleted from the source meanwhile
     swapped: bool = False
     left: list[str] = field(default_factory=list)  # indexes the alias left (or deleted)
 
     @property
     def failed(self) -> int:
-        return len(self.copy_errors) + (self.ingest.failed if self.ingest else 0)
+        late = self.added_late.failed if self.added_late else 0
+        return len(self.copy_errors) + (self.ingest.failed if self.ingest else 0) + late
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +101,9 @@ class ReindexReport:
             "ingest": self.ingest.to_dict() if self.ingest else None,
             "copied": self.copied,
             "copy_errors": [asdict(e) for e in self.copy_errors],
+            "edits_caught": self.edits_caught,
+            "added_late": self.added_late.to_dict() if self.added_late else None,
+            "deleted_late": self.deleted_late,
             "swapped": self.swapped,
             "left": self.left,
         }
@@ -178,63 +193,110 @@ def run_reindex(
             "--in-place (same dims only)"
         )
     spec = spec_for(embedder, pipeline.options.get("face_dims"))
+    admin = as_admin(backend)
     if plan.in_place:
-        _call(backend, "set_visual_spec", plan.source, spec)
+        admin.set_visual_spec(plan.source, spec)
     else:
-        _call(backend, "create_index_like", plan.source, plan.target, spec)
+        admin.create_index_like(plan.source, plan.target, spec)
 
     def copy(docs: list[DocUpdate]) -> None:
         result = backend.bulk_update(plan.target, docs)
         report.copied += result.written
         report.copy_errors.extend(result.errors)
-        if progress:
-            progress(len(docs))
 
-    def assets() -> Iterator[Asset]:
+    def assets(ids: Sequence[str] | None = None) -> Iterator[Asset]:
         pending: list[DocUpdate] = []
-        for doc_id, doc in backend.iter_docs(plan.source):
+        docs = backend.iter_docs(plan.source, filter=Ids(tuple(ids))) if ids else None
+        for doc_id, doc in docs if docs is not None else backend.iter_docs(plan.source):
             path = _media_path(doc, path_field)
-            user = {k: v for k, v in doc.items() if k != "visual"}
+            if not plan.in_place:
+                # Every run copies the user fields, embedded or not: a resumed run
+                # skips unchanged media, never the user's edits.
+                pending.append(DocUpdate(doc_id, _user_fields(doc)))
+                if len(pending) >= LOOKUP_BATCH:
+                    copy(pending)
+                    pending = []
             if not path:
-                if not plan.in_place:
-                    pending.append(DocUpdate(doc_id, user))
-                    if len(pending) >= LOOKUP_BATCH:
-                        copy(pending)
-                        pending = []
-                elif progress:
+                if progress:
                     progress(1)
                 continue
             media = Path(path).expanduser()
             if not media.is_absolute() and base_dir is not None:
                 media = Path(base_dir) / media
-            metadata = {} if plan.in_place else user
-            yield Asset(doc_id, media, metadata, origin=f"{plan.source}/{doc_id}")
+            yield Asset(doc_id, media, {}, origin=f"{plan.source}/{doc_id}")
         if pending:
             copy(pending)
 
-    report.ingest = ingest(
-        backend,
-        plan.target,
-        assets(),
-        embedder=embedder,
-        pipeline=pipeline,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    def embed(items: Iterator[Asset]) -> IngestReport:
+        return ingest(
+            backend,
+            plan.target,
+            items,
+            embedder=embedder,
+            pipeline=pipeline,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+    report.ingest = embed(assets())
     backend.refresh(plan.target)
     if plan.target == plan.source:
         return report
-    source_count = backend.stats(plan.source).documents
-    target_count = backend.stats(plan.target).documents
-    if target_count < source_count or report.copy_errors:
-        raise BackendError(
-            f"{plan.target!r} holds {target_count} of the {source_count} documents of "
-            f"{plan.source!r} ({len(report.copy_errors)} copy error(s)); the alias was not "
-            "swapped. Run the same command again to continue"
-        )
-    report.left = _call(backend, "swap_alias", plan.index, plan.target)
-    report.swapped = True
+    admin.block_writes(plan.source, True)
+    try:
+        backend.refresh(plan.source)
+        added = _final_pass(backend, plan, report)
+        if added:
+            report.added_late = embed(assets(added))
+        backend.refresh(plan.target)
+        source_count = backend.stats(plan.source).documents
+        target_count = backend.stats(plan.target).documents
+        if target_count != source_count or report.copy_errors:
+            raise BackendError(
+                f"{plan.target!r} holds {target_count} of the {source_count} documents of "
+                f"{plan.source!r} ({len(report.copy_errors)} copy error(s)); the alias was "
+                "not swapped. Run the same command again to continue"
+            )
+        report.left = admin.swap_alias(plan.index, plan.target)
+        report.swapped = True
+    finally:
+        if not (report.swapped and plan.replaces_original):  # else the swap deleted it
+            admin.block_writes(plan.source, False)
     return report
+
+
+def _user_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k != "visual"}
+
+
+def _final_pass(backend: Backend, plan: ReindexPlan, report: ReindexReport) -> list[str]:
+    """With the source blocked for writes: make the target's user fields equal the
+    source's (edits made after a document was copied), delete from the target what
+    left the source, and return the ids the source gained (to copy and embed)."""
+    seen: set[str] = set()
+    added: list[str] = []
+    for batch in _batches(backend.iter_docs(plan.source), LOOKUP_BATCH):
+        ids = [doc_id for doc_id, _ in batch]
+        seen.update(ids)
+        copied = dict(backend.iter_docs(plan.target, filter=Ids(tuple(ids))))
+        fixes = []
+        for doc_id, doc in batch:
+            if doc_id not in copied:
+                added.append(doc_id)
+                continue
+            user, old = _user_fields(doc), _user_fields(copied[doc_id])
+            if user != old:
+                # The whole user part again, its old keys removed first: lists and
+                # removed fields come out exactly as in the source.
+                fixes.append(DocUpdate(doc_id, user, upsert=False, unset=tuple(old)))
+                report.edits_caught += 1
+        if fixes:
+            result = backend.bulk_update(plan.target, fixes)
+            report.copy_errors.extend(result.errors)
+    stale = [i for i, _ in backend.iter_docs(plan.target, fields=[]) if i not in seen]
+    if stale:
+        report.deleted_late = backend.delete(plan.target, stale)
+    return added
 
 
 def _done_in_target(
@@ -264,20 +326,11 @@ def _media_path(doc: dict[str, Any], dotted: str) -> str | None:
 
 
 def _resolve(backend: Backend, index: str) -> str:
-    resolve = getattr(backend, "resolve_index", None)
-    return resolve(index) if resolve is not None and _exists(backend, index) else index
+    return as_admin(backend).resolve_index(index) if _exists(backend, index) else index
 
 
 def _exists(backend: Backend, index: str) -> bool:
-    exists = getattr(backend, "index_exists", None)
-    return bool(exists(index)) if exists is not None else backend.visual_spec(index) is not None
-
-
-def _call(backend: Backend, method: str, *args: Any) -> Any:
-    fn = getattr(backend, method, None)
-    if fn is None:
-        raise BackendError(f"the {backend.name} backend cannot reindex (no {method})")
-    return fn(*args)
+    return backend.index_exists(index)
 
 
 def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:

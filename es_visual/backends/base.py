@@ -97,3 +97,38 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class IndexAdmin(Protocol):
+    """What ``reindex`` needs beyond ``Backend``: aliases, copies and write blocks.
+    Every backend here implements it; ``as_admin`` says so in words when one does not."""
+
+    def resolve_index(self, index: str) -> str:
+        """The concrete index ``index`` names (itself, or its alias's one index)."""
+        ...
+
+    def create_index_like(self, source: str, target: str, spec: VisualSpec) -> None:
+        """``target`` with ``source``'s user mapping and the visual mapping of ``spec``."""
+        ...
+
+    def set_visual_spec(self, index: str, spec: VisualSpec) -> None:
+        """Record a new model of the same dims on ``index`` (``reindex --in-place``)."""
+        ...
+
+    def swap_alias(self, alias: str, target: str) -> list[str]:
+        """Point ``alias`` at ``target`` atomically; returns what it left (or deleted)."""
+        ...
+
+    def block_writes(self, index: str, blocked: bool) -> None:
+        """Refuse writes to ``index`` (``index.blocks.write``) or allow them again."""
+        ...
+
+
+def as_admin(backend: Backend) -> IndexAdmin:
+    """``backend`` as an ``IndexAdmin``, or a clear error naming what it lacks."""
+    if isinstance(backend, IndexAdmin):
+        return backend
+    from es_visual.errors import BackendError
+
+    raise BackendError(f"the {backend.name} backend cannot manage indexes (aliases, copies)")

@@ -37,7 +37,7 @@ from es_visual.backends.embedded_index import IndexHandle
 from es_visual.backends.embedded_search import metadata_search, project, vector_search
 from es_visual.backends.embedded_sql import compile_filter
 from es_visual.backends.embedded_vectors import VectorConfig
-from es_visual.documents import BulkResult, DocUpdate, VisualSpec
+from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.errors import BackendError, ModelMismatchError, QueryError
 from es_visual.query.ir import MatchAll, Node, SearchRequest
 from es_visual.query.ranking import RankRequest
@@ -123,9 +123,30 @@ class EmbeddedBackend:
         return None if handle is None else handle.store.spec()
 
     def bulk_update(self, index: str, updates: Sequence[DocUpdate]) -> BulkResult:
+        blocked = self._blocked(index)
+        if blocked:
+            return BulkResult(errors=[ItemError(u.id, blocked, retryable=True) for u in updates])
         handle = self._open(index, create=True)
         assert handle is not None
         return handle.store.bulk_update(list(updates), handle.store.spec())
+
+    def block_writes(self, index: str, blocked: bool) -> None:
+        """Refuse (or allow again) writes to ``index`` from every process, as
+        ``index.blocks.write`` does on a cluster: a marker file beside the index."""
+        marker = self._paths(self.resolve_index(index))[0].with_suffix(".write-blocked")
+        if blocked:
+            marker.touch()
+        else:
+            marker.unlink(missing_ok=True)
+
+    def _blocked(self, index: str) -> str | None:
+        marker = self._paths(self.resolve_index(index))[0].with_suffix(".write-blocked")
+        if marker.exists():
+            return (
+                f"index {index!r} is read-only while `es-visual reindex` finishes; "
+                "run this again in a moment"
+            )
+        return None
 
     def get(
         self, index: str, doc_id: str, *, acl: Node = MatchAll(), with_vectors: bool = False
@@ -150,6 +171,9 @@ class EmbeddedBackend:
         return source
 
     def delete(self, index: str, ids: Iterable[str]) -> int:
+        blocked = self._blocked(index)
+        if blocked:
+            raise BackendError(blocked)
         handle = self._open(index, create=False)
         return 0 if handle is None else handle.store.delete(ids)
 

@@ -107,15 +107,22 @@ def reindex(
         ing = report.ingest
         click.echo(
             f"{ing.written if ing else 0} embedded, {ing.skipped if ing else 0} already done, "
-            f"{report.copied} copied without media, {report.failed} failed, into "
+            f"{report.copied} user-field copies, {report.failed} failed, into "
             f"{plan.target!r} with {plan.new_model}"
         )
+        late = report.added_late.written if report.added_late else 0
+        if report.edits_caught or late or report.deleted_late:
+            click.echo(
+                f"final pass (source blocked for writes): {report.edits_caught} edit(s) made "
+                f"during the copy carried over, {late} added, {report.deleted_late} deleted"
+            )
         if report.swapped:
             click.echo(f"alias {plan.index!r} now points at {plan.target!r}")
             for old in report.left:
                 kept = "deleted (its documents were copied)" if old == plan.index else "kept"
                 click.echo(f"  previous index {old!r}: {kept}")
-        for failure in ing.failures if ing else []:
+        late_failures = report.added_late.failures if report.added_late else []
+        for failure in [*(ing.failures if ing else []), *late_failures]:
             click.secho(f"  failed  {failure.origin}: {failure.reason}", fg="yellow", err=True)
         for err in report.copy_errors:
             click.secho(f"  failed  {err.id}: {err.reason}", fg="yellow", err=True)

@@ -211,7 +211,21 @@ def test_aggregations_with_and_without_a_vector() -> None:
         aggregations=("tags", "visual.media_type"),
         aggregation_size=5,
     )
-    assert to_body(knn)["aggs"] == aggs
+    # A kNN search counts its aggregations over its hits (responses.parse_response):
+    # the engine would count every document it matched on the way, k per shard.
+    assert "aggs" not in to_body(knn)
+    from es_visual.backends.cluster.responses import parse_response
+
+    resp = {"hits": {"hits": [
+        {"_id": "a", "_score": 1.0,
+         "_source": {"tags": ["x", "y"], "visual": {"media_type": "image"}}},
+        {"_id": "b", "_score": 0.9, "_source": {"tags": ["x"], "visual": {"media_type": "video"}}},
+    ]}}  # fmt: skip
+    counted = parse_response(resp, knn).aggregations
+    assert counted == {
+        "tags": [("x", 2), ("y", 1)],
+        "visual.media_type": [("image", 1), ("video", 1)],
+    }
 
 
 def test_sort_on_a_vector_search_keeps_scores() -> None:

@@ -21,9 +21,18 @@ def _verify(name: str) -> bool:
     return engine_client_kwargs(name)["verify_certs"]
 
 
-@pytest.mark.parametrize("name", list(ENGINES))
-def test_cluster_has_two_green_nodes(name, live_engine_url):
-    url = live_engine_url(name)
+@pytest.fixture
+def name(request):
+    return request.param
+
+
+@pytest.fixture
+def url(name, live_engine_url):
+    return live_engine_url(name)  # in a fixture: a required engine that fails is an ERROR
+
+
+@pytest.mark.parametrize("name", list(ENGINES), indirect=True)
+def test_cluster_has_two_green_nodes(name, url):
     health = engine_get(url, "/_cluster/health?wait_for_status=green&timeout=30s",
                         verify=_verify(name))  # fmt: skip
     assert health["number_of_nodes"] >= 2, health
@@ -37,19 +46,17 @@ def test_cluster_has_two_green_nodes(name, live_engine_url):
         assert root["version"]["number"].startswith(major), root
 
 
-@pytest.mark.parametrize("name", OPENSEARCH)
-def test_opensearch_has_knn_on_every_node(name, live_engine_url):
-    url = live_engine_url(name)
+@pytest.mark.parametrize("name", OPENSEARCH, indirect=True)
+def test_opensearch_has_knn_on_every_node(name, url):
     nodes = engine_get(url, "/_cat/nodes?format=json&h=name", verify=_verify(name))
     plugins = engine_get(url, "/_cat/plugins?format=json", verify=_verify(name))
     with_knn = {p["name"] for p in plugins if "knn" in p["component"].lower()}
     assert with_knn == {n["name"] for n in nodes}, plugins
 
 
-@pytest.mark.parametrize("name", OPENSEARCH)
-def test_opensearch_knn_filter_and_nested_knn(name, live_engine_url):
+@pytest.mark.parametrize("name", OPENSEARCH, indirect=True)
+def test_opensearch_knn_filter_and_nested_knn(name, url):
     """The features es-visual's OpenSearch backend relies on, straight over HTTP."""
-    url = live_engine_url(name)
     verify = _verify(name)
     index = f"es-visual-smoke-{uuid.uuid4().hex[:8]}"
     knn = {"type": "knn_vector", "dimension": 3,

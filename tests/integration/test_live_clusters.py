@@ -1,16 +1,7 @@
-"""The same suite against real clusters: Elasticsearch (ES_URL) and OpenSearch (OPENSEARCH_URL).
-
-Run `docker compose up -d` (see docker-compose.yml) and set the URLs, with the
-credentials in them (``https://admin:pw@localhost:9201``). ``ES_VERIFY_CERTS=0``
-/ ``OPENSEARCH_VERIFY_CERTS=0`` accept self-signed certificates; ``*_CA_CERTS``
-names a CA file. Without a URL each test is skipped with that reason.
-"""
+"""One suite on every store: the embedded one and each live engine (tests/live_engines.py
+starts them; ``OPENSEARCH_URL``, ``ES_URL``, ... point it at clusters of your own)."""
 
 from __future__ import annotations
-
-import contextlib
-import os
-import uuid
 
 import pytest
 
@@ -18,34 +9,13 @@ from es_visual.documents import DocUpdate, VisualSpec
 from es_visual.errors import ModelMismatchError
 from es_visual.query import ir
 
-pytestmark = pytest.mark.live
-
 SPEC = VisualSpec(model="live@1", dims=3)
 PUBLIC = ir.Terms("acl.read", ("public",))
 
 
-@pytest.fixture(params=["elasticsearch", "opensearch"])
-def backend(request):
-    prefix = "ES" if request.param == "elasticsearch" else "OPENSEARCH"
-    url = os.environ.get(f"{prefix}_URL")
-    if not url:
-        pytest.skip(f"{prefix}_URL is not set: no live {request.param} cluster to test against")
-    if request.param == "elasticsearch":
-        from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend as cls
-    else:
-        from es_visual.backends.cluster.opensearch import OpenSearchBackend as cls
-    verify = os.environ.get(f"{prefix}_VERIFY_CERTS", "1").lower() not in ("0", "false", "no")
-    b = cls(url, verify_certs=verify, ca_certs=os.environ.get(f"{prefix}_CA_CERTS") or None)
-    yield b
-    b.close()
-
-
 @pytest.fixture
-def index(backend):
-    name = f"es-visual-live-{uuid.uuid4().hex[:8]}"
-    yield name
-    with contextlib.suppress(Exception):  # cleanup only; the test's own outcome stands
-        backend.client.indices.delete(index=name)
+def index(index_name):
+    return index_name
 
 
 def _docs() -> list[DocUpdate]:

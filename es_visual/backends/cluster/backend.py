@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
 from es_visual.backends.base import IndexStats
@@ -27,7 +28,21 @@ from es_visual.errors import (
     ConfigError,
     ModelMismatchError,
 )
-from es_visual.query.ir import Ids, MatchAll, MatchNone, Node, SearchRequest, and_
+from es_visual.query.ir import (
+    And,
+    Ids,
+    MatchAll,
+    MatchNone,
+    Node,
+    Not,
+    Or,
+    Prefix,
+    Range,
+    SearchRequest,
+    Term,
+    Terms,
+    and_,
+)
 from es_visual.query.results import SearchResult
 
 log = logging.getLogger(__name__)
@@ -121,6 +136,7 @@ class ClusterBackend:
         self.max_backoff = max_backoff
         self._specs: dict[str, VisualSpec | None] = {}
         self._server: ServerInfo | None = None
+        self._keywords: dict[str, dict[str, str]] = {}  # index -> text field -> keyword one
         self.client = client or self._make_client(
             url=self.url,
             basic_auth=(username, password or "") if username else None,
@@ -272,6 +288,7 @@ class ClusterBackend:
 
     def ensure_index(self, index: str, spec: VisualSpec) -> None:
         self._specs.pop(index, None)
+        self._keywords.pop(index, None)
         if not self._index_exists(index):
             body: dict[str, Any] = {"mappings": mappings.mapping_body(self.engine, spec)}
             settings = mappings.index_settings(self.engine)
@@ -383,6 +400,15 @@ class ClusterBackend:
         )
         self._specs.pop(index, None)
 
+    def block_writes(self, index: str, blocked: bool) -> None:
+        """``index.blocks.write`` on (or off) for the concrete index ``index`` names."""
+        self._call(
+            f"{'blocking' if blocked else 'unblocking'} writes to {index!r}",
+            self.client.indices.put_settings,
+            index=index,
+            body={"index": {"blocks": {"write": blocked}}},
+        )
+
     def swap_alias(self, alias: str, target: str) -> list[str]:
         """Point ``alias`` at ``target`` in one atomic ``_aliases`` call. The indexes it
         pointed at lose it (they are kept); a concrete index called ``alias`` (the first
@@ -407,6 +433,7 @@ class ClusterBackend:
             body={"actions": actions},
         )
         self._specs.clear()
+        self._keywords.clear()
         return old
 
     # --- writes ---------------------------------------------------------------------------------
@@ -654,13 +681,49 @@ class ClusterBackend:
                     f"comes from {request.vector.model}: embed the query with the index's model "
                     "or search an index built with this one"
                 )
-        body = self._compile(request)
+        request = self.exact_fields(request)
+        body = self.exact_aggregations(request.index, self._compile(request))
         started = time.perf_counter()
         resp = self._call(
             f"searching {request.index!r}", self.client.search, index=request.index, body=body
         )
         took_ms = (time.perf_counter() - started) * 1000
         return parse_response(dict(resp), request, took_ms, self._score_scale(request))
+
+    def exact_fields(self, request: SearchRequest) -> SearchRequest:
+        """``request`` with every exact use of a ``text`` field (term, terms, prefix,
+        range, sort, aggregation) moved to its ``keyword`` sub-field: what dynamic
+        mapping makes of a string (``tags`` -> ``tags.keyword``). Full-text parts keep
+        the text field. The same request then means the same on a cluster as on the
+        embedded store, whoever built it (CLI, UI, API, duplicates)."""
+        if request.index not in self._keywords:
+            types = self.field_types(request.index) if self._index_exists(request.index) else {}
+            self._keywords[request.index] = {
+                f: f"{f}.{sub}"
+                for f, t in types.items()
+                if t in ("text", "match_only_text")
+                for sub in ("keyword", "raw")
+                if types.get(f"{f}.{sub}") == "keyword"
+            }
+        moved = self._keywords[request.index]
+        if not moved:
+            return request
+        return replace(
+            request,
+            filter=_exact(request.filter, moved),
+            acl=_exact(request.acl, moved),
+            sort=tuple(replace(s, field=moved.get(s.field, s.field)) for s in request.sort),
+        )
+
+    def exact_aggregations(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``body``'s terms aggregations counted on keyword sub-fields (as
+        ``exact_fields``), still named as asked."""
+        moved = self._keywords.get(index) or {}
+        for agg in (body.get("aggs") or {}).values():
+            terms = agg.get("terms") or {}
+            if terms.get("field") in moved:
+                terms["field"] = moved[terms["field"]]
+        return body
 
     def _cached_spec(self, index: str) -> VisualSpec | None:
         if index not in self._specs:
@@ -837,6 +900,18 @@ def _item_reason(info: Mapping[str, Any], action: Mapping[str, Any] | None = Non
         return str(error)
     exc = info.get("exception")
     return str(exc) if exc else f"status {info.get('status')}"
+
+
+def _exact(node: Node, moved: Mapping[str, str]) -> Node:
+    """``node`` with its exact leaves on the fields of ``moved`` moved to their keyword
+    sub-fields (see ``exact_fields``)."""
+    if isinstance(node, And | Or):
+        return type(node)(tuple(_exact(c, moved) for c in node.children))
+    if isinstance(node, Not):
+        return Not(_exact(node.child, moved))
+    if isinstance(node, Term | Terms | Prefix | Range) and node.field in moved:
+        return replace(node, field=moved[node.field])
+    return node
 
 
 def _ids(doc_id: str) -> Node:

@@ -19,7 +19,6 @@ from typing import Any
 
 from es_visual.backends.cluster.dsl import (
     SHARD_DOC_TIEBREAKER,
-    aggregations,
     candidates,
     check_vector_request,
     filter_to_query,
@@ -62,6 +61,6 @@ def to_body(request: ir.SearchRequest) -> dict[str, Any]:
     if request.sort:
         body["sort"] = sort_clause(request.sort)
         body["track_scores"] = True
-    if request.aggregations:
-        body["aggs"] = aggregations(request)
+    # No "aggs": a kNN search's aggregations count its hits, not every document the
+    # engine matched on the way (k per shard); ``responses`` counts them from the hits.
     return body

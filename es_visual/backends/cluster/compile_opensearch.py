@@ -34,7 +34,6 @@ from typing import Any, get_args
 
 from es_visual.backends.cluster.dsl import (
     NESTED_PATHS,
-    aggregations,
     candidates,
     check_vector_request,
     filter_to_query,
@@ -132,6 +131,6 @@ def to_body(
     if request.sort:
         body["sort"] = sort_clause(request.sort)
         body["track_scores"] = True
-    if request.aggregations:
-        body["aggs"] = aggregations(request)
+    # No "aggs": a kNN search's aggregations count its hits, not every document the
+    # engine matched on the way (k per shard); ``responses`` counts them from the hits.
     return body

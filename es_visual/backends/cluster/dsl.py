@@ -64,7 +64,9 @@ def source_filter(request: ir.SearchRequest) -> dict[str, Any]:
     """``_source`` for the hits: the asked-for fields, never a vector."""
     out: dict[str, Any] = {}
     if request.fields is not None:
-        out["includes"] = list(request.fields)
+        # A vector search counts its aggregations over its hits' sources (``responses``).
+        extra = request.aggregations if request.vector is not None else ()
+        out["includes"] = list(dict.fromkeys([*request.fields, *extra]))
     out["excludes"] = list(VECTOR_FIELDS)
     return out
 

@@ -91,6 +91,7 @@ class ElasticsearchBackend(ClusterBackend):
         unique tiebreaker Elasticsearch sorts on, and it needs one. The cursor carries
         the point in time's id after the sort values; the last page closes it."""
         what = f"searching {request.index!r}"
+        request = self.exact_fields(request)
         values, pit_id = _split_cursor(request.after)
         if pit_id is None:
             self._ensure_server(what)
@@ -101,7 +102,9 @@ class ElasticsearchBackend(ClusterBackend):
                 keep_alive=PAGE_KEEP_ALIVE,
             )
             pit_id = opened["id"]
-        body = compile_es.to_body(replace(request, after=values))
+        body = self.exact_aggregations(
+            request.index, compile_es.to_body(replace(request, after=values))
+        )
         body["pit"] = {"id": pit_id, "keep_alive": PAGE_KEEP_ALIVE}
         started = time.perf_counter()
         try:

@@ -7,6 +7,7 @@ into the cosine similarity the IR promises. Nested hits carry their children in
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,10 +59,14 @@ def parse_response(
     cursor = None
     if request.vector is None and len(raw_hits) == request.size and hits and hits[-1].sort:
         cursor = encode_cursor(hits[-1].sort)
-    aggs = {
-        name: [(b["key"], int(b["doc_count"])) for b in agg.get("buckets", [])]
-        for name, agg in (resp.get("aggregations") or {}).items()
-    }
+    if request.vector is not None:
+        aggs = {name: _count_in_hits(hits, name, request.aggregation_size)
+                for name in request.aggregations}  # fmt: skip
+    else:
+        aggs = {
+            name: [(b["key"], int(b["doc_count"])) for b in agg.get("buckets", [])]
+            for name, agg in (resp.get("aggregations") or {}).items()
+        }
     return SearchResult(
         hits=hits,
         took_ms=float(resp.get("took", 0)) if took_ms is None else took_ms,
@@ -69,6 +74,19 @@ def parse_response(
         next_cursor=cursor,
         aggregations=aggs,
     )
+
+
+def _count_in_hits(hits: tuple[Hit, ...], field: str, size: int) -> list[tuple[Any, int]]:
+    """A terms aggregation over the hits' sources: the buckets Elasticsearch would give
+    (most documents first, then by key), each document counted once per value."""
+    counts: Counter[Any] = Counter()
+    for hit in hits:
+        value: Any = hit.source
+        for part in field.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        values = value if isinstance(value, list) else [value]
+        counts.update({v for v in values if isinstance(v, str | int | float | bool)})
+    return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:size]
 
 
 def _parse_hit(raw: dict[str, Any], request: SearchRequest, scale: ScoreScale) -> Hit:
