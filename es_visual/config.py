@@ -51,6 +51,9 @@ class Settings:
     acl_field: str = "acl.read"
     public_principal: str = "public"
     missing_acl_public: bool = True
+    # Who may change a document (tag or delete a duplicate): principals in this field; a
+    # document without it only the "admin" group (AclPolicy.writable_filter).
+    acl_write_field: str = "acl.write"
     # DSL field map: DSL name -> index field, or -> {"field": ..., "type": ...}.
     fields: dict[str, Any] = field(default_factory=dict)
     text_fields: list[str] = field(default_factory=lambda: ["caption", "title", "description"])
@@ -58,6 +61,15 @@ class Settings:
     secret_key: str | None = None
     users: dict[str, Any] = field(default_factory=dict)
     max_upload_mb: int = 16
+    # The session cookie's Secure flag: auto (set when the request came over HTTPS),
+    # always, or never. Behind a proxy that ends TLS, set proxy_hops to the number of
+    # proxies in front, so the app sees the client's scheme and address (X-Forwarded-*).
+    cookie_secure: str = "auto"
+    proxy_hops: int = 0
+    # The thumbnail cache (data_dir/ui-cache): its most recently used files are kept
+    # within both limits; the least recently used are removed.
+    thumb_cache_mb: int = 512
+    thumb_cache_files: int = 50_000
 
     @classmethod
     def load(
@@ -98,6 +110,15 @@ class Settings:
             raise ConfigError(f"the {self.backend} backend needs a URL: --url or {ENV_PREFIX}URL")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
+        secure = str(self.cookie_secure).strip().lower()
+        modes = {"true": "always", "yes": "always", "on": "always", "1": "always",
+                 "false": "never", "no": "never", "off": "never", "0": "never"}  # fmt: skip
+        secure = modes.get(secure, secure)
+        if secure not in ("auto", "always", "never"):
+            raise ConfigError(f"cookie_secure must be auto, always or never, not {secure!r}")
+        self.cookie_secure = secure
+        if self.proxy_hops < 0 or self.thumb_cache_mb < 1 or self.thumb_cache_files < 1:
+            raise ConfigError("proxy_hops must be >= 0; thumb_cache_mb and _files >= 1")
 
     def public(self) -> dict[str, Any]:
         """The settings as a dict with secrets masked, for `es-visual config` and logs."""

@@ -87,6 +87,7 @@ def analyze_image(asset: Asset, config: PipelineConfig, base: dict[str, Any]) ->
     loaded = open_image(asset.path, max_pixels=config.max_pixels, max_side=draft)
     image = loaded.image
     visual = {**base, "media_type": "image", "width": loaded.width, "height": loaded.height}
+    visual.update(duplicate_fields(image, loaded.format))
     analysis = Analysis(asset=asset, visual=visual)
     # Queued as decoded: the runner fits every crop for the model right after analysis
     # (runner.fit_for_model), in one resize instead of a shrink here and another there.
@@ -94,6 +95,17 @@ def analyze_image(asset: Asset, config: PipelineConfig, base: dict[str, Any]) ->
     for hook in config.image_hooks:
         hook(analysis, image)
     return analysis
+
+
+def duplicate_fields(image: Image.Image, fmt: str | None) -> dict[str, Any]:
+    """What `es-visual dups` compares and ranks a picture by: its perceptual prints
+    (phash, phash_thumb) and its file format, as Pillow names it."""
+    from es_visual.media.phash import picture_print
+
+    fields: dict[str, Any] = picture_print(image).to_visual()
+    if fmt:
+        fields["format"] = fmt.lower()
+    return fields
 
 
 # Analyzers of other media types register themselves on import.

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from es_visual.ingest.analyze import Analysis, register
+from es_visual.media.phash import frame_hash
 from es_visual.media.video import DEFAULT_MAX_FRAMES, Sampling, open_video
 
 if TYPE_CHECKING:
@@ -89,7 +90,8 @@ def analyze_video(asset: Asset, config: PipelineConfig, base: dict[str, Any]) ->
         for frame in video.frames():
             picture = _fit(frame.image, embed_side)
             index = len(frames)
-            frames.append({"t": round(frame.t, 3)})
+            # A perceptual hash per frame: `es-visual dups` matches copies frame by frame.
+            frames.append({"t": round(frame.t, 3), "phash": frame_hash(picture)})
             analysis.crops.append((("frames", index), picture))
             pictures.append(picture)
             thumbs.append(np.asarray(picture.resize((32, 32))))

@@ -29,11 +29,17 @@ if TYPE_CHECKING:
     from es_visual.config import Settings
 
 
+# The group that may change documents nobody was given write access to (flask_ui's admins).
+ADMIN_PRINCIPAL = "group:admin"
+
+
 @dataclass(frozen=True)
 class AclPolicy:
     field: str = "acl.read"
     public_principal: str | None = "public"
     missing_acl_public: bool = True
+    # Who may change a document (tag it, delete it): see ``writable_filter``.
+    write_field: str = "acl.write"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AclPolicy:
@@ -41,6 +47,7 @@ class AclPolicy:
             field=settings.acl_field,
             public_principal=settings.public_principal or None,
             missing_acl_public=settings.missing_acl_public,
+            write_field=settings.acl_write_field,
         )
 
     @staticmethod
@@ -72,6 +79,23 @@ class AclPolicy:
         return ir.or_(
             ir.Terms(self.field, allowed) if allowed else ir.MatchNone(),
             ir.Not(self.acl_written()) if self.missing_acl_public else ir.MatchNone(),
+        )
+
+    def writable_filter(self, user: str | None, groups: Iterable[str] = ()) -> ir.Node:
+        """The documents ``user`` (in ``groups``) may change: those they may read whose
+        ``write_field`` holds one of their principals (the public principal never grants
+        a write); a document with no write ACL at all, only the ``admin`` group. No user
+        = an operator: all."""
+        if user is None:
+            return self.filter_for(None, groups)
+        principals = self.principals(user, groups)
+        unowned = ir.Not(ir.Exists(self.write_field, as_written=True))
+        return ir.and_(
+            self._readable(principals),
+            ir.or_(
+                ir.Terms(self.write_field, principals),
+                unowned if ADMIN_PRINCIPAL in principals else ir.MatchNone(),
+            ),
         )
 
     def acl_written(self) -> ir.Node:
