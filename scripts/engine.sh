@@ -8,7 +8,8 @@
 #   scripts/engine.sh prepare <engine>|all                    # resolve + build only (CI warm-up)
 #   scripts/engine.sh log <engine>                            # path of the engine's log file
 #
-# Engines (default port; node i serves HTTP on port+i-1, all on 127.0.0.1):
+# Engines (default port; node i serves HTTP on port+i-1 and transport on port+1000+i-1 for
+# OpenSearch, port+100+i-1 for Elasticsearch; all on 127.0.0.1 only):
 #   opensearch      OpenSearch 2.19 + k-NN, Java 17            9250
 #   opensearch3     OpenSearch 3.x  + k-NN, JDK 21+            9260
 #   elasticsearch   Elasticsearch 9.x, JDK 21+                 9270
@@ -36,12 +37,13 @@ say() { echo "engine.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 usage() { sed -n '2,25p' "$0" >&2; exit 2; }
 
-engine_spec() {  # sets launcher, major, default_port for engine $1
+engine_spec() {  # sets launcher, major, default_port, transport_offset for engine $1
+  # transport_offset: node i's transport port is port + offset + i - 1 (the launchers' rule)
   case "$1" in
-    opensearch)     launcher=$repo/engines/opensearch/launch.sh;    major=2; default_port=9250 ;;
-    opensearch3)    launcher=$repo/engines/opensearch/launch.sh;    major=3; default_port=9260 ;;
-    elasticsearch)  launcher=$repo/engines/elasticsearch/launch.sh; major=9; default_port=9270 ;;
-    elasticsearch8) launcher=$repo/engines/elasticsearch/launch.sh; major=8; default_port=9280 ;;
+    opensearch)     launcher=$repo/engines/opensearch/launch.sh;    major=2; default_port=9250; transport_offset=1000 ;;
+    opensearch3)    launcher=$repo/engines/opensearch/launch.sh;    major=3; default_port=9260; transport_offset=1000 ;;
+    elasticsearch)  launcher=$repo/engines/elasticsearch/launch.sh; major=9; default_port=9270; transport_offset=100 ;;
+    elasticsearch8) launcher=$repo/engines/elasticsearch/launch.sh; major=8; default_port=9280; transport_offset=100 ;;
     *) say "unknown engine '$1' (one of: $ENGINES)"; exit 2 ;;
   esac
 }
@@ -145,7 +147,8 @@ cmd_start() {
 
   local p
   for ((p = port; p < port + nodes; p++)); do
-    port_busy "$p" && die "port $p on 127.0.0.1 is already in use by a process that engine.sh did not start (try --port)"
+    port_busy "$p" && die "HTTP port $p on 127.0.0.1 is already in use by a process that engine.sh did not start here (try --port)"
+    port_busy $((p + transport_offset)) && die "transport port $((p + transport_offset)) on 127.0.0.1 (HTTP port + $transport_offset) is already in use by another process (try --port)"
   done
 
   local log=$d/engine.log

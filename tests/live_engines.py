@@ -23,17 +23,23 @@ Other variables:
 * ``ES_VISUAL_REQUIRE_ENGINES=opensearch,...``: for these, an engine that cannot start is a test
   ERROR, not a skip (CI sets it for the engines known to run here: a skip must never hide a
   broken product). A required engine counts as picked.
+* ``ES_VISUAL_ENGINE_PORTS=opensearch=9450,...``: other HTTP ports than engine.sh's defaults
+  (with ``ES_VISUAL_ENGINES_HOME``, for two checkouts testing at once on one machine).
 * ``ES_VISUAL_ENGINE_NODES`` (default 2), ``ES_VISUAL_ENGINE_FIXTURE_TIMEOUT`` (seconds for one
   ``engine.sh start``, default 240: below pytest-timeout's 300 s per test, which covers the setup).
 * ``<PREFIX>_VERIFY_CERTS=0`` / ``<PREFIX>_CA_CERTS`` for URLs of your own (PREFIX as in the table).
 
-API for test writers::
+API for test writers (call it from a fixture, so that a failed start of a required engine is
+an ERROR of the test's setup; called in a test body it is a FAILURE)::
 
     from live_engines import ENGINES, engine_get
 
     @pytest.fixture(params=["opensearch", "elasticsearch"])
     def url(request, live_engine_url):
         return live_engine_url(request.param)   # skips (or errors, if required) with the reason
+
+    @pytest.mark.parametrize("engine_url", ["opensearch", "opensearch3"], indirect=True)
+    def test_y(engine_url): ...
 
     def test_x(opensearch_url):                  # one fixture per engine, session-scoped
         assert engine_get(opensearch_url, "/_cluster/health")["number_of_nodes"] >= 2
@@ -152,6 +158,9 @@ class _Engines:
         if not was_running:
             self.to_stop.append(name)
         cmd = ["bash", str(ENGINE_SH), "start", name, "--nodes", nodes]
+        port = _ports().get(name)
+        if port:
+            cmd += ["--port", port]
         # its own session, so that on our time-out its whole group (engine.sh and a build in
         # progress) can be signalled; engine.sh's trap then stops the JVM it started
         proc = subprocess.Popen(
@@ -183,10 +192,21 @@ class _Engines:
 
     def stop_started(self) -> None:
         for name in reversed(self.to_stop):
-            subprocess.run(
-                ["bash", str(ENGINE_SH), "stop", name], capture_output=True, timeout=120
-            )
+            subprocess.run(["bash", str(ENGINE_SH), "stop", name], capture_output=True, timeout=120)
         self.to_stop.clear()
+
+
+def _ports() -> dict[str, str]:
+    """``ES_VISUAL_ENGINE_PORTS=opensearch=9450,elasticsearch=9370``: other HTTP ports than
+    engine.sh's defaults (two checkouts testing at once on one machine)."""
+    out = {}
+    for item in os.environ.get("ES_VISUAL_ENGINE_PORTS", "").split(","):
+        if item.strip():
+            name, _, port = item.partition("=")
+            if name.strip() not in ENGINES or not port.strip().isdigit():
+                raise pytest.UsageError(f"ES_VISUAL_ENGINE_PORTS: bad item {item!r}")
+            out[name.strip()] = port.strip()
+    return out
 
 
 def _tail(text: str, n: int = 40) -> str:
@@ -209,6 +229,7 @@ def live_engine_url_for(name: str) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _ports()
     selected_engines()  # a typo in ES_VISUAL_ENGINES / _REQUIRE_ENGINES is a usage error now
 
 
@@ -232,6 +253,17 @@ def live_engine_url():
     """A function ``name -> URL``: starts that engine once per session, or skips with the
     reason it could not start (fails, for an engine in ES_VISUAL_REQUIRE_ENGINES)."""
     return live_engine_url_for
+
+
+@pytest.fixture
+def engine_url(request) -> str:
+    """The URL of the engine named by indirect parametrization, so that a failed start is an
+    ERROR of the test's setup:
+    ``@pytest.mark.parametrize("engine_url", ["opensearch"], indirect=True)``."""
+    name = getattr(request, "param", None)
+    if name is None:
+        raise pytest.UsageError("engine_url needs indirect parametrization with an engine name")
+    return live_engine_url_for(name)
 
 
 @pytest.fixture(scope="session")
