@@ -133,8 +133,9 @@ if [ "$major" = 3 ]; then
              --enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector)
 fi
 
-# the archive's name: what it depends on (class path, JDK, JVM options that shape it)
-key=$(printf '%s\n' "$cp_" "$("$java" -version 2>&1)" "${jvm_base[*]}" | sha1sum | cut -c1-16)
+# the archive's name: what it depends on (class path, JDK, the line's module options), and
+# nothing of this checkout's own path, so that every clone on this machine shares it
+key=$(printf '%s\n' "$cp_" "$("$java" -version 2>&1)" "os$major" | sha1sum | cut -c1-16)
 cds="$cache/cds-$key.jsa"
 cds_ok() { [ -s "$1" ] && "$java" "${jvm_base[@]}" -Xshare:on "-XX:SharedArchiveFile=$1" -cp "$cp_" -version >/dev/null 2>&1; }
 
