@@ -41,6 +41,8 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="es_visual_session",
+        # "auto": Secure when the request came over HTTPS (security.SessionInterface).
+        SESSION_COOKIE_SECURE=security.cookie_secure(settings.cookie_secure),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         # CSRF is checked in auth.load_user, after we know whether the caller used
         # a bearer token (no CSRF needed) or the session cookie.
@@ -54,6 +56,12 @@ def create_app(
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = security.secret_key(settings.secret_key, settings.data_dir)
     app.config["MAX_UPLOAD_MB"] = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024) or 1
+    app.session_interface = security.SessionInterface()
+    if settings.proxy_hops:  # the client's scheme and address, as the proxies saw them
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     users = UserStore(settings.users, Path(app.config["USERS_FILE"]))
     state = AppState(settings, users, JobManager())

@@ -4,6 +4,11 @@ Pages use the session cookie; the JSON API also takes ``Authorization: Bearer
 <token>`` (tokens from ``es-visual users token NAME``). CSRF is checked here, after
 authentication, for every state-changing request that rides on the cookie; a
 bearer token is not sent by the browser on its own, so token requests need none.
+
+A session is valid only while its stamp matches the user's epoch and password
+(flask_ui/sessions.py): logging out, or a new password, ends every session of that
+user, a copied cookie included. Failed sign-ins are throttled per user name and per
+address (flask_ui/throttle.py); a locked-out attempt is answered 429 unchecked.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from flask import (
 )
 
 from flask_ui.state import get_state
+from flask_ui.throttle import LoginThrottle
 from flask_ui.users import User
 
 bp = Blueprint("auth", __name__)
@@ -55,7 +61,9 @@ def load_user() -> Any:
             return _unauthorized("invalid API token")
     elif "user" in session:
         g.user = state.users.get(session["user"])
-        if g.user is None:  # removed since they logged in
+        if g.user is not None and not _stamp_holds(g.user.name, session.get("sv")):
+            g.user = None  # logged out elsewhere, or the password changed
+        if g.user is None:  # removed since they logged in, or revoked
             session.clear()
     if request.endpoint in PUBLIC_ENDPOINTS:
         pass
@@ -68,6 +76,12 @@ def load_user() -> Any:
     ):
         current_app.extensions["csrf"].protect()
     return None
+
+
+def _stamp_holds(name: str, stamp: Any) -> bool:
+    state = get_state()
+    secret = current_app.config["SECRET_KEY"]
+    return state.sessions.valid(stamp, secret, name, state.users.credential(name))
 
 
 def _unauthorized(message: str) -> Any:
@@ -106,14 +120,26 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if request.method == "POST":
+        state = get_state()
         name = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        user = get_state().users.authenticate(name, password)
+        keys = LoginThrottle.keys(name, request.remote_addr)
+        wait = state.throttle.wait(*keys)
+        if wait:  # refused before the password is looked at: a guess now learns nothing
+            flash(f"Too many failed sign-ins. Try again in {wait} s.", "error")
+            page = render_template("login.html", next=request.form.get("next", ""), username=name)
+            return page, 429, {"Retry-After": str(wait)}
+        user = state.users.authenticate(name, password)
         if user is not None:
+            state.throttle.succeeded(keys[0])
             session.clear()
             session["user"] = user.name
+            session["sv"] = state.sessions.stamp(
+                current_app.config["SECRET_KEY"], user.name, state.users.credential(user.name)
+            )
             session.permanent = True
             return redirect(_safe_next(request.form.get("next")))
+        state.throttle.failed(*keys)
         flash("Wrong user name or password.", "error")
         return render_template("login.html", next=request.form.get("next", ""), username=name), 401
     if g.user is not None:
@@ -123,6 +149,8 @@ def login() -> Any:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    if g.user is not None and not g.via_token:
+        get_state().sessions.revoke(g.user.name)  # every session of theirs, copies too
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -7,7 +7,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, has_request_context, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -39,6 +40,26 @@ def secret_key(configured: str | None, data_dir: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(key)
     return key
+
+
+def cookie_secure(value: Any) -> bool | str:
+    """The ``cookie_secure`` setting as ``SESSION_COOKIE_SECURE``: True, False or "auto"."""
+    mode = str(value).strip().lower()
+    if mode in ("auto", ""):
+        return "auto"
+    return mode in ("always", "true", "yes", "on", "1")
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with ``SESSION_COOKIE_SECURE = "auto"``: the Secure
+    flag is set when the request came over HTTPS (directly, or through ``proxy_hops``
+    proxies that say so), so a cookie issued over HTTPS is never sent back in clear."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        value = app.config.get("SESSION_COOKIE_SECURE")
+        if value == "auto":
+            return has_request_context() and request.is_secure
+        return bool(value)
 
 
 def add_headers(response: Any) -> Any:

@@ -78,10 +78,15 @@ class UploadCache:
 
 class AppState:
     def __init__(self, settings: Settings, users: UserStore, jobs: JobManager) -> None:
+        from flask_ui.sessions import SESSIONS_FILE, SessionEpochs
+        from flask_ui.throttle import LoginThrottle
+
         self.settings = settings
         self.users = users
         self.jobs = jobs
         self.uploads = UploadCache()
+        self.throttle = LoginThrottle()
+        self.sessions = SessionEpochs(Path(settings.data_dir) / SESSIONS_FILE)
         self.lock = threading.RLock()  # opening the backend and loading models only
         self._backend: Backend | None = None
         self._embedders: dict[str, LockedEmbedder] = {}

@@ -78,6 +78,13 @@ class UserStore:
             return None
         return User(name=name, groups=tuple(str(g) for g in entry.get("groups") or ()))
 
+    def credential(self, name: str) -> str:
+        """The user's stored password hash ("" if none): a session stamp includes it, so a
+        new password ends the sessions opened with the old one (flask_ui/sessions.py)."""
+        entry = self._all().get(name)
+        value = entry.get("password_hash") if isinstance(entry, dict) else None
+        return value if isinstance(value, str) else ""
+
     def authenticate(self, name: str, password: str) -> User | None:
         entry = self._all().get(name)
         stored = entry.get("password_hash") if isinstance(entry, dict) else None
