@@ -91,3 +91,25 @@ class BackendError(EsVisualError, RuntimeError):
 
 class BackendUnavailableError(BackendError, ConnectionError):
     """The cluster cannot be reached at all (connection refused, DNS, TLS, timeout)."""
+
+
+class NoFaceError(QueryError):
+    """A face search by a picture found no face in it."""
+
+
+class AmbiguousFaceError(QueryError):
+    """A face search by a picture with several faces, and no choice of which one.
+
+    ``faces`` lists them, most confident first, each ``{"index", "bbox", "score"}``
+    (``bbox`` normalized ``[x0, y0, x1, y1]``), so a caller can let its user pick one
+    (``Search.query_face(n)``, the CLI's ``--query-face N``, the UI's boxes)."""
+
+    def __init__(self, faces: list[dict[str, object]]) -> None:
+        self.faces = faces
+        listed = "; ".join(
+            f"#{f['index']} at [{', '.join(f'{v:.2f}' for v in f['bbox'])}]"  # type: ignore[attr-defined]
+            for f in faces
+        )
+        super().__init__(
+            f"the picture has {len(faces)} faces ({listed}): choose one with query_face(N)"
+        )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import mimetypes
-import os
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +98,9 @@ def cached_thumbnail(
     if t is not None:
         key += f"\0t={t}"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-    target = state.cache_dir / "thumbs" / digest[:2] / f"{digest}.jpg"
-    if target.is_file():
-        return target
+    cached = state.thumbs.get(digest)
+    if cached is not None:
+        return cached
     path = local_path(doc)
     if path is None:
         abort(404, "The asset's file is not on this server.")
@@ -109,13 +108,9 @@ def cached_thumbnail(
         data = render_thumbnail(path, visual.get("media_type"), size, state.settings.max_pixels, t)
     except Exception:  # any unreadable media: a missing picture, not a server error
         abort(404, "The asset's file cannot be read.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A random temp name then an atomic rename: two requests for one thumbnail never
-    # see a half-written file.
-    tmp = target.with_name(f".{digest}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return target
+    # Written atomically (two requests for one thumbnail never see half a file), 0600,
+    # within the cache's limits (flask_ui/thumbcache.py).
+    return state.thumbs.put(digest, data)
 
 
 @bp.route("/thumb/<path:asset_id>")
@@ -125,8 +120,12 @@ def thumb(asset_id: str) -> Any:
     if doc is None:
         abort(404)
     size, t = _pick_size(request.args.get("size")), _pick_time(request.args.get("t"))
-    path = cached_thumbnail(state, asset_id, doc, size, t)
-    response = send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
+    try:
+        path = cached_thumbnail(state, asset_id, doc, size, t)
+        response = send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
+    except FileNotFoundError:  # evicted between the two: render it again
+        path = cached_thumbnail(state, asset_id, doc, size, t)
+        response = send_file(path, mimetype="image/jpeg", max_age=3600, conditional=True)
     # Per-user access: browsers may cache it, shared proxies may not.
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response

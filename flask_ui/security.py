@@ -12,6 +12,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from es_visual.private import private_dir
+
 # Everything the pages use comes from the app itself: no CDN, no inline script or
 # style (boxes and timeline bars are SVG attributes or set from JS).
 CSP = (
@@ -31,7 +33,7 @@ def secret_key(configured: str | None, data_dir: Path) -> str:
         return path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     key = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

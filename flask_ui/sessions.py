@@ -25,6 +25,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from es_visual.private import private_dir
+
 SESSIONS_FILE = "ui-sessions.json"
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class SessionEpochs:
 
     def revoke(self, user: str) -> None:
         """End every session of ``user`` (a new epoch, written atomically under a lock)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         lock_path = self.path.with_name(self.path.name + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:

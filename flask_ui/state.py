@@ -85,8 +85,15 @@ class AppState:
         self.users = users
         self.jobs = jobs
         self.uploads = UploadCache()
+        from flask_ui.thumbcache import ThumbCache
+
         self.throttle = LoginThrottle()
         self.sessions = SessionEpochs(Path(settings.data_dir) / SESSIONS_FILE)
+        self.thumbs = ThumbCache(
+            self.cache_dir / "thumbs",
+            max_bytes=settings.thumb_cache_mb * 1024 * 1024,
+            max_files=settings.thumb_cache_files,
+        )
         self.lock = threading.RLock()  # opening the backend and loading models only
         self._backend: Backend | None = None
         self._embedders: dict[str, LockedEmbedder] = {}

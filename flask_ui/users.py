@@ -22,6 +22,8 @@ from typing import Any
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from es_visual.private import private_dir
+
 USERS_FILE = "users.json"
 TOKEN_PREFIX = "esv_"
 # Checked against when the user does not exist, so a wrong name costs as long as
@@ -119,7 +121,7 @@ def read_users(path: Path) -> dict[str, Any]:
 
 def _write_users(path: Path, users: dict[str, Any]) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     # Owner-only: the file holds password hashes.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

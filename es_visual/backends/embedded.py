@@ -21,7 +21,6 @@ it creates it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -39,6 +38,7 @@ from es_visual.backends.embedded_sql import compile_filter
 from es_visual.backends.embedded_vectors import VectorConfig
 from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.errors import BackendError, ModelMismatchError, QueryError
+from es_visual.private import private_dir, write_private
 from es_visual.query.ir import MatchAll, Node, SearchRequest
 from es_visual.query.ranking import RankRequest
 from es_visual.query.results import SearchResult
@@ -82,7 +82,7 @@ class EmbeddedBackend:
                 if not create and not path.exists():
                     return None
                 try:
-                    self.data_dir.mkdir(parents=True, exist_ok=True)
+                    private_dir(self.data_dir)  # 0700: it holds every document
                 except OSError as exc:
                     raise BackendError(f"cannot create {self.data_dir}: {exc}") from exc
                 handle = IndexHandle(index, path, cache, self.config)
@@ -342,9 +342,8 @@ class EmbeddedBackend:
         concrete = previous is None and self._paths(alias)[0].exists()
         aliases[alias] = target
         record = self.data_dir / ALIASES_FILE
-        tmp = record.with_name(record.name + ".tmp")
-        tmp.write_text(json.dumps(aliases, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, record)  # the swap: readers see the old record or the new one
+        # The swap (an atomic rename): readers see the old record or the new one.
+        write_private(record, json.dumps(aliases, indent=1, sort_keys=True).encode("utf-8"))
         if concrete:
             self._drop_files(alias)
             return [alias]

@@ -33,6 +33,7 @@ from es_visual.backends.embedded_sql import register_functions
 from es_visual.backends.embedded_terms import TERMS_SCHEMA, index_doc, unindex_docs
 from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec, is_utf8
 from es_visual.errors import BackendError
+from es_visual.private import private_dir, private_file
 from es_visual.query.ir import TARGETS
 
 SCHEMA = """
@@ -85,7 +86,8 @@ class IndexStore:
         self._lock = threading.Lock()
         self._conns: list[sqlite3.Connection] = []
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
+            private_file(path)  # before SQLite makes it 0644; -wal and -shm take its mode
             with self.write() as conn:
                 if conn.execute("SELECT 1 FROM meta WHERE key = 'uuid'").fetchone() is None:
                     conn.executemany(

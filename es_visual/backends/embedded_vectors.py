@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import threading
 import uuid
@@ -38,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from es_visual.backends.embedded_store import IndexStore
+from es_visual.private import make_private, private_dir, write_private
 
 log = logging.getLogger(__name__)
 
@@ -357,15 +357,16 @@ class TargetVectors:
             return
         import faiss
 
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.cache_dir)
         name = f"{self.target}-{uuid.uuid4().hex[:12]}"
         folder = self.cache_dir / name
-        folder.mkdir()
+        folder.mkdir(mode=0o700)
         np.save(folder / "matrix.npy", self.buf[: self.n])
         np.save(folder / "vids.npy", self.vids[: self.n])
         np.save(folder / "doc_rids.npy", self.doc_rids[: self.n])
         np.save(folder / "alive.npy", self.alive[: self.n])
         faiss.write_index(self.ivf, str(folder / "ivf.faiss"))
+        make_private(*folder.iterdir())  # NumPy and faiss write with the umask's mode
         meta = {
             "format": CACHE_FORMAT,
             "folder": name,
@@ -379,10 +380,8 @@ class TargetVectors:
             "trained_n": self.trained_n,
             "nlist": self.nlist,
         }
-        tmp = self._pointer().with_suffix(".tmp")
-        tmp.write_text(json.dumps(meta))
         old = self._read_pointer()
-        os.replace(tmp, self._pointer())
+        write_private(self._pointer(), json.dumps(meta).encode("utf-8"))
         if old and old.get("folder") != name:
             shutil.rmtree(self.cache_dir / str(old["folder"]), ignore_errors=True)
         self.saved_generation = self.generation

@@ -25,11 +25,13 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
     """
     from es_visual.demo import prepare_demo_media
     from es_visual.ingest.sources import iter_manifest
+    from es_visual.private import private_dir
     from es_visual.query.search import Search
     from es_visual.workflows import ingest, load_pipeline
 
     settings = app.settings
     settings.index = index
+    private_dir(settings.data_dir)  # made here first when the demo is the first command
     root = settings.data_dir / "demo-media"
     media = prepare_demo_media(root)
     config = load_pipeline(settings)
