@@ -18,6 +18,7 @@ from es_visual.ingest.runner import STATE_FIELDS, run_ingest
 from es_visual.ingest.sources import Asset, SourceError
 from es_visual.models.base import Embedder
 from es_visual.models.runtime import available_cpus
+from es_visual.people.registry import PeopleRegistry
 from es_visual.query.ir import Ids
 
 
@@ -73,6 +74,25 @@ def _index_exists(backend: Backend, index: str) -> bool:
     return bool(exists(index)) if exists is not None else backend.visual_spec(index) is not None
 
 
+def person_assigner(
+    backend: Backend, index: str, pipeline: PipelineConfig, people: PeopleRegistry | None
+) -> Callable[[Sequence[DocUpdate]], Sequence[DocUpdate]] | None:
+    """Faces clustered into persons as they are written (es_visual.people.assign), when
+    the pipeline finds faces and its ``faces.people`` option is not false."""
+    faces = pipeline.options.get("faces") or {}
+    if not pipeline.options.get("face_dims") or faces.get("people") is False:
+        return None
+    from es_visual.people.assign import PersonAssigner
+    from es_visual.query.faces import same_person_threshold
+
+    threshold = same_person_threshold(FACE_MODEL)
+    if threshold is None:
+        return None
+    return PersonAssigner(
+        backend, index, face_model=FACE_MODEL, threshold=threshold, registry=people
+    )
+
+
 def ingest(
     backend: Backend,
     index: str,
@@ -85,6 +105,7 @@ def ingest(
     progress: Callable[[int], None] | None = None,
     on_failure: Callable[[Failure], None] | None = None,
     acl_field: str | None = None,
+    people: PeopleRegistry | None = None,
 ) -> IngestReport:
     """Ingest ``source`` into ``index``; ``on_failure`` sees each per-item failure as
     soon as its chunk is done (the report lists them all at the end). With
@@ -100,8 +121,10 @@ def ingest(
         docs = backend.iter_docs(index, filter=Ids(tuple(ids)), fields=list(STATE_FIELDS))
         return dict(docs)
 
+    assign = person_assigner(backend, index, pipeline, people)
+
     def write(updates: Sequence[DocUpdate]):  # type: ignore[no-untyped-def]
-        return backend.bulk_update(index, updates)
+        return backend.bulk_update(index, assign(updates) if assign else updates)
 
     report = run_ingest(
         source,

@@ -8,6 +8,7 @@ from es_visual.cli.dups import dups
 from es_visual.cli.explain import explain
 from es_visual.cli.ingest import ingest
 from es_visual.cli.init_cmd import init
+from es_visual.cli.people import people
 from es_visual.cli.pipelines import pipelines
 from es_visual.cli.reindex import reindex
 from es_visual.cli.search import search
@@ -15,4 +16,7 @@ from es_visual.cli.serve import serve
 from es_visual.cli.stats import stats
 from es_visual.cli.users import users
 
-ALL = [demo, init, ingest, search, explain, dups, reindex, stats, pipelines, serve, users, config]
+ALL = [
+    demo, init, ingest, search, explain, dups, people, reindex, stats, pipelines, serve, users,
+    config,
+]  # fmt: skip

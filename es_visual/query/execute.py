@@ -50,10 +50,26 @@ def execute(
         return execute_text(search, backend, embedder=embedder, now=now)
     requests = plan(search, backend, embedder=embedder, now=now)
     if len(requests) == 1:
-        return backend.search(requests[0])
+        return _faces_labelled(backend.search(requests[0]), requests[0], search, backend)
     started = time.perf_counter()
     results = [backend.search(r) for r in requests]
     return merge(results, search.size, took_ms=(time.perf_counter() - started) * 1000)
+
+
+def _faces_labelled(
+    result: SearchResult, request: SearchRequest, search: Search, backend: Backend
+) -> SearchResult:
+    """A face search's hits say same person / similar (``query.faces``)."""
+    vq = request.vector
+    if vq is None or vq.target != "faces":
+        return result
+    from es_visual.query.faces import annotate, same_person_threshold
+
+    model = vq.model
+    if model is None:
+        spec = backend.visual_spec(search.index)
+        model = spec.face_model if spec else None
+    return annotate(result, same_person_threshold(model))
 
 
 def plan(
@@ -73,6 +89,13 @@ def plan(
             f"index {search.index!r} has no visual vectors yet: run `es-visual ingest` first"
         )
     resolved = resolve(search, backend, spec, embedder=embedder)
+    if resolved.space == "face" and search.requested_min_score is None:
+        # Faces: the same person by default, not every face ranked by likeness.
+        from es_visual.query.faces import same_person_threshold
+
+        threshold = same_person_threshold(resolved.model or spec.face_model)
+        if threshold is not None:
+            search = search.min_score(threshold)
     return [
         search.to_request(
             vector=resolved.vector,
@@ -107,7 +130,8 @@ def _wrong_space(similar: SimilarTo, target: str) -> str:
     if target == "faces":
         return (
             f"similar_to({similar.kind}=...) gives a scene-model vector; faces hold face-model "
-            "vectors: use similar_to(face=(asset, index))"
+            "vectors: search faces by a picture (similar_to(image=...)) or by a stored face "
+            "(similar_to(face=(asset, index)))"
         )
     return f'a face vector can only search faces, not on("{target}")'
 
@@ -138,6 +162,8 @@ def resolve(
         model = _embedder_for(spec, embedder)
         assert similar.text is not None
         return ResolvedVector(_row(model.embed_texts([similar.text])), "scene", spec.model)
+    if kind == "image" and search.resolved_target == "faces":
+        return _face_in_picture(similar, spec)
     if kind == "image":
         model = _embedder_for(spec, embedder)
         return ResolvedVector(_row(model.embed_images([_load(similar.image)])), "scene", spec.model)
@@ -167,6 +193,16 @@ def resolve(
             _floats(faces[similar.face]["vector"]), "face", spec.face_model, exclude
         )
     return _region(similar, visual, spec, embedder, exclude)
+
+
+def _face_in_picture(similar: SimilarTo, spec: VisualSpec) -> ResolvedVector:
+    """A face search by a picture: the face model finds its faces; one is searched by."""
+    from es_visual.query.faces import pick, query_faces
+
+    if spec.face_model is None:
+        raise QueryError("this index has no face vectors: ingest with a preset that finds faces")
+    face = pick(query_faces(_load(similar.image), spec.face_model), similar.face)
+    return ResolvedVector(_floats(face.vector.tolist()), "face", spec.face_model)
 
 
 def _region(

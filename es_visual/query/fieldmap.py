@@ -43,6 +43,9 @@ VISUAL_FIELDS: dict[str, tuple[str, FieldType]] = {
     "indexed_at": ("visual.indexed_at", "date"),
     "content_hash": ("visual.content_hash", "keyword"),
     "error": ("visual.error", "keyword"),
+    # Who is in it: the ids of the persons its faces were clustered into (es_visual.people);
+    # person:"Alice" is resolved to ids by the people registry (Search.with_people).
+    "person": ("visual.persons", "keyword"),
     # Concepts the scene model saw (es_visual.labels): labels:tabby, aggregate("labels").
     "labels": ("visual.labels", "keyword"),
 }

@@ -14,7 +14,9 @@ class Matched:
 
     ``kind`` is ``scene``, ``region``, ``face`` or ``frame``; ``index`` is the
     child's position in ``visual.<kind>s``; ``bbox`` is normalized
-    ``[x0, y0, x1, y1]``; ``t`` is seconds into a video.
+    ``[x0, y0, x1, y1]``; ``t`` is seconds into a video. For a face, ``same_person``
+    says whether the score reaches the face model's calibrated same-person threshold
+    (False: only a similar face), and ``person`` is the person it was clustered into.
     """
 
     kind: Literal["scene", "region", "face", "frame"]
@@ -23,6 +25,8 @@ class Matched:
     label: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     t: float | None = None
+    same_person: bool | None = None
+    person: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if v is not None}

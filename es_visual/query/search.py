@@ -15,7 +15,7 @@ vector) - see ``es_visual.query.execute``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -47,6 +47,9 @@ MediaKind: TypeAlias = Literal["image", "video"]
 MAX_SIZE = 10_000  # Elasticsearch's index.max_result_window and kNN k limit
 MAX_TEXT = 1_000  # characters of a text query: a sentence, not a document
 BBox: TypeAlias = tuple[float, float, float, float]
+# A person's name or id -> the person ids it stands for (es_visual.people.PeopleRegistry).
+PeopleResolver: TypeAlias = Callable[[str], Sequence[str]]
+PERSON_FIELD = "visual.persons"  # the ids of the persons whose faces a document holds
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class _State:
     aggregation_size: int = 20
     fields: tuple[str, ...] | None = None
     num_candidates: int | None = None
+    people: PeopleResolver | None = None
 
 
 class Search:
@@ -311,6 +315,44 @@ class Search:
             raise QueryError(f"min_score is a cosine similarity in [-1, 1], not {score!r}")
         return self._with(min_score=None if score is None else float(score))
 
+    def query_face(self, index: int | None) -> Search:
+        """With ``similar_to(image=...)`` searching faces: which face of the picture to
+        search by (0-based, most confident first), when it has several."""
+        similar = self._s.similar
+        if similar is None or similar.kind != "image":
+            raise QueryError("query_face() picks a face of similar_to(image=...): add it first")
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+            raise QueryError(f"query_face() takes a face number >= 0, not {index!r}")
+        if index is not None and index < 0:
+            raise QueryError(f"query_face() takes a face number >= 0, not {index}")
+        return self._with(similar=replace(similar, face=index))
+
+    @property
+    def requested_min_score(self) -> float | None:
+        """The ``min_score`` the caller set, or None (a face search then uses the face
+        model's same-person threshold)."""
+        return self._s.min_score
+
+    def person(self, *names: str) -> Search:
+        """Only documents with a face of one of these persons (names or person ids; the
+        people registry given to ``with_people`` turns names into ids)."""
+        if not names or not all(isinstance(n, str) and n.strip() for n in names):
+            raise QueryError("person() takes one or more non-empty names or person ids")
+        info = self._s.field_map.get("person")
+        field = info.field if info else PERSON_FIELD
+        node: ir.Node = (
+            ir.Term(field, names[0].strip())
+            if len(names) == 1
+            else ir.Terms(field, tuple(n.strip() for n in names))
+        )
+        return self._with(filters=(*self._s.filters, node))
+
+    def with_people(self, resolver: PeopleResolver | None) -> Search:
+        """Resolve ``person:"Alice"`` (and ``person(...)``) through ``resolver``: a name
+        or id -> the person ids it stands for (merged persons included). Without one,
+        values are taken as person ids."""
+        return self._with(people=resolver)
+
     def candidates(self, num_candidates: int) -> Search:
         """How many nearest neighbours each shard considers before taking the best ``limit``
         (more = better recall, slower). Default: max(100, 10 x limit), at most 10000."""
@@ -381,6 +423,10 @@ class Search:
             for text, expr in s.where
         ]
         nodes.extend(s.filters)
+        if s.people is not None:
+            info = s.field_map.get("person")
+            field = info.field if info else PERSON_FIELD
+            nodes = [_resolve_people(n, field, s.people) for n in nodes]
         if s.media:
             info = s.field_map.get("media_type")
             nodes.append(ir.Term(info.field if info else "visual.media_type", s.media))
@@ -459,6 +505,33 @@ class Search:
         from es_visual.query.execute import execute
 
         return execute(self, backend, embedder=embedder, now=now)
+
+
+def _resolve_people(node: ir.Node, field: str, resolver: PeopleResolver) -> ir.Node:
+    """``node`` with every exact match on the person field turned from names into ids."""
+    if isinstance(node, ir.Term) and node.field == field:
+        return _person_ids(field, [str(node.value)], resolver)
+    if isinstance(node, ir.Terms) and node.field == field:
+        return _person_ids(field, [str(v) for v in node.values], resolver)
+    if isinstance(node, ir.And):
+        return ir.and_(*(_resolve_people(c, field, resolver) for c in node.children))
+    if isinstance(node, ir.Or):
+        return ir.or_(*(_resolve_people(c, field, resolver) for c in node.children))
+    if isinstance(node, ir.Not):
+        inner = _resolve_people(node.child, field, resolver)
+        if isinstance(inner, ir.MatchNone):
+            return ir.MatchAll()
+        return ir.Not(inner)
+    return node
+
+
+def _person_ids(field: str, values: list[str], resolver: PeopleResolver) -> ir.Node:
+    # An unknown name matches nothing, like any value no document holds: no error, which
+    # would tell a user that a person they cannot see exists.
+    ids = tuple(dict.fromkeys(i for v in values for i in resolver(v)))
+    if not ids:
+        return ir.MatchNone()
+    return ir.Term(field, ids[0]) if len(ids) == 1 else ir.Terms(field, ids)
 
 
 def _is_ir(value: object) -> bool:

@@ -308,14 +308,16 @@ def test_face_search_finds_the_astronaut_first(tmp_path: Path, skimage_dir: Path
     head.resize((300, 285)).save(root / "query-face.png")
     report = ingest_store(backend, root, load_preset("offline"), scene_model)
     assert report.failed == 0, report.failures
-    result = (
-        Search("media")
-        .similar_to(face=("query-face.png", 0))
-        .on("faces")
-        .execute(backend, embedder=scene_model)
-    )
-    assert [h.id for h in result.hits][:2] == ["astronaut.png", "camera.png"]
-    assert result.hits[0].matched.kind == "face"
+    faces = Search("media").similar_to(face=("query-face.png", 0)).on("faces")
+    result = faces.execute(backend, embedder=scene_model)
+    # By default only the same person (the calibrated threshold); the cameraman is not her.
+    assert [h.id for h in result.hits] == ["astronaut.png"]
+    assert result.hits[0].matched.kind == "face" and result.hits[0].matched.same_person
+    wider = faces.min_score(0.5).execute(backend, embedder=scene_model)
+    assert [(h.id, h.matched.same_person) for h in wider.hits][:2] == [
+        ("astronaut.png", True),
+        ("camera.png", False),
+    ]
 
 
 def test_region_search_by_a_drawn_box(tmp_path: Path, skimage_dir: Path, scene_model):
