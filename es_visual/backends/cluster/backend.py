@@ -16,13 +16,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
+from urllib.parse import quote
 
-from es_visual.backends.base import IndexStats
+from es_visual.backends.base import ChangeMarks, IndexStats
 from es_visual.backends.cluster import dsl, mappings
 from es_visual.backends.cluster.responses import HALF_PLUS_HALF, ScoreScale, parse_response
 from es_visual.backends.cluster.server import ServerInfo
 from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.errors import (
+    BackendBusyError,
     BackendError,
     BackendUnavailableError,
     ConfigError,
@@ -44,6 +46,7 @@ from es_visual.query.ir import (
     and_,
 )
 from es_visual.query.results import SearchResult
+from es_visual.slicing import Slice
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -201,10 +204,11 @@ class ClusterBackend:
         raise NotImplementedError
 
     def _iter_hits(
-        self, index: str, body: dict[str, Any], batch_size: int
+        self, index: str, body: dict[str, Any], batch_size: int, slice: Slice | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Every hit of ``body``'s query, consistent while iterating."""
-        return self._scroll_hits(index, body, batch_size)
+        """Every hit of ``body``'s query, consistent while iterating; with ``slice``, only
+        that share of them (the same share for every reader, whenever it starts)."""
+        return self._scroll_hits(index, body, batch_size, slice)
 
     def _check_new_visual(self, index: str) -> None:
         """Anything that must hold before ``visual`` is added to an existing index."""
@@ -304,10 +308,11 @@ class ClusterBackend:
         if visual is not None:
             existing = existing or _spec_from_properties(visual)
             _check_compatible(index, existing, spec)
-            adds_faces = spec.face_dims is not None and "faces" not in (
-                visual.get("properties") or {}
-            )
-            if mappings.spec_from_meta(mapping.get("_meta")) == spec and not adds_faces:
+            # A newer es-visual (or faces turned on) adds fields: put_mapping adds them.
+            wanted = mappings.visual_properties(self.engine, spec.dims, spec.face_dims)
+            if mappings.spec_from_meta(mapping.get("_meta")) == spec and not _missing(
+                wanted, visual
+            ):
                 return
         else:
             self._check_new_visual(index)
@@ -441,9 +446,56 @@ class ClusterBackend:
     def bulk_update(self, index: str, updates: Sequence[DocUpdate]) -> BulkResult:
         """Partial updates (``doc`` merged into the stored document), through the client's
         bulk helper. Items failing with 429/5xx are retried with exponential backoff;
-        every item still failing is in ``errors``."""
-        actions = [_update_action(index, u) for u in updates]
-        return self._bulk(actions, ok_statuses=())
+        every item still failing is in ``errors``.
+
+        An update that removes fields first (``unset``) is a read, a merge here and a
+        write guarded by ``if_seq_no``/``if_primary_term``, re-read when someone wrote
+        in between: no script, so it works on clusters without painless, and a
+        concurrent edit is never overwritten."""
+        plain = [u for u in updates if not u.unset]
+        result = self._bulk([_update_action(index, u) for u in plain], ok_statuses=())
+        rewrites = [u for u in updates if u.unset]
+        for attempt in range(self.max_retries + 1):
+            if not rewrites:
+                break
+            outcome, conflicts = self._rewrite(index, rewrites, last=attempt == self.max_retries)
+            result.written += outcome.written
+            result.errors.extend(outcome.errors)
+            rewrites = conflicts
+        return result
+
+    def _rewrite(
+        self, index: str, updates: Sequence[DocUpdate], *, last: bool
+    ) -> tuple[BulkResult, list[DocUpdate]]:
+        """One read-merge-write pass; returns the outcome and the updates that met a
+        concurrent write (409), to be read again."""
+        source = self._source_filter(f"reading {index!r}", with_vectors=True)
+        ids = [u.id for u in updates]
+        resp = self._call(
+            f"reading {len(ids)} document(s) from {index!r}", self._multi_get, index, ids, source
+        )
+        stored = {d["_id"]: d for d in resp["docs"] if d.get("found")}
+        actions: list[dict[str, Any]] = []
+        missing = BulkResult()
+        for u in updates:
+            doc = stored.get(u.id)
+            if doc is None:
+                if u.upsert:
+                    actions.append({"_op_type": "create", "_index": index, "_id": u.id,
+                                    "_source": u.doc})  # fmt: skip
+                else:
+                    missing.errors.append(ItemError(u.id, _DELETED, status=404))
+                continue
+            merged = merge_update(dict(doc.get("_source") or {}), u)
+            actions.append({"_op_type": "index", "_index": index, "_id": u.id,
+                            "if_seq_no": doc["_seq_no"], "if_primary_term": doc["_primary_term"],
+                            "_source": merged})  # fmt: skip
+        outcome = self._bulk(actions, ok_statuses=())
+        by_id = {u.id: u for u in updates}
+        conflicts = [] if last else [by_id[e.id] for e in outcome.errors if e.status == 409]
+        retried = {u.id for u in conflicts}
+        outcome.errors = [e for e in outcome.errors if e.id not in retried] + missing.errors
+        return outcome, conflicts
 
     def _bulk(self, actions: list[dict[str, Any]], *, ok_statuses: Sequence[int]) -> BulkResult:
         result = BulkResult()
@@ -570,21 +622,24 @@ class ClusterBackend:
         fields: Sequence[str] | None = None,
         batch_size: int = 500,
         with_vectors: bool = False,
+        slice: Slice | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(filter, MatchNone):
             return
         source = self._source_filter(
             f"reading {index!r}", with_vectors=with_vectors, includes=fields
         )
-        if isinstance(filter, Ids):
+        if slice is not None and slice.whole:
+            slice = None
+        if isinstance(filter, Ids) and slice is None:
             # A lookup by id (ingest's "is it unchanged?"): a realtime multi-get sees
             # what was written a moment ago, where a search waits for the next refresh.
-            yield from self._mget(index, filter.values, source)
+            yield from self._lookup_ids(index, filter.values, source)
             return
         body: dict[str, Any] = {"query": dsl.filter_to_query(filter), "_source": source}
         if isinstance(filter, MatchAll):
             body["query"] = {"match_all": {}}
-        for hit in self._iter_hits(index, body, batch_size):
+        for hit in self._iter_hits(index, body, batch_size, slice):
             yield hit["_id"], dict(hit.get("_source") or {})
 
     def _source_filter(
@@ -601,15 +656,32 @@ class ClusterBackend:
             source["exclude_vectors"] = False
         return source
 
+    def _multi_get(self, index: str, ids: Sequence[str], source: dict[str, Any]) -> Any:
+        """``_mget`` of ``ids``. A multi-get names ``exclude_vectors`` in its URL (its
+        per-document ``_source`` refuses the key), so the flag moves there."""
+        source = dict(source)
+        if source.pop("exclude_vectors", None) is not False:
+            body = {"docs": [{"_id": i, "_source": source} for i in ids]}
+            return self.client.mget(index=index, body=body)
+        # A per-document ``_source``, even {}, would override the URL's: none is sent.
+        params = {"_source_exclude_vectors": "false"}
+        if source.get("includes"):
+            params["_source_includes"] = ",".join(source["includes"])
+        return self.client.perform_request(
+            "POST",
+            f"/{quote(index, safe='')}/_mget",
+            params=params,
+            headers={"accept": "application/json", "content-type": "application/json"},
+            body={"docs": [{"_id": i} for i in ids]},
+        )
+
     def _mget(
         self, index: str, ids: Sequence[str], source: dict[str, Any]
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         if not ids:
             return
         try:
-            resp = self.client.mget(
-                index=index, body={"docs": [{"_id": i, "_source": source} for i in ids]}
-            )
+            resp = self._multi_get(index, ids, source)
         except Exception as exc:
             failure = self._failure(exc)
             if failure is not None and failure.status == 404:
@@ -621,23 +693,23 @@ class ClusterBackend:
                 yield doc["_id"], dict(doc.get("_source") or {})
 
     def _scroll_hits(
-        self, index: str, body: dict[str, Any], batch_size: int
+        self, index: str, body: dict[str, Any], batch_size: int, slice: Slice | None = None
     ) -> Iterator[dict[str, Any]]:
         """A scroll sorted by ``_doc``: a consistent snapshot on any version, kept alive
-        as long as the caller needs between pages (``PageClock``)."""
-        what = f"scrolling {index!r}"
+        as long as the caller needs between pages (``PageClock``). A ``slice`` is the
+        cluster's sliced scroll: split by shard, then by a hash of ``_id``, so every
+        worker's scroll agrees on the split whenever it was opened."""
+        what = f"scrolling {index!r}" + (f" (slice {slice})" if slice is not None else "")
         clock = PageClock(batch_size)
         size, keep_alive = clock.next_page()
-        resp = self._call(
-            what,
-            self.client.search,
-            index=index,
-            body={**body, "size": size, "sort": ["_doc"]},
-            scroll=keep_alive,
-        )
+        first: dict[str, Any] = {**body, "size": size, "sort": ["_doc"]}
+        if slice is not None and not slice.whole:
+            first["slice"] = {"id": slice.id, "max": slice.max}
+        resp = self._read(what, self.client.search, index=index, body=first, scroll=keep_alive)
         scroll_id = resp.get("_scroll_id")
         try:
             while True:
+                self._whole_page(what, resp)
                 hits = resp["hits"]["hits"]
                 if not hits:
                     return
@@ -659,9 +731,13 @@ class ClusterBackend:
                     log.debug("clear_scroll failed: %s", exc)
 
     def _page(self, what: str, clock: PageClock, fn: Callable[..., T], **kwargs: Any) -> T:
-        """The next page of a scroll or point in time; its expiry said in words."""
+        """The next page of a scroll or point in time; its expiry said in words. A 429
+        is waited out (``_with_backoff``): a refused page was not run, so asking for it
+        again skips nothing."""
         try:
-            return fn(**kwargs)
+            return self._with_backoff(what, fn, **kwargs)
+        except BackendBusyError:
+            raise
         except Exception as exc:
             if expired_context(self._failure(exc)):
                 raise BackendError(
@@ -671,6 +747,150 @@ class ClusterBackend:
                 ) from None
             self._call(what, _reraise, exc)
             raise
+
+    # --- reads that wait out a busy cluster, changes since a checkpoint -----------------------
+
+    def _with_backoff(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)``, asked again after a growing pause while the cluster
+        answers 429 (too many requests), as bulk writes are; ``BackendBusyError`` once
+        ``max_retries`` pauses did not help. Any other exception is raised as it is."""
+        attempt = 0
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                failure = self._failure(exc)
+                if failure is None or failure.status != 429:
+                    raise
+                if attempt >= self.max_retries:
+                    raise BackendBusyError(
+                        f"{self.name} at {self.url}: {what}: the cluster still answered 429 "
+                        f"(too many requests) after {attempt + 1} attempts: {failure.reason}"
+                    ) from None
+                delay = min(self.initial_backoff * 2**attempt, self.max_backoff)
+                log.warning("%s busy (429) while %s; asking again in %.1fs", self.name, what, delay)
+                time.sleep(delay)
+                attempt += 1
+
+    def _read(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``_call`` for reads: 429 answers waited out (``_with_backoff``) first."""
+        self._ensure_server(what)
+        try:
+            return self._with_backoff(what, fn, *args, **kwargs)
+        except BackendBusyError:
+            raise
+        except Exception as exc:
+            self._call(what, _reraise, exc)
+            raise
+
+    def _whole_page(self, what: str, resp: Mapping[str, Any]) -> None:
+        """Refuse a page some shards failed to answer: its documents on them would be
+        skipped without a word (a 200 answer with ``_shards.failed``)."""
+        shards = resp.get("_shards") or {}
+        failed = int(shards.get("failed") or 0)
+        if not failed:
+            return
+        causes = [(f.get("reason") or {}) for f in shards.get("failures") or []]
+        types = {str(c.get("type")) for c in causes}
+        first = causes[0] if causes else {}
+        text = (
+            f"{self.name} at {self.url}: {what}: {failed} of {shards.get('total')} shard(s) "
+            f"did not answer ({first.get('type')}: {first.get('reason')}); their documents "
+            "would be missed, so this read stops: run it again (what is done is skipped)"
+        )
+        if types == {"es_rejected_execution_exception"}:
+            raise BackendBusyError(text)
+        raise BackendError(text)
+
+    def _lookup_ids(
+        self, index: str, ids: Sequence[str], source: dict[str, Any]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``_multi_get`` of ``ids`` (a missing index: none of them), 429 waited out."""
+        if not ids:
+            return
+        what = f"reading {len(ids)} document(s) from {index!r}"
+        self._ensure_server(what)
+        try:
+            resp = self._with_backoff(what, self._multi_get, index, ids, source)
+        except BackendBusyError:
+            raise
+        except Exception as exc:
+            failure = self._failure(exc)
+            if failure is not None and failure.status == 404:
+                return  # no such index: none of the documents exist
+            self._call(what, _reraise, exc)
+            raise
+        for doc in resp["docs"]:
+            if doc.get("found"):
+                yield doc["_id"], dict(doc.get("_source") or {})
+
+    def change_marks(self, index: str) -> ChangeMarks:
+        """Each shard's global checkpoint: every write up to that sequence number is done
+        on every in-sync copy, so after a refresh any copy shows all of them (a higher
+        number may already show while a lower one is still in flight: never past this)."""
+        what = f"reading the write checkpoints of {index!r}"
+        resp = dict(self._read(what, self.client.indices.stats, index=index, level="shards"))
+        indices = resp.get("indices") or {}
+        if len(indices) != 1:
+            raise BackendError(
+                f"{self.name} at {self.url}: {index!r} names {len(indices)} indexes "
+                f"({', '.join(sorted(indices)) or 'none'}); watch follows exactly one"
+            )
+        name, entry = next(iter(indices.items()))
+        marks: dict[int, int] = {}
+        for shard, copies in (entry.get("shards") or {}).items():
+            seen = [
+                int(c["seq_no"]["global_checkpoint"])
+                for c in copies
+                if (c.get("routing") or {}).get("state") in ("STARTED", "RELOCATING")
+                and "global_checkpoint" in (c.get("seq_no") or {})
+            ]
+            if seen:  # a shard with no started copy waits for a later cycle
+                marks[int(shard)] = min(seen)
+        uuid = str(entry.get("uuid") or "")
+        if not uuid:
+            settings = dict(
+                self._read(what, self.client.indices.get_settings, index=name, name="index.uuid")
+            )
+            uuid = str(next(iter(settings.values()))["settings"]["index"]["uuid"])
+        return ChangeMarks(index=name, uuid=uuid, shards=marks)
+
+    def iter_changed(
+        self,
+        index: str,
+        shard: int,
+        after: int,
+        upto: int,
+        *,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 500,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The documents of one shard whose last write is in (``after``, ``upto``] by
+        ``_seq_no``, in that order (unique within a shard: ``search_after`` needs no
+        tiebreaker and no point in time; a document written again meanwhile leaves the
+        range and is in the next one)."""
+        if upto <= after:
+            return
+        what = f"reading the changes of {index!r} shard {shard}"
+        source = self._source_filter(what, with_vectors=False, includes=fields)
+        body: dict[str, Any] = {
+            "query": {"range": {"_seq_no": {"gt": after, "lte": upto}}},
+            "_source": source,
+            "size": max(1, batch_size),
+            "sort": [{"_seq_no": "asc"}],
+            "track_total_hits": False,
+        }
+        while True:
+            resp = self._read(
+                what, self.client.search, index=index, body=body, preference=f"_shards:{shard}"
+            )
+            self._whole_page(what, resp)
+            hits = resp["hits"]["hits"]
+            for hit in hits:
+                yield hit["_id"], dict(hit.get("_source") or {})
+            if len(hits) < body["size"]:
+                return
+            body["search_after"] = hits[-1]["sort"]
 
     def search(self, request: SearchRequest) -> SearchResult:
         if request.vector is not None and request.vector.model:
@@ -836,46 +1056,48 @@ def _check_compatible(index: str, existing: VisualSpec | None, spec: VisualSpec)
         )
 
 
-# A partial update that first removes fields (``DocUpdate.unset``), in one scripted
-# update so that a retried item can never remove what its own merge just wrote. The
-# merge is ``_update``'s own rule: objects merge key by key, anything else replaces.
-# A dotted path is a literal key (``"acl.read"``) or a walk through objects.
-UNSET_AND_MERGE = """
-void unset(Map src, String path) {
-  if (src.containsKey(path)) { src.remove(path); return; }
-  int dot = path.indexOf('.');
-  while (dot > 0) {
-    def child = src.get(path.substring(0, dot));
-    if (child instanceof Map) { unset((Map) child, path.substring(dot + 1)); }
-    dot = path.indexOf('.', dot + 1);
-  }
-}
-void merge(Map dst, Map src) {
-  for (def e : src.entrySet()) {
-    def old = dst.get(e.getKey());
-    if (e.getValue() instanceof Map && old instanceof Map) { merge((Map) old, (Map) e.getValue()); }
-    else { dst.put(e.getKey(), e.getValue()); }
-  }
-}
-for (String p : params.unset) { unset(ctx._source, p); }
-merge(ctx._source, params.doc);
-"""
+_DELETED = "the document was deleted from the index while this ran; it was not re-created"
+
+
+def merge_update(stored: dict[str, Any], update: DocUpdate) -> dict[str, Any]:
+    """``update`` applied to ``stored`` as ``_update`` would: ``unset`` paths removed
+    first (a literal dotted key, or a walk through objects), then ``doc`` merged
+    (objects key by key, anything else replaced)."""
+
+    def unset(node: dict[str, Any], path: str) -> None:
+        if path in node:
+            node.pop(path)
+            return
+        head, dot, rest = path.partition(".")
+        while dot:
+            child = node.get(head)
+            if isinstance(child, dict):
+                unset(child, rest)
+            more, dot, rest = rest.partition(".")
+            head = f"{head}.{more}"
+
+    def merge(dst: dict[str, Any], src: Mapping[str, Any]) -> None:
+        for key, value in src.items():
+            if isinstance(value, Mapping) and isinstance(dst.get(key), dict):
+                merge(dst[key], value)
+            else:
+                dst[key] = value
+
+    for path in update.unset:
+        unset(stored, path)
+    merge(stored, update.doc)
+    return stored
 
 
 def _update_action(index: str, update: DocUpdate) -> dict[str, Any]:
-    action: dict[str, Any] = {"_op_type": "update", "_index": index, "_id": update.id}
-    if update.unset:
-        action["script"] = {
-            "lang": "painless",
-            "source": UNSET_AND_MERGE,
-            "params": {"unset": list(update.unset), "doc": update.doc},
-        }
-        if update.upsert:
-            action["upsert"] = update.doc
-    else:
-        action["doc"] = update.doc
-        if update.upsert:
-            action["doc_as_upsert"] = True
+    action: dict[str, Any] = {
+        "_op_type": "update",
+        "_index": index,
+        "_id": update.id,
+        "doc": update.doc,
+    }
+    if update.upsert:
+        action["doc_as_upsert"] = True
     return action
 
 
@@ -889,7 +1111,7 @@ def _item_reason(info: Mapping[str, Any], action: Mapping[str, Any] | None = Non
         and error.get("type") == "document_missing_exception"
     ):
         # Only updates that may not create the document get here (``ingest --from-index``).
-        return "the document was deleted from the index while this ran; it was not re-created"
+        return _DELETED
     if isinstance(error, Mapping):
         text = f"{error.get('type', 'error')}: {error.get('reason', '')}".strip()
         cause = error.get("caused_by")
@@ -900,6 +1122,15 @@ def _item_reason(info: Mapping[str, Any], action: Mapping[str, Any] | None = Non
         return str(error)
     exc = info.get("exception")
     return str(exc) if exc else f"status {info.get('status')}"
+
+
+def _missing(wanted: Mapping[str, Any], have: Mapping[str, Any]) -> bool:
+    """Whether mapping ``wanted`` has a field (at any depth) that ``have`` lacks."""
+    got = have.get("properties") or {}
+    for name, spec in (wanted.get("properties") or {}).items():
+        if name not in got or ("properties" in spec and _missing(spec, got[name])):
+            return True
+    return False
 
 
 def _exact(node: Node, moved: Mapping[str, str]) -> Node:

@@ -18,10 +18,11 @@ from es_visual.backends.cluster.backend import (
 )
 from es_visual.backends.cluster.responses import parse_response
 from es_visual.backends.cluster.server import ServerInfo
-from es_visual.errors import ConfigError, CursorError
+from es_visual.errors import BackendBusyError, ConfigError, CursorError
 from es_visual.query.cursor import encode_cursor
 from es_visual.query.ir import SearchRequest
 from es_visual.query.results import SearchResult
+from es_visual.slicing import Slice
 
 
 class ElasticsearchBackend(ClusterBackend):
@@ -133,21 +134,29 @@ class ElasticsearchBackend(ClusterBackend):
         return streaming_bulk
 
     def _iter_hits(
-        self, index: str, body: dict[str, Any], batch_size: int
+        self, index: str, body: dict[str, Any], batch_size: int, slice: Slice | None = None
     ) -> Iterator[dict[str, Any]]:
         """Point in time + ``search_after`` on ``_shard_doc`` (the documented way to walk
         an index consistently), kept alive as long as the caller needs between pages;
-        a scroll where a point in time cannot be opened."""
-        what = f"reading {index!r}"
+        a scroll where a point in time cannot be opened.
+
+        A ``slice`` is sliced on ``_id``, named: a point in time's default slices by
+        Lucene doc ids, which differ between a primary and its replica and after merges,
+        so two workers' points in time could disagree on who reads which document."""
+        what = f"reading {index!r}" + (f" (slice {slice})" if slice is not None else "")
         clock = PageClock(batch_size)
         size, keep_alive = clock.next_page()
         try:
             self._ensure_server(what)
-            pit = self.client.open_point_in_time(index=index, keep_alive=keep_alive)
+            pit = self._with_backoff(
+                what, self.client.open_point_in_time, index=index, keep_alive=keep_alive
+            )
+        except BackendBusyError:
+            raise
         except Exception as exc:
             if self._failure(exc) is None or self._failure(exc).status == 404:  # type: ignore[union-attr]
                 self._call(f"opening a point in time on {index!r}", _raise, exc)
-            yield from self._scroll_hits(index, body, batch_size)
+            yield from self._scroll_hits(index, body, batch_size, slice)
             return
         pit_id = pit["id"]
         after: list[Any] | None = None
@@ -161,8 +170,11 @@ class ElasticsearchBackend(ClusterBackend):
                 }
                 if after is not None:
                     page["search_after"] = after
+                if slice is not None and not slice.whole:
+                    page["slice"] = {"field": "_id", "id": slice.id, "max": slice.max}
                 resp = self._page(what, clock, self.client.search, body=page)
                 pit_id = resp.get("pit_id") or pit_id
+                self._whole_page(what, resp)
                 hits = resp["hits"]["hits"]
                 if not hits:
                     return

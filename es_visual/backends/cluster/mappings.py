@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from es_visual import labels
 from es_visual.documents import VisualSpec
 
 Engine = Literal["elasticsearch", "opensearch"]
@@ -72,8 +73,15 @@ def visual_properties(
         },
         "frames": {
             "type": "nested",
-            "properties": {"t": floats, "vector": vector_field(engine, dims)},
+            "properties": {
+                "t": floats,
+                "vector": vector_field(engine, dims),
+                **labels.MAPPINGS["frames"]["properties"],
+            },
         },
+        # Concepts the scene model saw (es_visual.labels): flat keyword lists.
+        labels.LABELS: labels.MAPPINGS[labels.LABELS],
+        labels.SCORES: labels.MAPPINGS[labels.SCORES],
     }
     if face_dims is not None:
         props["faces"] = {

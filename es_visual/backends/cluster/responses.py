@@ -14,6 +14,7 @@ from typing import Any
 
 from es_visual.query.ir import SearchRequest
 from es_visual.query.results import Hit, Matched, SearchResult
+from es_visual.query.segments import video_segments
 
 KIND = {"regions": "region", "faces": "face", "frames": "frame"}
 
@@ -111,18 +112,12 @@ def _parse_hit(raw: dict[str, Any], request: SearchRequest, scale: ScoreScale) -
     if score is None and children:
         score = children[0].score
     matched = children[0] if children else Matched(kind, score if score is not None else 0.0)  # type: ignore[arg-type]
-    segments: tuple[Any, ...] = ()
-    if kind == "frame":
-        from es_visual.query.segments import merge_segments
-
-        duration = (source.get("visual") or {}).get("duration")
-        segments = tuple(
-            merge_segments(
-                [(c.t, c.score) for c in every if c.t is not None],
-                threshold,
-                duration=float(duration) if duration is not None else None,
-            )
-        )
+    # Each moment's extent comes from the video's own frame times in the source, not
+    # from the children that came back: Elasticsearch's inner hits of a nested kNN hold
+    # only the nearest ones. Faces and regions seen in frames get segments too.
+    segments = tuple(
+        video_segments([(c.t, c.score) for c in every], threshold, source.get("visual"))
+    )
     return Hit(
         id=raw["_id"],
         score=score,
