@@ -8,10 +8,11 @@ and so is each file whose real path (symlinks followed) lies outside its root.
 What a job may write (docs/security.md): the ids of a folder job are namespaced
 by their root (``<root name>~<digest of its real path>/<path under the root>``),
 so they never meet the ids of a CLI ingest or of another root. A job writes a
-document only when it is new or its user may read it (the user, one of their
-groups or the public principal is among its readers): an admin cannot take over
-a document kept from them. A job's readers go onto the documents it creates; an
-existing document keeps its readers, and the job counts those it kept.
+document only when it is new or its user may write it (``AclPolicy.writable_filter``:
+they may read it, and its ``acl.write`` names them or one of their groups, or it
+has no ``acl.write`` and they are an admin): an admin cannot take over a document
+kept from them. A job's readers go onto the documents it creates; an existing
+document keeps its readers, and the job counts those it kept.
 """
 
 from __future__ import annotations
@@ -238,20 +239,20 @@ def under_root(
 
 
 class WriteGuard:
-    """Lets through only what a job's user may write (new documents, or ones they may
-    read), puts the job's readers on new documents only, and counts the existing
+    """Lets through only what a job's user may write (new documents, or ones ``writable``
+    lets through), puts the job's readers on new documents only, and counts the existing
     documents that kept their own readers (``job.kept_readers``)."""
 
     def __init__(
         self,
         backend: Backend,
         index: str,
-        readable: Node,
+        writable: Node,
         job: Job,
         acl_field: str = "acl.read",
         chunk: int = 200,
     ) -> None:
-        self.backend, self.index, self.readable, self.job = backend, index, readable, job
+        self.backend, self.index, self.writable, self.job = backend, index, writable, job
         self.acl_field, self.chunk = acl_field, chunk
 
     def __call__(self, assets: Iterable[Asset | SourceError]) -> Iterator[Asset | SourceError]:
@@ -267,7 +268,7 @@ class WriteGuard:
                 {
                     doc_id
                     for doc_id, _ in self.backend.iter_docs(
-                        self.index, filter=and_(Ids(tuple(existing)), self.readable), fields=[]
+                        self.index, filter=and_(Ids(tuple(existing)), self.writable), fields=[]
                     )
                 }
                 if existing

@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from es_visual.query.acl import AclPolicy
 from es_visual.query.ir import Ids, MatchAll, Node, and_
 from flask_ui.auth import admin_required, current_user
 from flask_ui.jobrunner import Job, JobRefused, WriteGuard, locate, new_job_id, under_root
@@ -24,9 +25,9 @@ def ingest_roots() -> list[Path]:
     return [Path(p) for p in current_app.config.get("INGEST_ROOTS") or ()]
 
 
-class _Readable:
-    """A backend's ``iter_docs`` limited to what one user may read (a re-analysis job
-    touches only documents its user may write, and those are the readable ones)."""
+class _Writable:
+    """A backend's ``iter_docs`` limited to what one user may write: a re-analysis job
+    touches nothing else."""
 
     def __init__(self, state: AppState, acl: Node) -> None:
         self.backend, self.acl = state.backend(), acl
@@ -50,7 +51,9 @@ def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
             raise JobRefused(f"reader {reader!r}: write user:NAME, group:NAME or {public}")
     settings, index = state.settings, state.index
     backend = state.backend()
-    readable = acl_node(settings, user)
+    # "Write" as everywhere in the product: readable, and named in the write ACL (or, a
+    # document with none, an admin's; jobs are for admins).
+    writable = AclPolicy.from_settings(settings).writable_filter(user.name, user.groups)
     job = Job(
         id=new_job_id(),
         user=user.name,
@@ -59,7 +62,7 @@ def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
         readers=readers,
         force=force or kind == "reindex",
     )
-    guard = WriteGuard(backend, index, readable, job, settings.acl_field)
+    guard = WriteGuard(backend, index, writable, job, settings.acl_field)
 
     if kind == "folder":
         folder, root = locate(str(form.get("path") or ""), ingest_roots())
@@ -74,7 +77,7 @@ def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
         if backend.visual_spec(index) is None:
             raise JobRefused(f"index {index!r} has nothing to re-analyze yet")
         job.source = f"index {index} (visual.path)"
-        mine = _Readable(state, readable)
+        mine = _Writable(state, writable)
 
         def source() -> Any:
             return guard(iter_index(mine, index, path_field="visual.path"))

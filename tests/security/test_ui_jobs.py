@@ -173,6 +173,27 @@ def test_a_job_cannot_write_a_document_its_user_cannot_read(world, attacks) -> N
     assert bob.get("/api/search").get_json()["hits"] == []
 
 
+def test_a_job_respects_a_write_acl(world, attacks) -> None:
+    """A document alice may read but whose acl.write names only the editors group is
+    not hers to re-ingest (the product's one meaning of "write": AclPolicy.writable_filter)."""
+    from es_visual.documents import DocUpdate
+
+    app, root, _ = world
+    alice = as_user(app, "alice")
+    run_job(alice, kind="folder", path=str(root))
+    state = app.extensions["es_visual"]
+    guarded = f"{ns(root)}/cat.png"
+    state.backend().bulk_update(
+        state.index, [DocUpdate(guarded, {"acl": {"write": ["group:editors"]}})]
+    )
+    before = docs(app)[guarded]
+    job = run_job(alice, kind="folder", path=str(root), force="1")
+    refused = [f["id"] for f in job["failures"] if "may not write" in f["reason"]]
+    attacks.record("UI jobs: write ACL", tried=1, failed=int(docs(app)[guarded] != before))
+    assert refused == [guarded] and docs(app)[guarded] == before
+    assert job["written"] == len(FILES) - 1
+
+
 def test_a_jobs_readers_never_replace_an_existing_acl(world, attacks) -> None:
     app, root, _ = world
     alice = as_user(app, "alice")
