@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from es_visual.backends.base import Backend, as_admin
-from es_visual.documents import DocUpdate, ItemError
+from es_visual.documents import DocUpdate, ItemError, VisualSpec
 from es_visual.errors import BackendError, ConfigError, ModelMismatchError
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import IngestReport
@@ -126,12 +126,18 @@ def plan_reindex(
 ) -> ReindexPlan:
     """What a reindex of ``index`` to ``embedder`` would do; reads, never writes."""
     source = _resolve(backend, index)
+    if not _exists(backend, index):
+        raise ConfigError(f"no such index {index!r}")
     spec = backend.visual_spec(source)
     if spec is None:
-        raise ConfigError(
-            f"index {index!r} has no visual vectors yet: there is nothing to reindex; "
-            "run `es-visual ingest` with the model you want"
-        )
+        if in_place:
+            raise ConfigError(
+                f"index {index!r} has no visual vectors yet: `es-visual ingest --from-index` "
+                "adds them in place; drop --in-place to build a copy that holds them"
+            )
+        # An index that cannot take vectors in place (OpenSearch without index.knn):
+        # copied into a new one that can, its media embedded on the way.
+        spec = VisualSpec(model="", dims=embedder.dims)
     if in_place and spec.dims != embedder.dims:
         raise ModelMismatchError(
             f"--in-place needs the same dims: index {index!r} holds {spec.model} "

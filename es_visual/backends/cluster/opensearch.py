@@ -107,8 +107,11 @@ class OpenSearchBackend(ClusterBackend):
         if str(settings.get("index.knn", "false")).lower() != "true":
             raise BackendError(
                 f"index {index!r} was created without index.knn: true, which OpenSearch only "
-                "accepts at creation; k-NN vectors cannot be added to it in place. Create a new "
-                "index with `es-visual init` and copy the documents (`es-visual reindex`)"
+                "accepts at creation, so vectors cannot be added to it in place. Copy it into "
+                "an index that can hold them, embedding its media on the way, and put an alias "
+                f"{index!r} in its place: `es-visual reindex --index {index} --model <model> "
+                "--path-field <the field holding each document's media path> "
+                "--replace-original`"
             )
 
 
