@@ -98,7 +98,9 @@ if needs_build; then
   say "building engines/opensearch (-P os$major, JAVA_HOME=$JAVA_HOME)"
   rm -f "$cpfile"
   # shellcheck disable=SC2086
-  "${MVN:-mvn}" -B -q -Dstyle.color=never ${MVN_ARGS:-} -f "$here/pom.xml" -P "os$major" package >&2
+  # (Maven 3.8 prints colour resets even in batch mode: strip them from the log)
+  "${MVN:-mvn}" -B -q -Dstyle.color=never ${MVN_ARGS:-} -f "$here/pom.xml" -P "os$major" package 2>&1 \
+    | sed -u 's/\x1b\[[0-9;]*m//g' >&2
   echo "$JAVA_HOME" > "$target/java-home"
   touch "$cpfile"
 fi
