@@ -60,7 +60,8 @@ def test_the_embedded_store_is_created_private(tmp_path: Path, umask_022: None, 
     assert {"media.sqlite", "aliases.json"} <= set(files)
     assert any(name.endswith(".faiss") for name in files), files  # the cache is there
     loose = loose_modes(data)
-    attacks.record("disk: files others could read (store)", tried=len(files) + 1, failed=len(loose))
+    entries = 1 + len(list(data.rglob("*")))
+    attacks.record("disk: files others could read (store)", tried=entries, failed=len(loose))
     assert not loose, loose
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
 
@@ -172,5 +173,6 @@ def test_the_ui_files_are_private(ui, umask_022: None, attacks, tmp_path: Path) 
     assert {"ui-secret-key", "ui-sessions.json", "users.json"} <= names
     assert thumbs(data)
     loose = loose_modes(data)
-    attacks.record("disk: files others could read (UI)", tried=len(files) + 1, failed=len(loose))
+    entries = 1 + len(list(data.rglob("*")))
+    attacks.record("disk: files others could read (UI)", tried=entries, failed=len(loose))
     assert not loose, loose
