@@ -24,11 +24,16 @@ class VisualSpec:
 class DocUpdate:
     """A partial update: ``doc`` is merged into the stored document like
     Elasticsearch's ``_update`` with ``doc`` (objects merge key by key, lists and
-    scalars are replaced). With ``upsert`` the document is created if missing."""
+    scalars are replaced). With ``upsert`` the document is created if missing.
+
+    ``unset``: dotted fields removed from the stored document *before* ``doc`` is
+    merged (a missing one is no error), so metadata a manifest no longer gives is
+    removed, and an object it gives again replaces the old one instead of merging."""
 
     id: str
     doc: dict[str, Any]
     upsert: bool = True
+    unset: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

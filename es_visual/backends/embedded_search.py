@@ -28,7 +28,7 @@ from es_visual.backends.embedded_sql import compile_filter, json_path, order_and
 from es_visual.backends.embedded_store import IndexStore
 from es_visual.backends.embedded_vectors import TargetVectors, normalize
 from es_visual.documents import VisualSpec
-from es_visual.errors import ModelMismatchError, QueryError
+from es_visual.errors import CursorError, ModelMismatchError, QueryError
 from es_visual.query.cursor import encode_cursor
 from es_visual.query.ir import Scalar, SearchRequest, VectorQuery
 from es_visual.query.results import Hit, Matched, SearchResult
@@ -126,7 +126,7 @@ def _vector_after(after: Sequence[Scalar | None] | None) -> tuple[float, str] | 
         or isinstance(after[0], bool)
         or not isinstance(after[1], str)
     ):
-        raise QueryError("this cursor is not from a vector search (expected [score, id])")
+        raise CursorError("this cursor is not from a vector search (expected [score, id])")
     return float(after[0]), after[1]
 
 

@@ -25,7 +25,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from es_visual.errors import QueryError
+from es_visual.errors import CursorError, QueryError
 from es_visual.query import ir
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-][A-Za-z0-9_@$\-]*$")
@@ -288,8 +288,9 @@ def order_and_after(
     if after is None:
         return ", ".join(cols), col_params, order_sql, "1", []
     if len(after) != len(keys) + 1:
-        raise QueryError(
-            f"cursor has {len(after)} sort values, this search sorts by {len(keys) + 1}"
+        raise CursorError(
+            f"the cursor holds {len(after)} sort values; this search sorts by {len(keys) + 1}: "
+            "it comes from another search"
         )
     # (k1 after a1) OR (k1 = a1 AND ((k2 after a2) OR (k2 = a2 AND ... id after)))
     after_sql, after_params = _after_id(alias, id_order, after[-1])

@@ -182,7 +182,8 @@ class IndexStore:
                     rid, old = row
                     try:
                         # An older row may hold flat dotted keys literally: expand them too.
-                        merged = expand_dotted(deep_merge(json.loads(old), doc))
+                        kept = without_fields(json.loads(old), update.unset)
+                        merged = expand_dotted(deep_merge(kept, doc))
                     except _ItemFailure as exc:
                         result.errors.append(ItemError(update.id, str(exc), status=exc.status))
                         continue
@@ -386,6 +387,24 @@ def deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
+    return out
+
+
+def without_fields(source: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """``source`` less each dotted field (``DocUpdate.unset``), in either spelling: nested
+    or a flat dotted key an older row may hold literally. Objects left empty go too."""
+    if not fields:
+        return source
+    out = dict(source)
+    for dotted in fields:
+        out.pop(dotted, None)
+        head, dot, rest = dotted.partition(".")
+        if dot and isinstance(out.get(head), dict):
+            inner = without_fields(out[head], [rest])
+            if inner:
+                out[head] = inner
+            else:
+                del out[head]
     return out
 
 

@@ -18,13 +18,16 @@ from es_visual.cli.context import AppContext
 from es_visual.config import Settings
 from es_visual.errors import (
     ConfigError,
+    CursorError,
     EsVisualError,
     QuerySyntaxError,
+    QueryValueError,
     UnknownFieldError,
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-USAGE_ERRORS = (ConfigError, QuerySyntaxError, UnknownFieldError)
+# What the user typed is wrong (an expression, a value, a cursor): exit 2, like click's own.
+USAGE_ERRORS = (ConfigError, QuerySyntaxError, QueryValueError, UnknownFieldError, CursorError)
 
 
 class Group(click.Group):

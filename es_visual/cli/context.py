@@ -29,10 +29,31 @@ class AppContext:
             self._backend = open_backend(self.settings)
         return self._backend
 
-    def embedder(self, name: str | None = None) -> Embedder:
+    def require_index(self) -> Backend:
+        """The backend, once ``settings.index`` is known to exist: a mistyped ``--index``
+        is "no such index" (exit 1), not an empty answer."""
+        from es_visual.errors import NotFoundError
+
+        backend = self.backend()
+        index = self.settings.index
+        if not backend.index_exists(index):
+            where = (
+                f"the embedded store at {self.settings.data_dir}"
+                if self.settings.backend == "embedded"
+                else f"the {self.settings.backend} cluster"  # the URL may hold credentials
+            )
+            raise NotFoundError(
+                f"no such index {index!r} in {where}: check --index (or $ES_VISUAL_INDEX), "
+                "or create it with `es-visual ingest`"
+            )
+        return backend
+
+    def embedder(self, name: str | None = None, **options: Any) -> Embedder:
+        """The embedder ``name`` (default: the settings' model); ``options`` go to its
+        constructor (``device``, ``batch_size``)."""
         from es_visual.models.registry import get_embedder
 
-        return get_embedder(name or self.settings.model)
+        return get_embedder(name or self.settings.model, **options)
 
     def close(self) -> None:
         if self._backend is not None:

@@ -7,6 +7,8 @@ The query options are shared with `es-visual explain` (``query_options`` and
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,9 +114,13 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+SIMILARITY_OPTIONS = "--image, --text, --asset, --vector-file, --region or --face"
+
+
 def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
-    """The ``Search`` the query options describe."""
-    from es_visual.query.search import Search
+    """The ``Search`` the query options describe. Every problem with the options is a
+    ``click.UsageError`` (exit 2) in the CLI's own words, never the builder's."""
+    from es_visual.errors import QueryError
 
     opts = _split_asset_refs(dict(opts))
     # --text fuses with any of these; among them only one picture can be compared.
@@ -128,6 +134,61 @@ def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
         raise click.UsageError("--bbox and --face refer to an asset: add --asset ID")
     if opts.get("bbox") and opts.get("face") is not None:
         raise click.UsageError("give --bbox or --face, not both")
+    _check_target(opts, bool(given) or opts.get("text") is not None)
+    try:
+        return _build(app, opts)
+    except QueryError as exc:  # a value the builder refused: the user's input, in CLI words
+        raise click.UsageError(cli_terms(str(exc))) from None
+
+
+def _check_target(opts: dict[str, Any], similar: bool) -> None:
+    """``--on`` and ``--min-score`` against what is compared, before anything runs."""
+    on = opts.get("on")
+    if not similar:
+        for option, value in (("--on", on), ("--min-score", opts.get("min_score"))):
+            if value is not None:
+                raise click.UsageError(
+                    f"{option} applies to a similarity search: add {SIMILARITY_OPTIONS}"
+                )
+        return
+    if opts.get("face") is not None and on in ("scene", "regions", "frames"):
+        raise click.UsageError(
+            f"--face compares faces (face-model vectors), not --on {on}: drop --on or use "
+            "--on faces"
+        )
+    if opts.get("face") is None and on == "faces":
+        raise click.UsageError(
+            "--on faces needs --face ID:N: faces hold face-model vectors, and --image, "
+            "--text, --asset, --vector-file and --region give scene-model ones"
+        )
+    score = opts.get("min_score")
+    if score is not None and score != score:  # NaN slips through click's FloatRange
+        raise click.BadParameter("a number in [-1, 1], not nan", param_hint="--min-score")
+    if opts.get("text") is not None and not opts["text"].strip():
+        raise click.BadParameter("give some words to search for", param_hint="--text")
+    if opts.get("asset") is not None and not opts["asset"]:
+        raise click.BadParameter("an asset id, not an empty string", param_hint="--asset")
+
+
+def cli_terms(message: str) -> str:
+    """A builder or backend message in the CLI's words: the options, not the methods."""
+    for kind, option in (
+        ("image", "--image"),
+        ("text", "--text"),
+        ("vector", "--vector-file"),
+        ("asset", "--asset"),
+        ("region", "--region"),
+        ("face", "--face"),
+    ):
+        message = message.replace(f"similar_to({kind}=...)", option)
+    message = message.replace("similar_to(...)", SIMILARITY_OPTIONS)
+    message = re.sub(r'\bon\("(\w+)"\)', r"--on \1", message)
+    message = message.replace("on()", "--on").replace("min_score", "--min-score")
+    return message.replace("num_candidates", "the candidate count")
+
+
+def _build(app: AppContext, opts: dict[str, Any]) -> Any:
+    from es_visual.query.search import Search
 
     s = Search(app.settings.index, field_map=field_map_for(app), acl_policy=_acl(app))
     if opts.get("where"):
@@ -167,8 +228,21 @@ def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
     if fields:
         s = s.with_fields(fields)
     if opts.get("after"):
-        s = s.after(opts["after"])
+        s = s.after(_checked_cursor(opts["after"]))
     return s.limit(opts.get("limit") or 10)
+
+
+def _checked_cursor(cursor: str) -> str:
+    from es_visual.errors import CursorError
+    from es_visual.query.cursor import decode_cursor
+
+    try:
+        decode_cursor(cursor)
+    except CursorError as exc:
+        raise click.BadParameter(
+            f"{exc}; give the next_cursor a previous page printed", param_hint="--after"
+        ) from None
+    return cursor
 
 
 def field_map_for(app: AppContext) -> Any:
@@ -221,8 +295,18 @@ def search(app: AppContext, as_json: bool, **opts: Any) -> None:
       es-visual search --where "tags=kitten" --sort uploaded_at:desc --aggregate folder
       es-visual search --image q.jpg --as-user alice --groups design,ops --json
     """
+    from es_visual.errors import CursorError, QueryError
+
     s = build_search(app, opts)
-    result = s.execute(app.backend())
+    backend = app.require_index()
+    try:
+        result = s.execute(backend)
+    except CursorError as exc:  # a cursor of another search: known only once it runs
+        raise click.BadParameter(str(exc), param_hint="--after") from None
+    except QueryError as exc:
+        if type(exc) is not QueryError:
+            raise
+        raise QueryError(cli_terms(str(exc))) from None  # exit 1, in the CLI's words
     if as_json:
         emit_json(result.to_dict())
         return
@@ -318,7 +402,14 @@ def _parse_bbox(text: str) -> list[float]:
     except ValueError:
         box = []
     if len(box) != 4:
-        raise click.BadParameter(f"{text!r} is not x0,y0,x1,y1", param_hint="--bbox")
+        raise click.BadParameter(f"{text!r} is not x0,y0,x1,y1", param_hint="--bbox / --region")
+    x0, y0, x1, y1 = box
+    if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):  # NaN fails here too
+        raise click.BadParameter(
+            f"{text!r}: a box is x0,y0,x1,y1 in 0..1 of the picture's width and height, "
+            "with x0 < x1 and y0 < y1",
+            param_hint="--bbox / --region",
+        )
     return box
 
 
@@ -343,4 +434,13 @@ def _read_vector(path: Path) -> list[float]:
             f'{path}: expected a list of numbers (or {{"vector": [...]}})',
             param_hint="--vector-file",
         )
-    return [float(x) for x in data]
+    try:
+        vector = [float(x) for x in data]
+    except OverflowError:  # an integer too large for a float
+        vector = [math.inf]
+    if not all(math.isfinite(x) for x in vector) or not any(vector):
+        raise click.BadParameter(
+            f"{path}: the vector must hold finite numbers, not all zeros",
+            param_hint="--vector-file",
+        )
+    return vector

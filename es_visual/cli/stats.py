@@ -12,7 +12,7 @@ from es_visual.cli.context import AppContext, emit_json, pass_app
 @pass_app
 def stats(app: AppContext, as_json: bool) -> None:
     """Counts, model and vectors of the index."""
-    result = app.backend().stats(app.settings.index)
+    result = app.require_index().stats(app.settings.index)
     spec = result.spec
     if as_json:
         emit_json(

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 # A region crop smaller than this (pixels, either side) says nothing to a scene model.
 MIN_CROP_SIDE = 16
+# dlib finds no face under ~40 px even upsampled; a picture whose short side is below
+# this once shrunk for the detector (a 60000000x1 strip, a 1-pixel line) holds none, and
+# the detector's own resize would fail on it: the step is skipped with a note.
+MIN_FACE_SIDE = 20
 
 
 class FacesHook:
@@ -65,11 +69,28 @@ class FacesHook:
     def __call__(self, analysis: Analysis, image: Image.Image) -> None:
         faces = analysis.visual.setdefault("faces", [])
         regions = analysis.visual.setdefault("regions", [])
+        too_thin = _too_thin_for_faces(image.size, int(self.options.get("max_side", 1024)))
+        if too_thin:
+            if too_thin not in analysis.notes:  # once per video, not once per frame
+                analysis.notes.append(too_thin)
+            return
         as_regions = bool(self.options.get("as_regions", False))
         for face in self.model.detect(image):
             faces.append(face.to_dict())
             if as_regions:
                 _queue_region(analysis, regions, image, "face", None, face.score, face.bbox)
+
+
+def _too_thin_for_faces(size: tuple[int, int], max_side: int) -> str | None:
+    """Why a picture of ``size`` cannot hold a face at the detector's scale, or None."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height, 1))
+    if min(width, height) * scale >= MIN_FACE_SIDE:
+        return None
+    return (
+        f"faces not looked for: the picture is {width}x{height} px, under {MIN_FACE_SIDE} px "
+        f"across once fitted into the face detector's {max_side} px"
+    )
 
 
 class ObjectsHook:

@@ -6,14 +6,21 @@ release the GIL), so decoding overlaps with inference. A bad asset is recorded
 (on its document as ``visual.error`` and in the report) and never stops the
 batch. Unchanged assets (same content hash, model and pipeline, no earlier
 error) are skipped, which makes a re-run idempotent and an interrupted run
-resumable.
+resumable; a manifest's metadata is still applied to them when it changed.
+Ctrl-C stops the run between writes: ``IngestInterrupted`` carries the report
+of what was written.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,7 +29,7 @@ from es_visual.documents import BulkResult, DocUpdate
 from es_visual.errors import EsVisualError, MediaError
 from es_visual.ingest.analyze import Analysis, analyze
 from es_visual.ingest.pipeline import PipelineConfig
-from es_visual.ingest.report import Failure, IngestReport
+from es_visual.ingest.report import Failure, IngestInterrupted, IngestReport, Note
 from es_visual.ingest.sources import Asset, SourceError
 from es_visual.models.base import Embedder
 
@@ -31,7 +38,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATE_FIELDS = ("visual.content_hash", "visual.model", "visual.pipeline", "visual.error")
+STATE_FIELDS = (
+    "visual.content_hash",
+    "visual.model",
+    "visual.pipeline",
+    "visual.error",
+    # What a manifest last wrote: a hash of its metadata and the top-level fields it owns.
+    "visual.metadata_hash",
+    "visual.metadata_fields",
+)
 
 
 class Writer(Protocol):
@@ -62,9 +77,14 @@ def run_ingest(
     bad asset; raises only when the store itself fails (``BackendError``).
 
     ``on_failure`` is called with each per-item ``Failure`` as soon as its chunk is
-    written (before ``progress``), so a caller can show errors while the run goes on."""
+    written (before ``progress``), so a caller can show errors while the run goes on.
+
+    Ctrl-C (``KeyboardInterrupt``) raises ``IngestInterrupted`` with the report so far:
+    every chunk is one write, counted only once it is stored, so the report's
+    ``written`` is exact and a re-run resumes after it."""
     report = IngestReport(index=index, model=embedder.tag, pipeline=config.name)
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="analyze") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="analyze")
+    try:
         pending: Callable[[], list[_Outcome]] | None = None
         for chunk in _chunks(source, batch_size):
             # Start analysing this chunk before embedding the previous one.
@@ -74,16 +94,35 @@ def run_ingest(
             pending = upcoming
         if pending is not None:
             _finish(pending(), embedder, write, report, progress, on_failure, config)
+    except KeyboardInterrupt:
+        # Queued analyses are dropped; one already decoding finishes in its thread.
+        pool.shutdown(wait=False, cancel_futures=True)
+        report.interrupted = True
+        raise IngestInterrupted(report) from None
+    pool.shutdown(wait=True)
     return report
 
 
 class _Outcome:
-    """One asset after analysis: an Analysis, a Failure, or skipped (both None)."""
+    """One asset after analysis: an Analysis, a Failure, or skipped (both None).
 
-    __slots__ = ("analysis", "asset", "failure")
+    ``unset``: the fields an earlier manifest line gave this document, removed before its
+    metadata is written again; ``metadata_only``: unchanged media whose manifest
+    metadata changed (written without re-embedding)."""
 
-    def __init__(self, asset: Asset | None, analysis: Analysis | None, failure: Failure | None):
+    __slots__ = ("analysis", "asset", "failure", "metadata_only", "unset")
+
+    def __init__(
+        self,
+        asset: Asset | None,
+        analysis: Analysis | None,
+        failure: Failure | None,
+        *,
+        unset: tuple[str, ...] = (),
+        metadata_only: bool = False,
+    ):
         self.asset, self.analysis, self.failure = asset, analysis, failure
+        self.unset, self.metadata_only = unset, metadata_only
 
 
 def _submit_chunk(
@@ -119,15 +158,18 @@ def _analyze_one(
 ) -> _Outcome:
     from es_visual.media.image import content_hash
 
+    unset = _owned_fields(stored) if asset.owns_metadata else ()
     try:
         digest = content_hash(asset.path)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         if str(asset.path) not in asset.origin:  # a manifest line: say which file it named
             reason = f"{reason}: {asset.path}"
-        return _Outcome(asset, None, Failure(asset.id, asset.origin, "read", reason))
+        failure = Failure(asset.id, asset.origin, "read", reason)
+        return _Outcome(asset, None, failure, unset=unset)
     if not force and _unchanged(stored, digest, embedder.tag, config.name):
-        return _Outcome(asset, None, None)
+        changed = asset.owns_metadata and _stored_hash(stored) != metadata_hash(asset.metadata)
+        return _Outcome(asset, None, None, unset=unset, metadata_only=changed)
     # Child lists and the error are written explicitly: a partial update merges objects,
     # so anything left out would survive from the previous ingest of this asset.
     base = {
@@ -145,14 +187,16 @@ def _analyze_one(
         analysis.crops = [
             (slot, fit_for_model(embedder, img, config.max_side)) for slot, img in analysis.crops
         ]
-        return _Outcome(asset, analysis, None)
+        return _Outcome(asset, analysis, None, unset=unset)
     except EsVisualError as exc:
         reason = exc.reason if isinstance(exc, MediaError) else str(exc)
-        return _Outcome(asset, None, Failure(asset.id, asset.origin, "analyze", reason))
+        failure = Failure(asset.id, asset.origin, "analyze", reason)
+        return _Outcome(asset, None, failure, unset=unset)
     except Exception as exc:  # a decoder bug must cost one asset, not the batch
         log.exception("unexpected error analysing %s", asset.origin)
         reason = f"{type(exc).__name__}: {exc}"
-        return _Outcome(asset, None, Failure(asset.id, asset.origin, "analyze", reason))
+        failure = Failure(asset.id, asset.origin, "analyze", reason)
+        return _Outcome(asset, None, failure, unset=unset)
 
 
 def fit_for_model(embedder: Embedder, image: Image.Image, max_side: int) -> Image.Image:
@@ -167,6 +211,35 @@ def fit_for_model(embedder: Embedder, image: Image.Image, max_side: int) -> Imag
     copy = image.copy()
     copy.thumbnail((max_side, max_side))
     return copy
+
+
+def metadata_hash(metadata: dict[str, Any]) -> str:
+    """A manifest line's metadata, hashed: equal metadata, equal hash (key order aside)."""
+    raw = json.dumps(metadata, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+
+_NO_METADATA = metadata_hash({})
+
+
+def _stored_hash(stored: dict[str, Any] | None) -> str:
+    # A document no manifest wrote has no metadata of ours: that of an empty line.
+    return ((stored or {}).get("visual") or {}).get("metadata_hash") or _NO_METADATA
+
+
+def _owned_fields(stored: dict[str, Any] | None) -> tuple[str, ...]:
+    fields = ((stored or {}).get("visual") or {}).get("metadata_fields") or []
+    return tuple(str(f) for f in fields) if isinstance(fields, list) else ()
+
+
+def _document(asset: Asset, visual: dict[str, Any]) -> dict[str, Any]:
+    """The partial document for ``asset``: its metadata beside ``visual``; a manifest's
+    metadata also leaves its hash and field names, to compare and remove them next time."""
+    if asset.owns_metadata:
+        owned = sorted(k for k in asset.metadata if k != "visual")
+        stamp = {"metadata_hash": metadata_hash(asset.metadata), "metadata_fields": owned}
+        visual = {**visual, **stamp}
+    return {**asset.metadata, "visual": visual}
 
 
 def _unchanged(stored: dict[str, Any] | None, digest: str, model: str, pipeline: str) -> bool:
@@ -200,27 +273,56 @@ def _finish(
 
         with report.timed("labels"):  # concept labels, read off the vectors just made
             label_analyses(analyses, embedder.tag, config)
-    metadata = {o.asset.id: o.asset.metadata for o in outcomes if o.asset is not None}
+    by_id = {o.asset.id: o for o in outcomes if o.asset is not None}
 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     updates = [
-        DocUpdate(a.asset.id, {**a.asset.metadata, "visual": {**a.visual, "indexed_at": now}})
+        DocUpdate(
+            a.asset.id,
+            _document(a.asset, {**a.visual, "indexed_at": now}),
+            upsert=not a.asset.in_index,
+            unset=by_id[a.asset.id].unset,
+        )
         for a in analyses
     ]
+    # Unchanged media whose manifest line changed: the metadata alone, no re-embedding.
+    refreshed = [o.asset for o in outcomes if o.metadata_only and o.asset is not None]
+    for asset in refreshed:
+        updates.append(
+            DocUpdate(
+                asset.id,
+                _document(asset, {}),
+                upsert=not asset.in_index,
+                unset=by_id[asset.id].unset,
+            )
+        )
     # A failed asset still gets a document, so the failure is visible in the index and
     # the next run retries it; its metadata is kept, its old vectors are not touched.
     for f in failures:
         if f.id is not None and f.stage != "source":
             visual = {"error": f"{f.stage}: {f.reason}"}
-            updates.append(DocUpdate(f.id, {**metadata.get(f.id, {}), "visual": visual}))
+            failed = by_id.get(f.id)
+            if failed is None or failed.asset is None:
+                updates.append(DocUpdate(f.id, {"visual": visual}))
+            else:
+                doc = _document(failed.asset, visual)
+                updates.append(
+                    DocUpdate(f.id, doc, upsert=not failed.asset.in_index, unset=failed.unset)
+                )
     report.failures.extend(failures)
     if updates:
-        with report.timed("write"):
+        # Ctrl-C waits for the write to be stored and counted: the report stays exact.
+        with _sigint_deferred(), report.timed("write"):
             result = write(updates)
-        failed_ids = {e.id for e in result.errors}
-        report.written += sum(1 for a in analyses if a.asset.id not in failed_ids)
-        for err in result.errors:
-            report.failures.append(Failure(err.id, err.id, "write", err.reason))
+            failed_ids = {e.id for e in result.errors}
+            report.written += sum(1 for a in analyses if a.asset.id not in failed_ids)
+            report.metadata_updated += sum(1 for a in refreshed if a.id not in failed_ids)
+            for err in result.errors:
+                report.failures.append(Failure(err.id, err.id, "write", err.reason))
+            for a in analyses:
+                if a.asset.id not in failed_ids:
+                    notes = dict.fromkeys(a.notes)
+                    report.notes.extend(Note(a.asset.id, a.asset.origin, n) for n in notes)
     if on_failure:
         for failure in report.failures[reported:]:
             on_failure(failure)
@@ -267,6 +369,36 @@ def _embed_one_by_one(
         a.crops.clear()
         good.append(a)
     return good, failures
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a first Ctrl-C until the block is done (then raise it); a second one stops at
+    once. Only the main thread receives signals: elsewhere (a UI job) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        if caught:
+            raise KeyboardInterrupt
+        caught.append((signum, frame))
+
+    try:
+        previous = signal.signal(signal.SIGINT, hold)
+    except ValueError:  # signals unavailable here (an embedding host's own loop)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(*caught[0])
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -84,6 +84,40 @@ def sniff_media_type(source: str | Path | bytes) -> MediaType | None:
     return sniff_bytes(read_head(source, 200))
 
 
+# Formats Pillow identifies but cannot decode here (MPEG is read by PyAV as a video).
+_PILLOW_UNDECODABLE = {"BUFR", "GRIB", "HDF5", "WMF", "MPEG"}
+
+
+def probe_media_type(path: str | Path, *, video_too: bool = True) -> MediaType | None:
+    """What Pillow or PyAV make of a file no magic bytes above describe (PSD, TGA, ICO,
+    PPM, SGI, QOI, DDS..., Ogg or other FFmpeg containers): ``None`` if neither reads it.
+
+    Only headers are read. A picture Pillow refuses as a decompression bomb is still an
+    image: opening it properly says so clearly. ``video_too=False`` skips PyAV, whose
+    probing also accepts text-like formats (subtitles, playlists) by name."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if im.format not in _PILLOW_UNDECODABLE:
+                return "image"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return "image"
+    except Exception:  # UnidentifiedImageError, or a plugin choking on a header it half-knew
+        pass
+    if not video_too:
+        return None
+    try:
+        import av
+
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if any(s.type == "video" for s in container.streams):
+                return "video"
+    except Exception:  # PyAV raises its own error tree (av.error.*) for unreadable files
+        return None
+    return None
+
+
 def describe_unknown(head: bytes) -> str:
     """A human guess at what a file that is not media actually is."""
     if not head:

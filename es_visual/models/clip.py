@@ -4,10 +4,16 @@ Any CLIP checkpoint loads, by hub id (``openai/clip-vit-base-patch32``, the
 default) or by local folder. No CLIP weights ship in a package, so on a
 machine that has never downloaded them this raises one
 ``ModelUnavailableError`` that says what was tried and how to provide them.
+
+A local folder is identified by its content, not its name: its version is
+``<folder name>#<hash of config.json and the weights>``, so two different
+checkpoints both called ``tinyclip`` never share an index, and a search that
+finds other weights under the index's folder name is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -228,10 +234,33 @@ def _version_of(checkpoint: str, revision: str | None) -> str:
     if _is_local(checkpoint):
         resolved = str(Path(checkpoint).expanduser().resolve())
         snapshot = _CACHE_SNAPSHOT.search(resolved)
-        if snapshot:
+        if snapshot:  # the hub's own cache: named like the hub id that fills it
             return f"{snapshot['org']}/{snapshot['name']}"
-        return Path(resolved).name
+        return f"{Path(resolved).name}{CONTENT_MARK}{checkpoint_digest(Path(resolved))}"
     return f"{checkpoint}@{revision}" if revision else checkpoint
+
+
+# Separates a local checkpoint's folder name from its content hash in a version.
+CONTENT_MARK = "#"
+# The files whose bytes decide a checkpoint's vectors: its configuration and its weights
+# (whole or sharded, safetensors or PyTorch pickles).
+_WEIGHT_FILES = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin*", "*.pt")
+
+
+def checkpoint_digest(folder: Path) -> str:
+    """The first 16 hex digits of a SHA-256 over a local checkpoint's ``config.json`` and
+    weights files (names and bytes, in name order): equal only for the same model. The
+    weights are read once per process (embedders are cached)."""
+    files = {folder / "config.json"}
+    files.update(f for pattern in _WEIGHT_FILES for f in folder.glob(pattern))
+    digest = hashlib.sha256()
+    for path in sorted(f for f in files if f.is_file()):
+        digest.update(path.name.encode("utf-8") + b"\0")
+        with path.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _is_local(checkpoint: str) -> bool:

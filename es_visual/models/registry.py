@@ -90,11 +90,19 @@ def get_embedder_for_tag(tag: str, **options: Any) -> Embedder:
     index was built from a local folder whose name no longer resolves the same).
     """
     name, version = split_tag(tag)
+    folder, mark, digest = version.partition("#")  # a local CLIP: folder name#content hash
     if name == "clip" and version:
-        embedder = get_embedder(f"clip:{version}", **options)
+        embedder = get_embedder(f"clip:{folder if mark else version}", **options)
     else:
         embedder = get_embedder(name, **options)
     if embedder.tag != tag:
+        if mark:
+            raise ModelMismatchError(
+                f"the vectors were made by {tag}, a local CLIP checkpoint known by the hash "
+                f"of its config and weights ({digest}); the folder {folder!r} found here holds "
+                f"other weights ({embedder.tag}): use the checkpoint that built the index, or "
+                "`es-visual reindex --model clip:<folder>` to move the index to this one"
+            )
         raise ModelMismatchError(
             f"vectors tagged {tag!r} were asked for, but that name loads {embedder.tag!r}"
         )

@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Sequence
 
-from es_visual.errors import QueryError
+from es_visual.errors import CursorError
 from es_visual.query.ir import Scalar
 
 
@@ -23,16 +24,23 @@ def encode_cursor(values: Sequence[Scalar | None]) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[Scalar | None, ...]:
-    """The sort values inside ``cursor``; ``QueryError`` if ``encode_cursor`` did not make it."""
+    """The sort values inside ``cursor``; ``CursorError`` if ``encode_cursor`` did not make it."""
     if not isinstance(cursor, str) or not cursor:
-        raise QueryError("a cursor must be the non-empty next_cursor string of a previous result")
+        raise CursorError("a cursor must be the non-empty next_cursor string of a previous result")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw.decode("utf-8"))
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise QueryError(f"malformed cursor {cursor[:40]!r}: {exc}") from None
-    if not isinstance(values, list) or not all(
-        v is None or isinstance(v, str | int | float | bool) for v in values
-    ):
-        raise QueryError(f"malformed cursor {cursor[:40]!r}: not a list of sort values")
+        raise CursorError(f"malformed cursor {cursor[:40]!r}: {exc}") from None
+    if not isinstance(values, list) or not all(_sort_value(v) for v in values):
+        raise CursorError(f"malformed cursor {cursor[:40]!r}: not a list of sort values")
     return tuple(values)
+
+
+def _sort_value(value: object) -> bool:
+    """A value a sort key can hold: no store compares a 70-bit integer or an infinity."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    return isinstance(value, float) and math.isfinite(value)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, TypeAlias
 
-from es_visual.errors import QueryError, QuerySyntaxError
+from es_visual.errors import QueryError, QuerySyntaxError, QueryValueError
 from es_visual.query import ir
 from es_visual.query.fieldmap import ID_FIELD, FieldInfo, FieldMap
 
@@ -341,8 +341,8 @@ def parse_expression(text: str) -> Expr:
 def parse(text: str, field_map: FieldMap | None = None, *, now: datetime | None = None) -> ir.Node:
     """``text`` as an IR filter. ``now`` anchors relative dates (default: the current time).
 
-    Raises ``QuerySyntaxError``, ``UnknownFieldError`` or ``QueryError`` (a value
-    that does not fit its field's type).
+    Raises ``QuerySyntaxError``, ``UnknownFieldError`` or ``QueryValueError`` (a
+    value that does not fit its field's type), all three pointing into ``text``.
     """
     return to_ir(parse_expression(text), field_map or FieldMap.default(), text=text, now=now)
 
@@ -364,10 +364,8 @@ class _Compiler:
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         self.now = now.replace(microsecond=0)
 
-    def error(self, message: str, pos: int) -> QueryError:
-        if self.text:
-            message += f"\n  {self.text}\n  {' ' * pos}^"
-        return QueryError(message)
+    def error(self, message: str, pos: int) -> QueryValueError:
+        return QueryValueError(message, text=self.text, pos=pos)
 
     def node(self, expr: Expr) -> ir.Node:
         if isinstance(expr, Empty):
@@ -436,7 +434,10 @@ class _Compiler:
         if info.type == "date" and _DAY.fullmatch(value.text):
             # A day is the 24 hours starting at its UTC midnight.
             day = self.date_value(info, value)
-            end = datetime.fromisoformat(day.replace("Z", "+00:00")) + timedelta(days=1)
+            try:
+                end = datetime.fromisoformat(day.replace("Z", "+00:00")) + timedelta(days=1)
+            except OverflowError:  # 9999-12-31: the calendar's last day, nothing after it
+                return ir.Range(info.field, gte=day)
             return ir.Range(info.field, gte=day, lt=_iso(end))
         if info.type == "date" and _RELATIVE.fullmatch(value.text.lower()):
             raise self.error(
@@ -457,9 +458,13 @@ class _Compiler:
         if info.type == "number":
             number = parse_number(value.text)
             if number is None:
-                raise self.error(
-                    f"field {info.name!r} is a number; {value.text!r} is not a number", value.pos
+                shown = value.text if len(value.text) <= 40 else value.text[:37] + "..."
+                problem = (
+                    "is beyond the numbers a field holds (64-bit integers, finite decimals)"
+                    if _INT.fullmatch(value.text) or _FLOAT.fullmatch(value.text)
+                    else "is not a number"
                 )
+                raise self.error(f"field {info.name!r} is a number; {shown!r} {problem}", value.pos)
             return number
         if info.type == "boolean":
             low = value.text.lower()
@@ -474,14 +479,23 @@ class _Compiler:
         return value.text
 
     def date_value(self, info: FieldInfo, value: Value) -> str:
-        moment = _date(value.text, self.now)
-        if moment is None:
+        shown = value.text if len(value.text) <= 40 else value.text[:37] + "..."
+        try:
+            moment = _date(value.text, self.now)
+            iso = None if moment is None else _iso(moment)
+        except OverflowError:
             raise self.error(
-                f"field {info.name!r} is a date; {value.text!r} is not a date (write "
+                f"field {info.name!r} is a date; {shown!r} falls outside the calendar "
+                "(years 1 to 9999, UTC)",
+                value.pos,
+            ) from None
+        if iso is None:
+            raise self.error(
+                f"field {info.name!r} is a date; {shown!r} is not a date (write "
                 "2024-05-01, 2024-05-01T10:00:00Z, now, or 7d / 2w / 3m / 1y / 12h ago)",
                 value.pos,
             )
-        return _iso(moment)
+        return iso
 
 
 def _negate(node: ir.Node) -> ir.Node:
@@ -498,11 +512,18 @@ _INT = re.compile(r"[-+]?\d+")
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _RELATIVE = re.compile(r"(\d+)([hdwmy])")
+# What a "long" holds on every backend (SQLite's INTEGER, Elasticsearch's long).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def parse_number(text: str) -> int | float | None:
+    """``text`` as an integer (64-bit) or a finite decimal; None when it is neither."""
     if _INT.fullmatch(text):
-        return int(text)
+        # Checked by length first: int() refuses strings over 4300 digits (ValueError).
+        if len(text.lstrip("+-").lstrip("0")) > 19:
+            return None
+        number = int(text)
+        return number if INT64_MIN <= number <= INT64_MAX else None
     if _FLOAT.fullmatch(text):
         number = float(text)
         return number if math.isfinite(number) else None
@@ -511,21 +532,27 @@ def parse_number(text: str) -> int | float | None:
 
 def _date(text: str, now: datetime) -> datetime | None:
     """An absolute ISO date/time (UTC unless it says otherwise), ``now``, or ``now`` minus
-    a relative amount: ``12h``, ``7d``, ``2w``, ``3m`` (calendar months), ``1y``."""
+    a relative amount: ``12h``, ``7d``, ``2w``, ``3m`` (calendar months), ``1y``.
+
+    None when ``text`` is no date; ``OverflowError`` when it is one outside the calendar
+    (``99999999d`` ago, ``0001-01-01T00:00:00+01:00``, which is in year 0 in UTC)."""
     low = text.lower()
     if low == "now":
         return now
     rel = _RELATIVE.fullmatch(low)
     if rel:
-        amount, unit = int(rel.group(1)), rel.group(2)
+        digits, unit = rel.group(1), rel.group(2)
+        if len(digits.lstrip("0")) > 12:  # more hours than the calendar has (and int() limits)
+            raise OverflowError(f"{text} ago is before year 1")
+        amount = int(digits)
         try:
             if unit == "h":
                 return now - timedelta(hours=amount)
             if unit in ("d", "w"):
                 return now - timedelta(days=amount * (7 if unit == "w" else 1))
             return _months_before(now, amount * (12 if unit == "y" else 1))
-        except (OverflowError, ValueError):
-            return None
+        except ValueError as exc:  # year 0 or below from the month arithmetic
+            raise OverflowError(str(exc)) from None
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}([T ][0-9:.,]+(Z|[+-]\d{2}(:?\d{2})?)?)?", text):
         return None
     try:
@@ -548,14 +575,18 @@ def _iso(moment: datetime) -> str:
 
 def date_to_iso(value: datetime | date | str) -> str:
     """A ``datetime``/``date``/ISO string as the IR's UTC ISO string (for the builder)."""
-    if isinstance(value, datetime):
-        return _iso(value if value.tzinfo else value.replace(tzinfo=UTC))
-    if isinstance(value, date):
-        return _iso(datetime(value.year, value.month, value.day, tzinfo=UTC))
-    moment = _date(value, datetime.now(UTC))
-    if moment is None:
+    try:
+        if isinstance(value, datetime):
+            return _iso(value if value.tzinfo else value.replace(tzinfo=UTC))
+        if isinstance(value, date):
+            return _iso(datetime(value.year, value.month, value.day, tzinfo=UTC))
+        moment = _date(value, datetime.now(UTC))
+        iso = None if moment is None else _iso(moment)
+    except OverflowError:
+        raise QueryError(f"{value!r} falls outside the calendar (years 1 to 9999, UTC)") from None
+    if iso is None:
         raise QueryError(f"{value!r} is not a date")
-    return _iso(moment)
+    return iso
 
 
 # --- printing ------------------------------------------------------------------------

@@ -37,34 +37,43 @@ def _run(*args: str):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+def _tag(folder: Path) -> str:
+    """A local checkpoint's tag: its folder name and the hash of its config and weights."""
+    from es_visual.models.clip import checkpoint_digest
+
+    return f"clip@{folder.name}#{checkpoint_digest(folder)}"
+
+
 def test_reindex_alongside_then_alias_then_in_place(store, tiny_clips):
     base, pipeline = store["base"], store["pipeline"]
     new = f"clip:{tiny_clips[0]}"
+    tag_a, tag_b = _tag(tiny_clips[0]), _tag(tiny_clips[1])
+    target = "media-" + tag_a.replace("@", "-").replace("#", "-")
     dry = _run(*base, "reindex", "--model", new, "--dry-run", "--json", "--pipeline", pipeline)
     assert dry.exit_code == 0, dry.output
     plan = json.loads(dry.stdout)
-    assert (plan["documents"], plan["to_embed"], plan["target"]) == (5, 5, "media-clip-tiny-clip-a")
+    assert (plan["documents"], plan["to_embed"], plan["target"]) == (5, 5, target)
     with EmbeddedBackend(store["data"]) as b:
-        assert not b.index_exists("media-clip-tiny-clip-a")  # a dry run writes nothing
+        assert not b.index_exists(target)  # a dry run writes nothing
 
     # The first reindex deletes the real index 'media' to put the alias in its place:
     # never without being asked, and refused before any work is done.
     refused = _run(*base, "reindex", "--model", new, "--pipeline", pipeline)
     assert refused.exit_code == 2 and "--replace-original" in refused.stderr
     with EmbeddedBackend(store["data"]) as b:
-        assert not b.index_exists("media-clip-tiny-clip-a")
+        assert not b.index_exists(target)
     out = _run(*base, "reindex", "--model", new, "--pipeline", pipeline, "--replace-original")
     assert out.exit_code == 0, out.output
-    assert "alias 'media' now points at 'media-clip-tiny-clip-a'" in out.stdout
+    assert f"alias 'media' now points at '{target}'" in out.stdout
     with EmbeddedBackend(store["data"]) as b:
-        assert b.resolve_index("media") == "media-clip-tiny-clip-a"
-        assert b.visual_spec("media").model == "clip@tiny-clip-a"
+        assert b.resolve_index("media") == target
+        assert b.visual_spec("media").model == tag_a
         assert not (store["data"] / "media.sqlite").exists()  # replaced by the alias
         doc = b.get("media", "coffee.png", with_vectors=True)
         assert len(doc["visual"]["scene"]) == 24
         assert b.stats("media").documents == 5
     stats = json.loads(_run(*base, "stats", "--json").stdout)
-    assert stats["model"] == "clip@tiny-clip-a" and stats["with_visual"] == 5
+    assert stats["model"] == tag_a and stats["with_visual"] == 5
     found = _run(*base, "search", "--asset", "coffee.png", "--limit", "2", "--json")
     assert found.exit_code == 0 and len(json.loads(found.stdout)["hits"]) == 2
     # Ingest with the old model into the moved index is refused, with the way out.
@@ -78,8 +87,8 @@ def test_reindex_alongside_then_alias_then_in_place(store, tiny_clips):
     assert inplace.exit_code == 0, inplace.output
     assert json.loads(inplace.stdout)["ingest"]["written"] == 5
     with EmbeddedBackend(store["data"]) as b:
-        assert b.visual_spec("media").model == "clip@tiny-clip-b"
-        assert b.resolve_index("media") == "media-clip-tiny-clip-a"  # still the same index
+        assert b.visual_spec("media").model == tag_b
+        assert b.resolve_index("media") == target  # still the same index
     refused = _run(*base, "reindex", "--model", "mobilenet-v2", "--in-place")
     assert refused.exit_code == 1 and "same dims" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1

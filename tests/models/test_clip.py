@@ -17,7 +17,7 @@ pytest.importorskip("transformers", reason="the clip extra (transformers) is not
 
 from es_visual.errors import ModelUnavailableError
 from es_visual.models.base import Embedder
-from es_visual.models.clip import ClipEmbedder
+from es_visual.models.clip import ClipEmbedder, checkpoint_digest
 
 PROJECTION = 24
 
@@ -90,8 +90,11 @@ def test_is_an_embedder(clip: ClipEmbedder, tiny_clip_dir: Path) -> None:
     assert isinstance(clip, Embedder)
     assert clip.supports_text
     assert clip.dims == PROJECTION
-    assert clip.version == "tiny-clip-model"  # a local folder: its name
-    assert clip.tag == "clip@tiny-clip-model"
+    # A local folder: its name and the hash of its config and weights.
+    digest = checkpoint_digest(tiny_clip_dir)
+    assert len(digest) == 16 and int(digest, 16) >= 0
+    assert clip.version == f"tiny-clip-model#{digest}"
+    assert clip.tag == f"clip@tiny-clip-model#{digest}"
 
 
 def test_image_vectors(clip: ClipEmbedder, pictures) -> None:
