@@ -26,7 +26,18 @@ from es_visual.config import Settings
 def create_app(
     settings: Settings | None = None, test_config: dict[str, Any] | None = None
 ) -> Flask:
-    from flask_ui import api, assets, auth, dups, indexpage, jobs, media, search, security
+    from flask_ui import (
+        api,
+        assets,
+        auth,
+        dups,
+        indexpage,
+        jobs,
+        media,
+        people,
+        search,
+        security,
+    )
     from flask_ui.jobrunner import JobManager
     from flask_ui.state import AppState
     from flask_ui.users import UserStore, users_file
@@ -75,7 +86,7 @@ def create_app(
     app.before_request(auth.load_user)
     app.after_request(security.add_headers)
     security.register_error_pages(app)
-    for module in (auth, search, assets, media, jobs, indexpage, dups, api):
+    for module in (auth, search, assets, media, jobs, indexpage, dups, api, people):
         app.register_blueprint(module.bp)
 
     @app.context_processor

@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from es_visual.errors import (
+    AmbiguousFaceError,
     EsVisualError,
     MediaError,
     NotFoundError,
@@ -53,6 +54,12 @@ def _field(exc: UnknownFieldError) -> Any:
 @bp.errorhandler(MediaError)
 def _media(exc: MediaError) -> Any:
     return error(400, "bad_image", f"the uploaded file could not be read: {exc.reason}")
+
+
+@bp.errorhandler(AmbiguousFaceError)
+def _several_faces(exc: AmbiguousFaceError) -> Any:
+    # Search faces by a picture with several: the caller picks one (``query_face``).
+    return error(400, "several_faces", f"{exc}; send query_face=N", faces=exc.faces)
 
 
 @bp.errorhandler(EsVisualError)

@@ -87,9 +87,38 @@ def fmt_time(seconds: float | None) -> str:
     return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
 
 
-def hit_card(hit: Hit, query_args: dict[str, Any] | None = None) -> dict[str, Any]:
+CARD_ASPECT = 4 / 3  # the result tile (app.css .thumb): the crop window has its shape
+ZOOM = 2.6  # the window spans this many box sizes around a matched face or region
+
+
+def crop_view(
+    bbox: Any, width: Any, height: Any, aspect: float = CARD_ASPECT, zoom: float = ZOOM
+) -> tuple[float, float, float, float] | None:
+    """A window of the picture, in its pixels, of the tile's ``aspect``, that holds the
+    whole ``bbox`` (normalized) with room around it: a card cropped to it shows the
+    matched box at any tile width, instead of slicing the middle of the picture."""
+    if not (isinstance(bbox, list | tuple) and len(bbox) == 4) or not width or not height:
+        return None
+    w, h = float(width), float(height)
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    bx, by, bw, bh = x0 * w, y0 * h, max(1.0, (x1 - x0) * w), max(1.0, (y1 - y0) * h)
+    # As large as the zoom asks, as the box needs, but no larger than the picture allows.
+    vw = max(bw * zoom, bh * zoom * aspect)
+    vw = min(vw, w, h * aspect)
+    vw = max(vw, bw * 1.1, bh * 1.1 * aspect)  # a huge box: zoom out, never cut it
+    vh = vw / aspect
+    cx, cy = bx + bw / 2, by + bh / 2
+    vx = min(max(cx - vw / 2, 0.0), max(w - vw, 0.0)) if vw <= w else (w - vw) / 2
+    vy = min(max(cy - vh / 2, 0.0), max(h - vh, 0.0)) if vh <= h else (h - vh) / 2
+    return (round(vx, 1), round(vy, 1), round(vw, 1), round(vh, 1))
+
+
+def hit_card(
+    hit: Hit, query_args: dict[str, Any] | None = None, names: dict[str, str] | None = None
+) -> dict[str, Any]:
     """``query_args``: the search's URL parameters; a video's link carries them, so its
-    asset page asks the same question of the video's frames and draws the timeline."""
+    asset page asks the same question of the video's frames and draws the timeline.
+    ``names``: person id -> name, for a face's "same person" badge."""
     source = hit.source or {}
     visual = source.get("visual") or {}
     matched = hit.matched
@@ -114,12 +143,22 @@ def hit_card(hit: Hit, query_args: dict[str, Any] | None = None) -> dict[str, An
         "matched": dict(matched.__dict__) if matched else None,
         "error": visual.get("error"),
         "matched_bbox": matched.bbox if matched and matched.bbox else None,
+        "crop": crop_view(matched.bbox, visual.get("width"), visual.get("height"))
+        if matched and matched.bbox
+        else None,
+        "same_person": getattr(matched, "same_person", None) if matched else None,
+        "person": getattr(matched, "person", None) if matched else None,
+        "person_name": (names or {}).get(getattr(matched, "person", None) or "")
+        if matched
+        else None,
         "segments": [s.to_dict() for s in hit.segments],
         # Concept labels (es_visual.labels) and, for a text search, why this hit came up.
         "labels": [str(x) for x in visual.get("labels") or []][:3],
         "signals": [s.to_dict() for s in getattr(hit, "signals", ())],
         # A video's card shows the frame that matched, not its first one.
         "thumb": url_for("media.thumb", asset_id=hit.id, size=320, t=link.get("t")),
+        # A crop around a small face needs more pixels than a 320 px tile.
+        "thumb_crop": url_for("media.thumb", asset_id=hit.id, size=640, t=link.get("t")),
         "url": url_for("assets.show", asset_id=hit.id, **link),
     }
 

@@ -41,6 +41,7 @@ class Query:
     face: str = ""
     face_index: int = 0
     upload: str = ""
+    query_face: int | None = None  # which face of an uploaded picture a face search uses
     after: str = ""
     limit: int = 24
 
@@ -63,6 +64,7 @@ class Query:
             face=text("face"),
             face_index=max(0, _int(args.get("face_index"), 0)),
             upload=text("upload"),
+            query_face=_face_number(args.get("query_face")),
             after=text("after"),
             limit=int(_clamp(_int(args.get("limit"), 24), 1, MAX_LIMIT)),
         )
@@ -118,6 +120,11 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _face_number(value: Any) -> int | None:
+    number = _int(value, -1)
+    return number if 0 <= number < 1000 else None
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -185,6 +192,7 @@ def build_search(
     if subject is not None and readable_doc(state, user, subject) is None:
         raise NotFoundError(f"no asset {subject!r}")
     search = Search.from_settings(state.settings, state.index)
+    search = search.with_people(people_registry(state).resolver(state.index))
     if query.where:
         search = search.where(query.where)
     if query.media != "all":
@@ -195,6 +203,8 @@ def build_search(
         if upload is None:
             raise QueryError("the uploaded image has expired; upload it again")
         search = search.similar_to(image=open_upload(upload, state.settings))
+        if query.on == "faces" and query.query_face is not None:
+            search = search.query_face(query.query_face)
     elif kind == "asset":
         search = search.similar_to(asset=query.similar)
     elif kind == "region":
@@ -238,6 +248,49 @@ def video_segments(
     result = search.where(Ids((asset_id,))).execute(state.backend(), embedder=state.embedder())
     hit = next((h for h in result.hits if h.id == asset_id), None)
     return list(hit.segments) if hit is not None else []
+
+
+def people_registry(state: AppState) -> Any:
+    """The people registry (names, merges) of the app's data dir, opened once."""
+    from flask import current_app
+
+    from es_visual.people.registry import PeopleRegistry
+
+    registry = current_app.extensions.get("es_visual_people")
+    if registry is None:
+        registry = PeopleRegistry.in_data_dir(state.settings.data_dir)
+        current_app.extensions["es_visual_people"] = registry
+    return registry
+
+
+def query_face_boxes(state: AppState, query: Query, upload: bytes | None) -> dict[str, Any] | None:
+    """The faces of an uploaded picture searched on faces, to draw on it (the same
+    cached detection the search itself uses): ``{"width", "height", "faces"}``, or None
+    when that is not the search."""
+    if query.kind != "image" or query.on != "faces" or upload is None:
+        return None
+    from es_visual.query.faces import describe, query_faces
+
+    spec = state.backend().visual_spec(state.index)
+    if spec is None or spec.face_model is None:
+        return None
+    try:
+        image = open_upload(upload, state.settings)
+        faces = describe(query_faces(image, spec.face_model))
+    except Exception:  # an unreadable upload or no face model: the search says why
+        return None
+    return {"width": image.width, "height": image.height, "faces": faces}
+
+
+def person_names(state: AppState, result: SearchResult) -> dict[str, str]:
+    """Names of the persons the hits' faces belong to."""
+    ids = {
+        m.person
+        for h in result.hits
+        for m in (h.matched, *h.children)
+        if m is not None and getattr(m, "person", None)
+    }
+    return people_registry(state).names(state.index, sorted(ids)) if ids else {}
 
 
 def text_search_support(state: AppState) -> tuple[bool, str]:

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from es_visual.errors import (
+    AmbiguousFaceError,
     MediaError,
     ModelMismatchError,
     ModelUnavailableError,
@@ -22,7 +23,13 @@ from es_visual.errors import (
 )
 from flask_ui.auth import current_user
 from flask_ui.present import hit_card
-from flask_ui.queries import Query, run_search, text_search_support
+from flask_ui.queries import (
+    Query,
+    person_names,
+    query_face_boxes,
+    run_search,
+    text_search_support,
+)
 from flask_ui.state import get_state
 
 bp = Blueprint("search", __name__)
@@ -58,9 +65,12 @@ def home() -> Any:
     try:
         result = run_search(state, user, query, upload)
         link_args = query.to_args() if query.kind != "browse" else None
-        cards = [hit_card(h, link_args) for h in result.hits]
+        names = person_names(state, result)
+        cards = [hit_card(h, link_args, names) for h in result.hits]
     except NotFoundError:
         abort(404)
+    except AmbiguousFaceError as exc:
+        error = f"Your picture has {len(exc.faces)} faces: click the one to search for."
     except (QuerySyntaxError, UnknownFieldError) as exc:
         where_error = expression_error(exc)
     except MediaError as exc:
@@ -71,6 +81,7 @@ def home() -> Any:
     return render_template(
         "search.html",
         query=query,
+        query_faces=query_face_boxes(state, query, upload),
         spec=spec,
         text_ok=text_ok,
         text_reason=text_reason,
@@ -100,7 +111,9 @@ def submit() -> Any:
         if data:
             token = state.uploads.put(current_user().name, data)
             # A new picture replaces whatever the search started from before.
-            changes.update(upload=token, similar="", region="", bbox=None, face="", text="")
+            changes.update(
+                upload=token, similar="", region="", bbox=None, face="", text="", query_face=None
+            )
     elif form.get("clear_subject") or query.text:
         # One thing to search by at a time: typed text replaces the picture.
         changes.update(upload="", similar="", region="", bbox=None, face="")

@@ -14,6 +14,7 @@ SAMPLE_ARGS = {
     "job_id": "x",
     "token": "x",
     "filename": "app.css",
+    "person": "p0000000000",
 }
 
 
