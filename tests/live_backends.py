@@ -14,6 +14,8 @@ from live_engines import ENGINES, engine_client_kwargs, engine_request
 
 STORES = ["embedded", *ENGINES]
 _templated: set[str] = set()
+# url -> the CLI's --backend value for it, filled by the fixtures that hand out urls
+BACKEND_OF: dict[str, str] = {}
 
 
 def open_cluster(name: str, url: str) -> Any:

@@ -1,4 +1,5 @@
-"""The "extend my existing cluster" flow end to end, through the CLI, against noida-db.
+"""The "extend my existing cluster" flow end to end, through the CLI, on every live engine
+(and noida-db).
 
 A user's index with their own fields and documents; `es-visual init` extends it,
 `ingest --from-index` attaches `visual` to those documents (real MobileNetV2 on
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from live_backends import BACKEND_OF
 
 from es_visual.cli import cli
 from es_visual.errors import ModelMismatchError
@@ -45,9 +47,14 @@ def scene_pipeline(tmp_path_factory) -> str:
 
 def _user_index(backend, index: str, copies: int = 1) -> dict[str, dict]:
     """The user's own index: their mapping, _meta and documents, media paths relative."""
+    # A user who will add vectors to an OpenSearch index creates it with index.knn (a
+    # setting fixed at creation; tests/integration/test_opensearch_without_knn.py is the
+    # index without it).
+    settings = {"index": {"knn": True}} if backend.name == "opensearch" else {}
     backend.client.indices.create(
         index=index,
         body={
+            "settings": settings,
             "mappings": {
                 "_meta": {"owner": "photo-team"},
                 "properties": {
@@ -55,7 +62,7 @@ def _user_index(backend, index: str, copies: int = 1) -> dict[str, dict]:
                     "owner": {"type": "keyword"},
                     "media": {"properties": {"file_path": {"type": "keyword"}}},
                 },
-            }
+            },
         },
     )
     docs = {}
@@ -73,7 +80,7 @@ def _user_index(backend, index: str, copies: int = 1) -> dict[str, dict]:
 
 
 def _es(url: str, index: str, *args: str) -> list[str]:
-    return ["--backend", "elasticsearch", "--url", url, "--index", index, *args]
+    return ["--backend", BACKEND_OF[url], "--url", url, "--index", index, *args]
 
 
 def _run(*args: str):
@@ -91,37 +98,37 @@ def _vectors(backend, index: str) -> dict[str, tuple[str, list[float]]]:
 
 
 def test_init_creates_extends_and_refuses_another_model(
-    es_backend, noida_url, index_name, scene_pipeline, tiny_clips
+    es_backend, cluster_url, index_name, scene_pipeline, tiny_clips
 ):
     docs = _user_index(es_backend, index_name)
-    out = _run(*_es(noida_url, index_name, "init", "--pipeline", scene_pipeline, "--json"))
+    out = _run(*_es(cluster_url, index_name, "init", "--pipeline", scene_pipeline, "--json"))
     assert out.exit_code == 0, out.output
     said = json.loads(out.stdout)
     assert said["action"] == "extended" and said["dims"] == 1280 and said["face_dims"] is None
     assert es_backend._get_mapping(index_name)["_meta"]["owner"] == "photo-team"
     assert es_backend.get(index_name, "u0-1") == docs["u0-1"]  # documents untouched
-    out = _run(*_es(noida_url, index_name, "init", "--pipeline", scene_pipeline))
+    out = _run(*_es(cluster_url, index_name, "init", "--pipeline", scene_pipeline))
     assert out.exit_code == 0 and "already set up" in out.stdout
     # Faces are an extension of the same model, not a change.
     out = _run(
-        *_es(noida_url, index_name, "init", "--pipeline", scene_pipeline, "--face-dims", "128")
+        *_es(cluster_url, index_name, "init", "--pipeline", scene_pipeline, "--face-dims", "128")
     )
     assert out.exit_code == 0 and out.stdout.startswith("extended"), out.output
     assert es_backend.visual_spec(index_name).face_dims == 128
-    out = _run(*_es(noida_url, index_name + "-new", "init", "--pipeline", scene_pipeline))
+    out = _run(*_es(cluster_url, index_name + "-new", "init", "--pipeline", scene_pipeline))
     assert out.exit_code == 0 and out.stdout.startswith("created")
-    out = _run(*_es(noida_url, index_name, "init", "--model", f"clip:{tiny_clips[0]}"))
+    out = _run(*_es(cluster_url, index_name, "init", "--model", f"clip:{tiny_clips[0]}"))
     assert out.exit_code == 1
     assert "reindex" in out.stderr and "1280 dims" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_from_index_ingest_attaches_visual_and_resumes(
-    es_backend, noida_url, index_name, scene_pipeline, skimage_dir
+    es_backend, cluster_url, index_name, scene_pipeline, skimage_dir
 ):
     docs = _user_index(es_backend, index_name)
     args = _es(
-        noida_url,
+        cluster_url,
         index_name,
         "ingest",
         "--from-index",
@@ -148,17 +155,17 @@ def test_from_index_ingest_attaches_visual_and_resumes(
 
 
 def test_where_on_user_fields_uses_the_index_mapping(
-    es_backend, noida_url, index_name, scene_pipeline, skimage_dir
+    es_backend, cluster_url, index_name, scene_pipeline, skimage_dir
 ):
     _user_index(es_backend, index_name)
-    _run(*_es(noida_url, index_name, "init", "--pipeline", scene_pipeline))
-    out = _run(*_es(noida_url, index_name, "search", "--where", "owner=team-b", "--json"))
+    _run(*_es(cluster_url, index_name, "init", "--pipeline", scene_pipeline))
+    out = _run(*_es(cluster_url, index_name, "search", "--where", "owner=team-b", "--json"))
     assert out.exit_code == 0, out.output
     ids = sorted(h["id"] for h in json.loads(out.stdout)["hits"])
     assert ids == ["u0-1", "u0-3", "u0-5"]
     out = _run(
         *_es(
-            noida_url,
+            cluster_url,
             index_name,
             "search",
             "--json",
@@ -167,16 +174,16 @@ def test_where_on_user_fields_uses_the_index_mapping(
         )
     )
     assert sorted(h["id"] for h in json.loads(out.stdout)["hits"]) == ["u0-2", "u0-3"]
-    out = _run(*_es(noida_url, index_name, "explain", "--where", "owner=team-b"))
+    out = _run(*_es(cluster_url, index_name, "explain", "--where", "owner=team-b"))
     assert json.loads(out.stdout)["query"]["bool"]["filter"][0] == {
         "term": {"owner": {"value": "team-b"}}
     }
-    out = _run(*_es(noida_url, index_name, "search", "--where", "nope=1"))
+    out = _run(*_es(cluster_url, index_name, "search", "--where", "nope=1"))
     assert out.exit_code == 2 and "owner" in out.stderr  # the known fields are the index's
 
 
 def test_sigkill_mid_ingest_then_resume_equals_a_clean_run(
-    es_backend, noida_url, index_name, scene_pipeline, skimage_dir
+    es_backend, cluster_url, index_name, scene_pipeline, skimage_dir
 ):
     killed, clean = index_name, index_name + "-clean"
     docs = _user_index(es_backend, killed, copies=2)
@@ -189,7 +196,7 @@ def test_sigkill_mid_ingest_then_resume_equals_a_clean_run(
             "-m",
             "es_visual",
             *_es(
-                noida_url,
+                cluster_url,
                 index,
                 "ingest",
                 "--from-index",
@@ -250,7 +257,7 @@ def test_sigkill_mid_ingest_then_resume_equals_a_clean_run(
 
 
 def test_reindex_builds_a_new_index_and_swaps_the_alias(
-    es_backend, noida_url, index_name, scene_pipeline, skimage_dir, tiny_clips
+    es_backend, cluster_url, index_name, scene_pipeline, skimage_dir, tiny_clips
 ):
     docs = _user_index(es_backend, index_name)
     # One user document without media: it is copied with its fields all the same.
@@ -262,7 +269,7 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
     )
     _run(
         *_es(
-            noida_url,
+            cluster_url,
             index_name,
             "ingest",
             "--from-index",
@@ -284,7 +291,7 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
 
     plan = _run(
         *_es(
-            noida_url,
+            cluster_url,
             index_name,
             "reindex",
             "--model",
@@ -303,7 +310,7 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
 
     out = _run(
         *_es(
-            noida_url,
+            cluster_url,
             index_name,
             "reindex",
             "--model",
@@ -316,7 +323,8 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
     )
     assert out.exit_code == 0, out.output
     report = json.loads(out.stdout)
-    assert report["swapped"] and report["left"] == [index_name] and report["copied"] == 1
+    # Every document's user fields are copied, embedded or not (a resumed run keeps edits).
+    assert report["swapped"] and report["left"] == [index_name] and report["copied"] == 7
     aliases = dict(es_backend.client.indices.get_alias(name=index_name))
     assert list(aliases) == [target]  # the name now resolves to the new index
     assert es_backend.visual_spec(index_name).model == tag_a
@@ -338,12 +346,12 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
     hits = Search(index_name).similar_to(asset="u0-0").limit(3).execute(es_backend).hits
     assert hits and hits[0].id != "u0-0"  # the new vectors answer
 
-    again = _run(*_es(noida_url, index_name, "reindex", "--model", new))
-    assert again.exit_code == 0 and "nothing to do" in again.stdout
+    again = _run(*_es(cluster_url, index_name, "reindex", "--model", new))
+    assert again.exit_code == 0 and "nothing to do" in again.stdout, again.output
     # Same dims: in place is allowed; other dims in place: one clear refusal.
     inplace = _run(
         *_es(
-            noida_url,
+            cluster_url,
             index_name,
             "reindex",
             "--model",
@@ -357,7 +365,9 @@ def test_reindex_builds_a_new_index_and_swaps_the_alias(
     assert inplace.exit_code == 0, inplace.output
     assert json.loads(inplace.stdout)["ingest"]["written"] == 6
     assert es_backend.visual_spec(index_name).model == tag_b
-    refused = _run(*_es(noida_url, index_name, "reindex", "--model", "mobilenet-v2", "--in-place"))
+    refused = _run(
+        *_es(cluster_url, index_name, "reindex", "--model", "mobilenet-v2", "--in-place")
+    )
     assert refused.exit_code == 1 and "same dims" in refused.stderr
 
 
@@ -401,7 +411,7 @@ def test_reindex_resumes_after_an_interruption(
             replace_original=True,
         )
     es_backend.refresh(plan.target)
-    assert es_backend.client.indices.exists_alias(name=index_name).body is False
+    assert not es_backend.client.indices.exists_alias(name=index_name)
     again = plan_reindex(es_backend, index_name, clip)
     assert again.documents == len(docs) and 0 < again.to_embed < len(docs)
     report = run_reindex(es_backend, again, clip, pipeline, batch_size=2, replace_original=True)
