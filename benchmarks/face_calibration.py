@@ -24,6 +24,7 @@ and the rule's own TMR/FMR computed on the raw descriptors.
 from __future__ import annotations
 
 import argparse
+import itertools
 import platform
 import sys
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class Sample:
     vector: np.ndarray  # unit length, as stored
     raw_norm: float  # the descriptor's norm before es-visual scaled it
     side: float  # the face box's longer side, in pixels of the original picture
+    bbox: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    size: tuple[int, int] = (0, 0)  # the picture's width and height
 
 
 def match(picture: Picture, boxes: list[tuple[float, float, float, float]]) -> list[int | None]:
@@ -108,7 +111,17 @@ def collect(detector: str, cache: Path | None) -> tuple[list[Sample], int, int]:
             x0, y0, x1, y1 = found[i].bbox
             side = max((x1 - x0) * image.width, (y1 - y0) * image.height)
             face = found[i]
-            samples.append(Sample(truth.identity, picture.path.name, face.vector, face.norm, side))
+            samples.append(
+                Sample(
+                    truth.identity,
+                    str(picture.path),
+                    face.vector,
+                    face.norm,
+                    side,
+                    face.bbox,
+                    image.size,
+                )
+            )
     return samples, labelled, missed
 
 
@@ -160,6 +173,72 @@ def table(samples: list[Sample]) -> None:
         )
 
 
+def clusters(samples: list[Sample], threshold: float) -> None:
+    """Persons as ingest forms them: the pictures written in order, batch by batch, through
+    the real clustering (es_visual.people.assign) and the embedded store."""
+    import tempfile
+
+    from es_visual.backends.embedded import EmbeddedBackend
+    from es_visual.documents import DocUpdate, VisualSpec
+    from es_visual.people.assign import PersonAssigner
+
+    by_picture: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_picture.setdefault(s.picture, []).append(s)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EmbeddedBackend(tmp)
+        store.ensure_index("faces", VisualSpec("none@0", 1, "dlib-resnet@v1", 128))
+        assign = PersonAssigner(store, "faces", face_model="dlib-resnet@v1", threshold=threshold)
+        updates = []
+        for i, faces in enumerate(by_picture.values()):
+            visual = {
+                "scene": [1.0],
+                "width": faces[0].size[0],
+                "height": faces[0].size[1],
+                "faces": [
+                    {"bbox": list(f.bbox), "score": 1.0, "vector": f.vector.tolist()} for f in faces
+                ],
+            }
+            updates.append(DocUpdate(f"p{i}", {"visual": visual}))
+            if len(updates) == 16:  # ingest's batch size
+                store.bulk_update("faces", assign(updates))
+                updates = []
+        if updates:
+            store.bulk_update("faces", assign(updates))
+        got: list[str | None] = []
+        truth: list[str] = []
+        for i, faces in enumerate(by_picture.values()):
+            stored = store.get("faces", f"p{i}")["visual"]["faces"]
+            for f, s in zip(stored, faces, strict=True):
+                got.append(f.get("person"))
+                truth.append(s.identity)
+        store.close()
+    placed = [(g, t) for g, t in zip(got, truth, strict=True) if g is not None]
+    pairs_same_person = pairs_same_identity = both = 0
+    for (g1, t1), (g2, t2) in itertools.combinations(placed, 2):
+        pairs_same_person += g1 == g2
+        pairs_same_identity += t1 == t2
+        both += g1 == g2 and t1 == t2
+    persons = {g for g, _ in placed}
+    multi = {t for t in truth if truth.count(t) > 1}
+    print()
+    print("## persons formed at ingest (es_visual.people.assign, faces in file order)")
+    print(
+        f"faces placed in a person: {len(placed)}/{len(got)} "
+        f"(the rest are under {assign.min_side} px: too small to tell who it is)"
+    )
+    print(f"persons formed: {len(persons)} (people among the placed faces: "
+          f"{len({t for _, t in placed})}, of whom {len(multi)} with several photos)")  # fmt: skip
+    print(
+        f"pairs put in one person that are one person (precision): {both}/{pairs_same_person}"
+        f" = {both / max(pairs_same_person, 1):.3f}"
+    )
+    print(
+        f"pairs of one person put in one person (recall): {both}/{pairs_same_identity}"
+        f" = {both / max(pairs_same_identity, 1):.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--detector", default=None, help="face detector (default: the preset's)")
@@ -172,6 +251,7 @@ def main() -> None:
     samples, labelled, missed = collect(detector, args.cache)
     print(f"labelled faces {labelled}, found and matched {labelled - missed}, missed {missed}")
     table(samples)
+    clusters(samples, same_person_threshold("dlib-resnet@v1") or 0.92)
     print(f"\nshipped default: cosine >= {same_person_threshold('dlib-resnet@v1')}")
 
 

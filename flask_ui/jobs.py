@@ -40,6 +40,7 @@ def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
     """Validate a job request from the page or the API and start it; ``JobRefused`` if not.
     The job writes only what ``user`` may write (flask_ui/jobrunner.py)."""
     from es_visual.ingest.sources import iter_folder, iter_index
+    from es_visual.people.registry import PeopleRegistry
     from es_visual.workflows import ingest, load_pipeline
 
     kind = str(form.get("kind") or "folder")
@@ -103,6 +104,7 @@ def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
             # Listed on the page while the job runs; the final report replaces the list.
             on_failure=lambda failure: job.failures.append(failure.to_dict()),
             acl_field=settings.acl_field,
+            people=PeopleRegistry.in_data_dir(settings.data_dir),  # merged persons' ids
         )
 
     return state.jobs.start(job, run, count)

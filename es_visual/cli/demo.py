@@ -27,6 +27,7 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
     from es_visual.ingest.sources import iter_manifest
     from es_visual.private import private_dir
     from es_visual.query.search import Search
+    from es_visual.people.registry import PeopleRegistry
     from es_visual.workflows import ingest, load_pipeline
 
     settings = app.settings
@@ -57,6 +58,7 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
             pipeline=config,
             progress=bar.update,
             acl_field=settings.acl_field,
+            people=PeopleRegistry.in_data_dir(settings.data_dir),
         )
     say(f"{report.written} written, {report.skipped} unchanged, {report.failed} failed.\n")
 

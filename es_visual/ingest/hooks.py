@@ -54,11 +54,12 @@ class FacesHook:
     def model(self) -> FaceModel:
         with self._lock:
             if self._model is None:
-                from es_visual.models.faces import get_face_model
+                from es_visual.models.faces import DEFAULT_DETECTOR, get_face_model
 
                 o = self.options
                 self._model = get_face_model(
-                    detector=o.get("detector", "hybrid"),
+                    detector=o.get("detector", DEFAULT_DETECTOR),
+                    encoder=o.get("encoder", "torch"),
                     upsample=int(o.get("upsample", 1)),
                     min_score=float(o.get("min_score", 0.0)),
                     max_side=int(o.get("max_side", 1024)),

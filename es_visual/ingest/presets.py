@@ -8,7 +8,7 @@ like this (every section and key optional except ``model``)::
     model: mobilenet-v2
     max_side: 512
     max_pixels: 64000000
-    faces:   {enabled: true, detector: hybrid, upsample: 1, min_score: 0.0,
+    faces:   {enabled: true, detector: yunet, upsample: 1, min_score: 0.0,
               max_faces: 20, max_side: 1024, as_regions: false}
     objects: {enabled: false, weights: yolov8n.pt, min_score: 0.35,
               max_regions: 20, classes: [person, dog], device: cpu}
@@ -105,7 +105,12 @@ SCHEMA: dict[str, Any] = {
     "max_pixels": _Key(_int(1), "a positive integer", None),
     "faces": {
         "enabled": _Key(_bool, "true or false", False),
-        "detector": _Key(_one_of("hybrid", "hog", "cnn"), "hybrid, hog or cnn", "hybrid"),
+        "detector": _Key(
+            _one_of("yunet", "hybrid", "hog", "cnn"), "yunet, hybrid, hog or cnn", "yunet"
+        ),
+        "encoder": _Key(_one_of("torch", "dlib"), "torch or dlib", "torch"),
+        # Cluster the faces into persons as they are written (es_visual.people).
+        "people": _Key(_bool, "true or false", True),
         "upsample": _Key(_int(0, 3), "an integer from 0 to 3", 1),
         "min_score": _Key(_num(-5, 5), "a number from -5 to 5", 0.0),
         "max_faces": _Key(_int(1, 1000), "an integer from 1 to 1000", 20),

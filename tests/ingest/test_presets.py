@@ -89,7 +89,7 @@ def invoke(settings: Settings, *args: str):
 def test_cli_list_and_show(settings: Settings) -> None:
     result = invoke(settings, "list")
     assert result.exit_code == 0, result.output
-    assert "offline *" in result.output and "faces (hybrid)" in result.output
+    assert "offline *" in result.output and "faces (yunet)" in result.output
     data = json.loads(invoke(settings, "list", "--json").output)
     assert {row["name"] for row in data} >= {"offline", "clip", "full"}
     shown = invoke(settings, "show", "full")

@@ -117,3 +117,64 @@ def test_concurrent_detections_match_serial_ones(skimage_dir: Path) -> None:
     assert together == serial
     assert sum(map(len, serial)) == 6  # one face in each astronaut and camera picture
     assert model._made <= model._max_sets  # bounded: never more sets than cores
+
+
+# --- the default pipeline: libfacedetection + dlib's descriptor run by torch ------------------
+
+
+def test_the_torch_descriptor_is_dlibs_own(skimage_dir: Path) -> None:
+    """The same network and weights: vectors equal to dlib's to float rounding, so indexes,
+    thresholds and persons made with either stay valid."""
+    from es_visual.models.faces import FaceModel
+
+    by_dlib = FaceModel(detector="hybrid", encoder="dlib")
+    by_torch = FaceModel(detector="hybrid", encoder="torch")
+    for name in ("astronaut.png", "camera.png"):
+        image = photo(skimage_dir, name)
+        [a], [b] = by_dlib.detect(image), by_torch.detect(image)
+        assert a.bbox == b.bbox
+        assert float(a.vector @ b.vector) > 0.9999
+        assert a.norm == pytest.approx(b.norm, rel=1e-4)
+
+
+def test_the_weights_reader_refuses_other_files(tmp_path: Path) -> None:
+    from es_visual.models.dlib_resnet import read_weights
+
+    other = tmp_path / "other.dat"
+    other.write_bytes(b"\x01\x05con_4" + bytes(64))
+    with pytest.raises(ValueError):
+        read_weights(other)
+    with pytest.raises(ValueError, match="not dlib's face ResNet"):
+        read_weights(models_dir() / "mmod_human_face_detector.dat")
+
+
+def test_yunet_finds_the_faces_and_no_others(skimage_dir: Path) -> None:
+    from es_visual.models.faces import FaceModel
+
+    model = FaceModel(detector="yunet")
+    assert model.detector_kind == "yunet"
+    for name, centre in (("astronaut.png", (0.43, 0.24)), ("camera.png", (0.45, 0.30))):
+        [face] = model.detect(photo(skimage_dir, name))
+        x0, y0, x1, y1 = face.bbox
+        assert x0 < centre[0] < x1 and y0 < centre[1] < y1 and 0.5 <= face.score <= 1.0
+    for name in ("chelsea.png", "coffee.png", "rocket.jpg", "horse.png"):
+        assert model.detect(photo(skimage_dir, name)) == [], name
+
+
+def test_yunet_boxes_give_the_vectors_of_dlibs_boxes(skimage_dir: Path) -> None:
+    """Its boxes are mapped to dlib's shape, so a face found either way is the same person
+    by a wide margin (the threshold is 0.92)."""
+    from es_visual.models.faces import FaceModel
+
+    yunet, hybrid = FaceModel(detector="yunet"), FaceModel(detector="hybrid")
+    for name in ("astronaut.png", "camera.png"):
+        [a], [b] = yunet.detect(photo(skimage_dir, name)), hybrid.detect(photo(skimage_dir, name))
+        assert float(a.vector @ b.vector) > 0.97
+
+
+def test_yunet_finds_small_faces_in_small_pictures(skimage_dir: Path) -> None:
+    """A 96 px thumbnail of the astronaut (her face ~17 px): enlarged before detection."""
+    from es_visual.models.faces import FaceModel
+
+    small = photo(skimage_dir, "astronaut.png").resize((96, 96))
+    assert len(FaceModel(detector="yunet").detect(small)) == 1
