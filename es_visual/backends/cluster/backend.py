@@ -53,6 +53,7 @@ T = TypeVar("T")
 
 # Per-item statuses worth retrying: too many requests, and the cluster's own failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+FIELD_TYPES_TTL_S = 60.0  # how long an index's field types are trusted without reading them
 PIT_KEEP_ALIVE = "2m"  # what a metadata search's own point in time needs: one request
 
 
@@ -140,6 +141,7 @@ class ClusterBackend:
         self._specs: dict[str, VisualSpec | None] = {}
         self._server: ServerInfo | None = None
         self._keywords: dict[str, dict[str, str]] = {}  # index -> text field -> keyword one
+        self._types: dict[str, tuple[float, dict[str, str]]] = {}  # index -> (read at, types)
         self.client = client or self._make_client(
             url=self.url,
             basic_auth=(username, password or "") if username else None,
@@ -215,6 +217,14 @@ class ClusterBackend:
 
     # --- the one gate to the client ---------------------------------------------------------
 
+    def _forget(self, index: str | None) -> None:
+        """Drop what is cached about ``index`` (every index: None) after a mapping change."""
+        for cache in (self._specs, self._keywords, self._types):
+            if index is None:
+                cache.clear()
+            else:
+                cache.pop(index, None)  # type: ignore[attr-defined]
+
     @property
     def server(self) -> ServerInfo:
         """The server's distribution and version, read once; an unsupported server is
@@ -276,8 +286,16 @@ class ClusterBackend:
     def field_types(self, index: str) -> dict[str, str]:
         """The index's mapping flattened: dotted field path -> mapping type, for every
         leaf (sub-fields such as ``title.keyword`` included; objects are walked,
-        nested objects are listed with type ``nested`` and walked too)."""
-        return flatten_mapping(self._get_mapping(index))
+        nested objects are listed with type ``nested`` and walked too).
+
+        Kept for ``FIELD_TYPES_TTL_S`` (every UI search would otherwise read the
+        mapping first); es-visual's own mapping changes drop it at once."""
+        cached = self._types.get(index)
+        if cached is not None and time.monotonic() - cached[0] < FIELD_TYPES_TTL_S:
+            return cached[1]
+        types = flatten_mapping(self._get_mapping(index))
+        self._types[index] = (time.monotonic(), types)
+        return types
 
     def visual_spec(self, index: str) -> VisualSpec | None:
         if not self._index_exists(index):
@@ -291,8 +309,7 @@ class ClusterBackend:
         return spec
 
     def ensure_index(self, index: str, spec: VisualSpec) -> None:
-        self._specs.pop(index, None)
-        self._keywords.pop(index, None)
+        self._forget(index)
         if not self._index_exists(index):
             body: dict[str, Any] = {"mappings": mappings.mapping_body(self.engine, spec)}
             settings = mappings.index_settings(self.engine)
@@ -378,6 +395,7 @@ class ClusterBackend:
         self._call(
             f"creating index {target!r}", self.client.indices.create, index=target, body=body
         )
+        self._forget(target)
 
     def set_visual_spec(self, index: str, spec: VisualSpec) -> None:
         """Record that ``index`` now holds vectors of ``spec.model`` (same dims only: a
@@ -403,7 +421,7 @@ class ClusterBackend:
             index=index,
             body={"_meta": meta},
         )
-        self._specs.pop(index, None)
+        self._forget(index)
 
     def block_writes(self, index: str, blocked: bool) -> None:
         """``index.blocks.write`` on (or off) for the concrete index ``index`` names."""
@@ -437,8 +455,7 @@ class ClusterBackend:
             self.client.indices.update_aliases,
             body={"actions": actions},
         )
-        self._specs.clear()
-        self._keywords.clear()
+        self._forget(None)
         return old
 
     # --- writes ---------------------------------------------------------------------------------
