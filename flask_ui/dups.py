@@ -77,7 +77,7 @@ def find_groups(state: AppState, user: User, args: Any) -> dict[str, Any]:
     if spec is None:
         out["error"] = "No vectors in this index yet: ingest some media first."
         return out
-    search = Search.from_settings(state.settings, state.index).as_user(
+    search = Search.for_index(state.settings, state.backend(), state.index).as_user(
         user.name, groups=list(user.groups)
     )
     try:

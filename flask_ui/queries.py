@@ -191,7 +191,7 @@ def build_search(
     subject = query.subject
     if subject is not None and readable_doc(state, user, subject) is None:
         raise NotFoundError(f"no asset {subject!r}")
-    search = Search.from_settings(state.settings, state.index)
+    search = Search.for_index(state.settings, state.backend(), state.index)
     search = search.with_people(people_registry(state).resolver(state.index))
     if query.where:
         search = search.where(query.where)

@@ -153,7 +153,7 @@ def dups(
             sys.exit(EXIT_PARTIAL)
         return
 
-    s = Search.from_settings(app.settings)
+    s = Search.for_index(app.settings, app.backend())
     if where:
         s = s.where(where)
     if as_user:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, get_args, runtime_checkable
 
 from es_visual.errors import ConfigError, UnknownFieldError
 
@@ -23,6 +23,15 @@ FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 
 # The index field that stands for a document's id; the parser turns it into ``Ids``.
 ID_FIELD = "_id"
+
+
+@runtime_checkable
+class MappingReader(Protocol):
+    """A store that knows its indexes' field types (Elasticsearch, OpenSearch)."""
+
+    def field_types(self, index: str) -> dict[str, str]:
+        """The index's mapping flattened: dotted field path -> mapping type."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,11 @@ VISUAL_FIELDS: dict[str, tuple[str, FieldType]] = {
     "person": ("visual.persons", "keyword"),
     # Concepts the scene model saw (es_visual.labels): labels:tabby, aggregate("labels").
     "labels": ("visual.labels", "keyword"),
+    # Detected regions (es_visual.query.nested): a document with such a region, and in a
+    # search --on regions only such regions compete: regions.label:dog, regions.score>0.5.
+    "regions.label": ("visual.regions.label", "keyword"),
+    "regions.kind": ("visual.regions.kind", "keyword"),
+    "regions.score": ("visual.regions.score", "number"),
 }
 
 # Short names that came after users' indexes did: an index's own field of that name keeps
@@ -121,6 +135,32 @@ class FieldMap:
     def from_settings(cls, settings: Settings) -> FieldMap:
         """The defaults, changed by ``settings.fields``, with ``settings.text_fields``."""
         return cls.default().with_fields(settings.fields, text_fields=settings.text_fields)
+
+    @classmethod
+    def for_index(cls, settings: Settings, backend: object, index: str) -> FieldMap:
+        """The one field map of every front end (CLI, UI, API, duplicates). On a store
+        that reads its mapping (``MappingReader``: the clusters), the index's own
+        fields by their dotted paths, common names such as ``tags`` where the index has
+        them, and the configured ``fields`` on top, so ``owner=team-b`` works on a
+        user's index with no configuration. Elsewhere, or while the index does not
+        exist yet: the configured map."""
+        from es_visual.errors import BackendUnavailableError, EsVisualError
+
+        if not isinstance(backend, MappingReader):
+            return cls.from_settings(settings)
+        try:
+            types = backend.field_types(index)
+        except BackendUnavailableError:
+            raise
+        except EsVisualError:  # no such index yet
+            return cls.from_settings(settings)
+        if not types:
+            return cls.from_settings(settings)
+        configured = list(settings.text_fields)
+        # The built-in default list names fields an index may not have; the index's own
+        # text fields are the better default. A list the user set is taken as given.
+        text = None if configured == list(DEFAULT_TEXT_FIELDS) else configured
+        return cls.from_field_types(types, text_fields=text, overrides=settings.fields)
 
     @classmethod
     def from_field_types(

@@ -113,6 +113,18 @@ class Search:
         object.__setattr__(self, "_s", state)
 
     @classmethod
+    def for_index(cls, settings: Settings, backend: object, index: str | None = None) -> Search:
+        """A search on ``index`` (default ``settings.index``) with the field map of that
+        index (``FieldMap.for_index``) and the configured ACL rule: what the CLI, the
+        UI, the API and duplicates all start from, so one input means one query."""
+        index = index or settings.index
+        return cls(
+            index,
+            field_map=FieldMap.for_index(settings, backend, index),
+            acl_policy=AclPolicy.from_settings(settings),
+        )
+
+    @classmethod
     def from_settings(cls, settings: Settings, index: str | None = None) -> Search:
         """A search on ``settings.index`` with the configured field map and ACL rule."""
         return cls(
