@@ -3,9 +3,12 @@
 Vector searches: the scoped filter (filter AND acl) is resolved to candidate
 documents FIRST, then ranking runs only over those documents' vectors, so the
 page holds the best matches among the documents the caller may see, however
-few match. The exact-or-ANN rule lives in ``TargetVectors.use_exact``. Ranking
-is by (score desc, id asc); scores are cosine similarities rounded to 1e-6 so
-that a cursor's score compares equal on the next page whichever path ran.
+few match. On a nested target, the filter's conditions on that target's own
+children (``query.nested.child_filter``: ``regions.label:dog``) also pick which
+children compete and which are reported. The exact-or-ANN rule lives in
+``TargetVectors.use_exact``. Ranking is by (score desc, id asc); scores are cosine
+similarities rounded to 1e-6 so that a cursor's score compares equal on the next
+page whichever path ran.
 Pages are ``size`` hits; the cursor is ``(score, id)`` of the last one, and
 paging goes on past ``k`` (``k``/``num_candidates`` only widen the ANN search).
 
@@ -15,6 +18,7 @@ keyset paging (``search_after``) and a total count.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import Counter
@@ -24,13 +28,19 @@ from typing import Any
 import numpy as np
 
 from es_visual.backends.embedded_index import IndexHandle
-from es_visual.backends.embedded_sql import compile_filter, json_path, order_and_after
+from es_visual.backends.embedded_sql import (
+    compile_child_filter,
+    compile_filter,
+    json_path,
+    order_and_after,
+)
 from es_visual.backends.embedded_store import IndexStore
-from es_visual.backends.embedded_vectors import TargetVectors, normalize
+from es_visual.backends.embedded_vectors import Selection, TargetVectors, normalize
 from es_visual.documents import VisualSpec
 from es_visual.errors import CursorError, ModelMismatchError, QueryError
 from es_visual.query.cursor import encode_cursor
-from es_visual.query.ir import Scalar, SearchRequest, VectorQuery
+from es_visual.query.ir import MatchAll, Scalar, SearchRequest, VectorQuery
+from es_visual.query.nested import NESTED_PATHS, child_filter
 from es_visual.query.results import Hit, Matched, SearchResult
 from es_visual.query.segments import video_segments
 
@@ -76,15 +86,16 @@ def vector_search(h: IndexHandle, req: SearchRequest, spec: VisualSpec | None) -
     need = req.size + 1  # one more than the page tells whether another page exists
     candidates = h.candidates(req.scoped_filter)
     excluded = h.store.rids_of(vq.exclude_ids) if vq.exclude_ids else []
+    allowed = _allowed_children(h, req, candidates)
     tv = h.targets[vq.target]
     with tv.lock:
         tv.sync()
-        ranked = rank(tv, h.store, q, candidates, excluded, vq, need, after)
+        ranked = rank(tv, h.store, q, candidates, excluded, vq, need, after, allowed)
     page, more = ranked[: req.size], len(ranked) > req.size
     sources = h.store.sources([rid for rid, _, _ in page])
     page = [p for p in page if p[0] in sources]  # deleted meanwhile
     children = (
-        _children(h.store, vq, q, [rid for rid, _, _ in page], sources)
+        _children(h.store, vq, q, [rid for rid, _, _ in page], sources, allowed)
         if vq.target != "scene"
         else {}
     )
@@ -117,6 +128,35 @@ def vector_search(h: IndexHandle, req: SearchRequest, spec: VisualSpec | None) -
     )
 
 
+# Below this many candidate documents, the child filter's SQL is restricted to them.
+CHILD_FILTER_RESTRICT = 50_000
+
+
+def _allowed_children(
+    h: IndexHandle, req: SearchRequest, candidates: np.ndarray | None
+) -> np.ndarray | None:
+    """The vids of the children of the searched target that its child filter lets compete
+    (sorted), or None when the filter says nothing about them."""
+    vq = req.vector
+    assert vq is not None
+    node = child_filter(req.filter, vq.target)
+    if isinstance(node, MatchAll):
+        return None
+    path = NESTED_PATHS[vq.target]
+    where, params = compile_child_filter(node, path, "nc.value")
+    sql = (
+        "SELECT v.vid FROM vectors AS v JOIN docs AS d ON d.rid = v.doc_rid "
+        "JOIN json_each(d.source, ?) AS nc ON nc.key = v.child "
+        f"WHERE v.target = ? AND nc.type = 'object' AND {where}"
+    )
+    args: list[Any] = [json_path(path), vq.target, *params]
+    if candidates is not None and len(candidates) <= CHILD_FILTER_RESTRICT:
+        sql += " AND v.doc_rid IN (SELECT value FROM json_each(?))"
+        args.append(json.dumps(candidates.tolist()))
+    rows = h.store.conn().execute(sql, args).fetchall()
+    return np.unique(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+
+
 def _vector_after(after: Sequence[Scalar | None] | None) -> tuple[float, str] | None:
     if after is None:
         return None
@@ -139,13 +179,17 @@ def rank(
     vq: VectorQuery,
     need: int,
     after: tuple[float, str] | None,
+    allowed: np.ndarray | None = None,
 ) -> Ranked:
     """The ``need`` best documents after ``after`` among ``candidates``, each scored by its
-    best vector of the target. Caller holds ``tv.lock`` and has synced ``tv``."""
+    best vector of the target (of the ``allowed`` vids only, when given). Caller holds
+    ``tv.lock`` and has synced ``tv``."""
     n = tv.n
     if n == 0 or tv.n_alive == 0:
         return []
     sel = tv.select(candidates, list(excluded))
+    if allowed is not None:
+        sel = _only_vids(tv, sel, allowed)
     n_selected = sel.count
     if n_selected == 0:
         return []
@@ -172,6 +216,21 @@ def rank(
             return picked  # whatever lies further scores below the threshold
         k_vec, nprobe = min(k_vec * 4, n_selected), min(tv.nlist, nprobe * 2)
     return pick(*tv.exact(q, sel))
+
+
+def _only_vids(tv: TargetVectors, sel: Selection, vids: np.ndarray) -> Selection:
+    """``sel`` narrowed to the rows holding ``vids`` (the rows' vids ascend)."""
+    n = tv.n
+    mask = np.zeros(n, bool)
+    if len(vids) and n:
+        pos = np.searchsorted(tv.vids[:n], vids)
+        pos = pos[pos < n]
+        mask[pos[tv.vids[pos] == vids[: len(pos)]]] = True
+    if sel.mask is not None:
+        mask &= sel.mask
+    elif tv.n_dead:
+        mask &= tv.alive[:n]
+    return Selection(mask, int(np.count_nonzero(mask)))
 
 
 class _Picker:
@@ -242,11 +301,15 @@ def _children(
     q: np.ndarray,
     rids: list[int],
     sources: dict[int, tuple[str, dict[str, Any]]],
+    allowed: np.ndarray | None = None,
 ) -> dict[int, tuple[list[Matched], list]]:
-    """Per document: its children scored (best first) and, in a video, the segments."""
+    """Per document: its children scored (best first) and, in a video, the segments; only
+    the ``allowed`` vids' children when given (the child filter)."""
     if not rids:
         return {}
     rows = store.child_rows(rids, vq.target)
+    if allowed is not None and len(rows):
+        rows = rows.subset(np.isin(rows.vid, allowed))
     if not len(rows):
         return {}
     scores = np.round((normalize(rows.matrix) @ q).astype(np.float64), SCORE_DECIMALS)
@@ -303,8 +366,6 @@ def metadata_search(h: IndexHandle, req: SearchRequest) -> SearchResult:
     ).fetchall()
     more = len(rows) > req.size
     hits = []
-    import json
-
     for row in rows[: req.size]:
         _, doc_id, raw, *keys = row
         source = json.loads(raw)

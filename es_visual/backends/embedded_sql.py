@@ -12,6 +12,10 @@ Semantics follow Elasticsearch:
   inside one value. ``MultiMatch`` matches when any one field matches.
 * ``Range`` compares numbers with numbers and strings with strings (ISO dates
   through ``julianday`` so ``Z`` and ``+00:00`` agree), never across types.
+* A field inside a nested list (``visual.regions.label``, see ``query.nested``)
+  matches when some child object of the list matches the leaf, as a ``nested``
+  query does on a cluster. ``compile_child_filter`` compiles a filter over one
+  child instead (the regions that may compete in a kNN).
 
 Values are always bound as parameters; field names are validated and turned into
 quoted JSON paths, which are parameters too.
@@ -27,6 +31,7 @@ from typing import Any
 
 from es_visual.errors import CursorError, QueryError
 from es_visual.query import ir
+from es_visual.query.nested import nested_path, relative
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-][A-Za-z0-9_@$\-]*$")
 _TOKEN = re.compile(r"\w+")
@@ -77,8 +82,9 @@ def register_functions(conn: sqlite3.Connection) -> None:
 class FilterCompiler:
     """A visitor: ``compile(node)`` -> ``(sql, params)`` for ``WHERE`` over ``docs AS <alias>``."""
 
-    def __init__(self, alias: str = "d") -> None:
-        self.src = f"{alias}.source"
+    def __init__(self, alias: str = "d", *, src: str | None = None) -> None:
+        # ``src``: the JSON the fields are read from (a child object's, for a child filter).
+        self.src = src or f"{alias}.source"
         self.id = f"{alias}.id"
 
     def compile(self, node: ir.Node) -> tuple[str, list[Any]]:
@@ -116,11 +122,26 @@ class FilterCompiler:
 
     def _any(self, field: str, cond: str, cond_params: Sequence[Any], params: list[Any]) -> str:
         """True when some scalar element of ``field`` satisfies ``cond`` (over ``value``)."""
+        path = nested_path(field)
+        if path is not None:
+            return self._some_child(path, field, cond, cond_params, params)
         params.append(json_path(field))
         params.extend(cond_params)
         return (
             f"coalesce(EXISTS(SELECT 1 FROM json_each({self.src}, ?) "
             f"WHERE type NOT IN ('object', 'array', 'null') AND ({cond})), 0)"
+        )
+
+    def _some_child(
+        self, path: str, field: str, cond: str, cond_params: Sequence[Any], params: list[Any]
+    ) -> str:
+        """Some object of the nested list ``path`` has a scalar at ``field`` (relative to
+        it) satisfying ``cond``; the inner ``value``/``type`` are the innermost table's."""
+        params.extend([json_path(path), json_path(field[len(path) + 1 :]), *cond_params])
+        return (
+            f"coalesce(EXISTS(SELECT 1 FROM json_each({self.src}, ?) AS nc "
+            f"WHERE nc.type = 'object' AND EXISTS(SELECT 1 FROM json_each(nc.value, ?) "
+            f"WHERE type NOT IN ('object', 'array', 'null') AND ({cond}))), 0)"
         )
 
     def _visit_term(self, node: ir.Term, params: list[Any]) -> str:
@@ -194,6 +215,9 @@ class FilterCompiler:
         if node.as_written:
             json_path(node.field)  # the same validation of the name
             return self._written(node.field.split("."), "$", params)
+        path = nested_path(node.field)
+        if path is not None:
+            return self._some_child(path, node.field, "1", [], params)
         params.append(json_path(node.field))
         # null, [], [null] and {} do not exist, as in Elasticsearch.
         return f"coalesce(EXISTS(SELECT 1 FROM json_each({self.src}, ?) WHERE type != 'null'), 0)"
@@ -218,6 +242,16 @@ class FilterCompiler:
         return "(" + " OR ".join(ors) + ")"
 
     def _visit_match(self, node: ir.Match, params: list[Any]) -> str:
+        nested = nested_path(node.field)
+        if nested is not None:
+            inner_params: list[Any] = []
+            child = FilterCompiler(src="nc.value")
+            inner = child._visit_match(relative(node, nested), inner_params)  # type: ignore[arg-type]
+            params.extend([json_path(nested), *inner_params])
+            return (
+                f"coalesce(EXISTS(SELECT 1 FROM json_each({self.src}, ?) AS nc "
+                f"WHERE nc.type = 'object' AND {inner}), 0)"
+            )
         path = json_path(node.field)
         params.extend([path, path, node.text, int(node.phrase)])
         return f"es_match(json_extract({self.src}, ?), json_type({self.src}, ?), ?, ?)"
@@ -239,6 +273,13 @@ def _check_scalar(value: Any, field: str) -> None:
 def compile_filter(node: ir.Node, alias: str = "d") -> tuple[str, list[Any]]:
     """``(sql, params)``: a 0/1 expression true for the documents ``node`` matches."""
     return FilterCompiler(alias).compile(node)
+
+
+def compile_child_filter(node: ir.Node, path: str, child: str) -> tuple[str, list[Any]]:
+    """``(sql, params)``: a 0/1 expression true for the child objects of the nested list
+    ``path`` that ``node`` (fields written in full: ``visual.regions.label``) matches;
+    ``child`` is the SQL expression of one child object's JSON."""
+    return FilterCompiler(src=child).compile(relative(node, path))
 
 
 # --- sorting and search_after --------------------------------------------------------------

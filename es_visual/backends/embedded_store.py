@@ -78,6 +78,12 @@ class VectorRows:
     def __len__(self) -> int:
         return len(self.vid)
 
+    def subset(self, keep: np.ndarray) -> VectorRows:
+        """The rows where the boolean ``keep`` is true."""
+        return VectorRows(
+            self.vid[keep], self.doc_rid[keep], self.child[keep], self.t[keep], self.matrix[keep]
+        )
+
 
 class IndexStore:
     def __init__(self, path: Path, *, create: bool) -> None:

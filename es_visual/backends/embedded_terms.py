@@ -13,6 +13,9 @@ yields (text, integer, real; true/false as 1/0; integers past 64 bits as real).
 Strings longer than ``MAX_TERM_CHARS`` are left out, so a leaf that could match
 one (a long ``Term`` value) is not answered from here. Keys that a field name
 cannot spell (dots, spaces...) are left out too: no filter can name them.
+Inside the nested lists (``query.nested``) only ``CHILD_TERMS`` are indexed, as
+"some child holds this value" (``visual.regions.label`` -> the rids with a dog
+region); every other child field is answered by the JSON scan.
 
 Leaves it does not answer (``Match``, ``Prefix``, ``Exists``, string ranges,
 ``_id`` prefixes) run on the JSON scan, restricted to the rids the rest of an
@@ -30,9 +33,13 @@ import numpy as np
 
 from es_visual.backends.embedded_sql import _SEGMENT, ID_FIELD, compile_filter, json_path
 from es_visual.query import ir
+from es_visual.query.nested import NESTED_PATHS, nested_path
 
 MAX_TERM_CHARS = 256
-TERMS_VERSION = "1"
+TERMS_VERSION = "2"  # 2: region labels and kinds
+# Child fields worth an index read: few distinct values, asked for often (regions.label:dog).
+CHILD_TERMS = frozenset({"visual.regions.label", "visual.regions.kind"})
+_LISTS = frozenset(NESTED_PATHS.values())
 _INT64 = (-(2**63), 2**63 - 1)
 # A restricted JSON scan (``rid IN (...)``) beats a full one below this share of documents.
 RESTRICT_FRACTION = 0.25
@@ -78,6 +85,26 @@ def doc_terms(source: dict[str, Any]) -> set[tuple[str, Any]]:
             field = prefix + key
             if isinstance(value, dict):
                 stack.append((field + ".", value))
+                continue
+            if field in _LISTS:
+                out.update(_child_terms(field, value))
+                continue
+            for item in value if isinstance(value, list) else (value,):
+                sql = _sql_value(item)
+                if sql is not None:
+                    out.add((field, sql))
+    return out
+
+
+def _child_terms(path: str, children: Any) -> set[tuple[str, Any]]:
+    """The ``CHILD_TERMS`` of the objects of one nested list."""
+    out: set[tuple[str, Any]] = set()
+    for child in children if isinstance(children, list) else (children,):
+        if not isinstance(child, dict):
+            continue
+        for key, value in child.items():
+            field = f"{path}.{key}"
+            if field not in CHILD_TERMS:
                 continue
             for item in value if isinstance(value, list) else (value,):
                 sql = _sql_value(item)
@@ -248,6 +275,9 @@ class TermsEvaluator:
 
 def indexed(node: ir.Node) -> bool:
     """Whether the terms answer this leaf exactly as the JSON scan would."""
+    field = getattr(node, "field", None)
+    if isinstance(field, str) and nested_path(field) is not None and field not in CHILD_TERMS:
+        return False
     if isinstance(node, ir.Term):
         return node.field != ID_FIELD and _answerable(node.value)
     if isinstance(node, ir.Terms):
