@@ -93,6 +93,11 @@ class BackendUnavailableError(BackendError, ConnectionError):
     """The cluster cannot be reached at all (connection refused, DNS, TLS, timeout)."""
 
 
+class BackendBusyError(BackendError):
+    """The cluster kept answering 429 (too many requests) after every backoff: it is
+    overloaded, not broken; the same request may succeed later (``watch`` waits)."""
+
+
 class NoFaceError(QueryError):
     """A face search by a picture found no face in it."""
 

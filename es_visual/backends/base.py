@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.query.ir import MatchAll, Node, SearchRequest
 from es_visual.query.results import SearchResult
+from es_visual.slicing import Slice
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class IndexStats:
 __all__ = [
     "Backend",
     "BulkResult",
+    "ChangeFeed",
+    "ChangeMarks",
     "DocUpdate",
     "IndexStats",
     "ItemError",
@@ -83,9 +86,12 @@ class Backend(Protocol):
         fields: Sequence[str] | None = None,
         batch_size: int = 500,
         with_vectors: bool = False,
+        slice: Slice | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every matching (id, source), in a stable order, consistent while iterating.
-        ``with_vectors`` puts the vectors back into each source, as ``get`` does."""
+        ``with_vectors`` puts the vectors back into each source, as ``get`` does.
+        ``slice``: only that share of the documents (``es_visual.slicing``): the N
+        slices of an index hold every document exactly once, whenever each is read."""
         ...
 
     def search(self, request: SearchRequest) -> SearchResult: ...
@@ -132,3 +138,39 @@ def as_admin(backend: Backend) -> IndexAdmin:
     from es_visual.errors import BackendError
 
     raise BackendError(f"the {backend.name} backend cannot manage indexes (aliases, copies)")
+
+
+@dataclass(frozen=True)
+class ChangeMarks:
+    """Where an index's writes stand, for ``es-visual watch``: per shard, the sequence
+    number up to which every write is done on every copy of the shard (its global
+    checkpoint). ``uuid`` tells a recreated index (same name, new numbers) apart."""
+
+    index: str  # the concrete index (an alias resolved)
+    uuid: str
+    shards: dict[int, int]  # shard number -> global checkpoint (-1: nothing written yet)
+
+
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """A store that can list the documents written since a point: the clusters, by each
+    shard's ``_seq_no`` (every create and update gives a document a new, higher one)."""
+
+    def change_marks(self, index: str) -> ChangeMarks:
+        """The marks now (read before the documents they cover are searched)."""
+        ...
+
+    def iter_changed(
+        self,
+        index: str,
+        shard: int,
+        after: int,
+        upto: int,
+        *,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 500,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(id, source) of the documents of ``shard`` of the concrete ``index`` whose last
+        write has a sequence number in (``after``, ``upto``], in that order. Call
+        ``refresh`` after reading ``upto`` and before this, so all of them are visible."""
+        ...

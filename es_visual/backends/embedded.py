@@ -42,6 +42,7 @@ from es_visual.private import private_dir, write_private
 from es_visual.query.ir import MatchAll, Node, SearchRequest
 from es_visual.query.ranking import RankRequest
 from es_visual.query.results import SearchResult
+from es_visual.slicing import Slice
 
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,199}$")
 # alias -> index, written atomically by ``swap_alias``.
@@ -185,10 +186,13 @@ class EmbeddedBackend:
         fields: Sequence[str] | None = None,
         batch_size: int = 500,
         with_vectors: bool = False,
+        slice: Slice | None = None,
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         handle = self._open(index, create=False)
         if handle is None:
             return
+        # A slice is a hash of the id (Slice.owns), checked here: no shards to split by.
+        mine = slice.owns if slice is not None and not slice.whole else None
         where, params = compile_filter(filter)
         include = tuple(fields) if fields is not None else None
         last = ""
@@ -205,6 +209,8 @@ class EmbeddedBackend:
                 .fetchall()
             )
             for doc_id, raw, rid in rows:
+                if mine is not None and not mine(doc_id):
+                    continue
                 source = json.loads(raw)
                 if with_vectors:
                     _put_vectors_back(source, handle.store.doc_vectors(rid))

@@ -15,8 +15,9 @@ from es_visual.cli.search import search
 from es_visual.cli.serve import serve
 from es_visual.cli.stats import stats
 from es_visual.cli.users import users
+from es_visual.cli.watch import watch
 
 ALL = [
-    demo, init, ingest, search, explain, dups, people, reindex, stats, pipelines, serve, users,
-    config,
+    demo, init, ingest, watch, search, explain, dups, people, reindex, stats, pipelines, serve,
+    users, config,
 ]  # fmt: skip

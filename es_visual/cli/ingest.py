@@ -9,8 +9,12 @@ from typing import TYPE_CHECKING
 import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
+from es_visual.cli.devices import device_option, embedder_for
+from es_visual.slicing import Slice
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from es_visual.ingest.report import IngestReport
 
 
@@ -43,6 +47,29 @@ if TYPE_CHECKING:
 @click.option("--pipeline", help="Preset from ingest_pipelines/ (default: offline).")
 @click.option("--batch-size", type=click.IntRange(1, 1024), help="Images per model call.")
 @click.option("--force", is_flag=True, help="Re-embed assets even when unchanged.")
+@click.option(
+    "--slice",
+    "slice_text",
+    metavar="I/N",
+    help="With --from-index: embed share I of N of the index (I from 0 to N-1). Run the N "
+    "shares anywhere, at the same time: together they hold every document once. A share "
+    "whose worker died is finished by running it again.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="With --from-index: N processes on this machine, share I/N each, with progress "
+    "per worker and in total.",
+)
+@device_option
+@click.option(
+    "--progress-lines",
+    is_flag=True,
+    hidden=True,
+    help="Progress as JSON lines on stderr (what --workers reads from its workers).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_app
 def ingest(
@@ -56,6 +83,10 @@ def ingest(
     pipeline: str | None,
     batch_size: int | None,
     force: bool,
+    slice_text: str | None,
+    workers: int,
+    device: str,
+    progress_lines: bool,
     as_json: bool,
 ) -> None:
     """Embed images and videos into the index.
@@ -74,21 +105,30 @@ def ingest(
       es-visual ingest --manifest assets.jsonl --base-dir /srv/media
       es-visual --backend elasticsearch --url https://es:9200 ingest --from-index \\
           --path-field file_path --base-dir /srv/media
+      es-visual ... ingest --from-index --workers 4       (4 processes here)
+      es-visual ... ingest --from-index --slice 2/8       (share 2 of 8, on one of 8 machines)
     """
     from es_visual.ingest import sources
     from es_visual.ingest.report import IngestInterrupted
+    from es_visual.people.registry import PeopleRegistry
     from es_visual.workflows import ingest as run
     from es_visual.workflows import load_pipeline
 
     chosen = sum(bool(x) for x in (paths, manifest, from_index))
     if chosen != 1:
         raise click.UsageError("give PATHS, or --manifest FILE, or --from-index (one of them)")
+    share = _slice_option(slice_text, workers, from_index)
 
     settings = app.settings
+    if workers > 1:
+        raise SystemExit(
+            _run_workers(app, workers, path_field, base_dir, model, pipeline, batch_size, force,
+                         device, as_json)
+        )  # fmt: skip
     config = load_pipeline(settings, pipeline)
     if model:
         config.model = model
-    embedder = app.embedder(config.model)
+    embedder, batch = embedder_for(app, config.model, device, batch_size)
     backend = app.backend()
 
     ignored: list[sources.Ignored] = []
@@ -97,9 +137,10 @@ def ingest(
         total = _count_lines(manifest)
     elif from_index:
         source = sources.iter_index(
-            backend, settings.index, path_field=path_field, base_dir=base_dir
+            backend, settings.index, path_field=path_field, base_dir=base_dir, slice=share
         )
-        total = backend.stats(settings.index).documents
+        # A slice's own count would cost a read of its own: its share of the whole is close.
+        total = backend.stats(settings.index).documents // (share.max if share else 1)
     else:
         source = sources.iter_paths(paths, on_ignored=ignored.append)
         total = sum(1 for _ in sources.iter_paths(paths))
@@ -118,10 +159,11 @@ def ingest(
                 source,
                 embedder=embedder,
                 pipeline=config,
-                batch_size=batch_size or settings.batch_size,
+                batch_size=batch,
                 force=force,
-                progress=bar.update,
+                progress=_progress_lines(bar.update, share) if progress_lines else bar.update,
                 acl_field=settings.acl_field,
+                people=PeopleRegistry.in_data_dir(settings.data_dir),  # merged persons' ids
             )
         except IngestInterrupted as stop:
             report = stop.report
@@ -142,6 +184,80 @@ def ingest(
     if report.failed:
         # 3: finished, but some items need attention (scripts can tell it from a crash).
         raise SystemExit(3)
+
+
+def _slice_option(text: str | None, workers: int, from_index: bool) -> Slice | None:
+    from es_visual.errors import ConfigError
+
+    if (text or workers > 1) and not from_index:
+        raise click.UsageError("--slice and --workers split an index: use them with --from-index")
+    if text and workers > 1:
+        raise click.UsageError(
+            "give --slice I/N (one share, e.g. on one of N machines) or --workers N (all N "
+            "shares on this machine), not both"
+        )
+    if not text:
+        return None
+    try:
+        return Slice.parse(text)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--slice") from None
+
+
+def _progress_lines(update: Callable[[int], None], share: Slice | None) -> Callable[[int], None]:
+    """``update``, and after each chunk a JSON line on stderr with the total so far."""
+    from es_visual.cli.workers import progress_line
+
+    seen = 0
+
+    def progress(n: int) -> None:
+        nonlocal seen
+        seen += n
+        update(n)
+        click.echo(progress_line(share or Slice(0, 1), seen, 0), err=True)
+
+    return progress
+
+
+def _run_workers(
+    app: AppContext,
+    workers: int,
+    path_field: str,
+    base_dir: Path | None,
+    model: str | None,
+    pipeline: str | None,
+    batch_size: int | None,
+    force: bool,
+    device: str,
+    as_json: bool,
+) -> int:
+    """``--workers N``: this command's options handed to N slice workers."""
+    from es_visual.backends.base import ChangeFeed
+    from es_visual.cli.workers import run_workers
+
+    args = ["--path-field", path_field, "--device", device]
+    if base_dir is not None:
+        args += ["--base-dir", str(base_dir.resolve())]
+    for flag, value in (("--model", model), ("--pipeline", pipeline), ("--batch-size", batch_size)):
+        if value is not None:
+            args += [flag, str(value)]
+    if force:
+        args.append("--force")
+    backend = app.require_index()
+    # How the cluster will split: by shard first (see run_workers' note on balance).
+    shards = (
+        len(backend.change_marks(app.settings.index).shards)
+        if isinstance(backend, ChangeFeed)
+        else None
+    )
+    return run_workers(
+        app.settings,
+        workers,
+        args,
+        as_json=as_json,
+        show_status=show_progress() and not as_json,
+        shards=shards,
+    )
 
 
 def _print_report(report: IngestReport, index: str) -> None:

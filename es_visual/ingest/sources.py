@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from es_visual.documents import is_utf8
+from es_visual.slicing import Slice
 
 # Extensions a folder walk ingests; content is still sniffed, the extension only keeps
 # READMEs and sidecar files out of the error list (they are reported as ignored).
@@ -322,11 +323,15 @@ def iter_index(
     path_field: str,
     base_dir: Path | None = None,
     batch_size: int = 500,
+    slice: Slice | None = None,
 ) -> Iterator[Asset | SourceError]:
     """Documents already in an index that point at their media through ``path_field``:
     the "extend an existing cluster" flow. Their metadata is not copied (it is
-    already there); only ``visual`` gets written back."""
-    for doc_id, source in reader.iter_docs(index, fields=[path_field], batch_size=batch_size):
+    already there); only ``visual`` gets written back. ``slice``: only that share of
+    the index (``ingest --from-index --slice I/N``)."""
+    extra: dict[str, Any] = {"slice": slice} if slice is not None else {}
+    docs = reader.iter_docs(index, fields=[path_field], batch_size=batch_size, **extra)
+    for doc_id, source in docs:
         value = _dotted(source, path_field)
         if not isinstance(value, str) or not value:
             yield SourceError(doc_id, f"{index}/{doc_id}", f"no {path_field!r} in document")

@@ -83,10 +83,56 @@ def configure_threads() -> int:
         return count
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
 def pick_device(device: str | None = "auto") -> torch.device:
-    """``"auto"``: the GPU when torch sees one, else the CPU; otherwise as named."""
+    """``"auto"``: the GPU when torch sees one, else the CPU; otherwise as named. A
+    CUDA device that torch cannot see is a ``ConfigError`` saying why, here, rather
+    than an obscure failure at the first batch."""
     import torch
 
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        from es_visual.errors import ConfigError
+
+        raise ConfigError(f"--device {device}: {no_gpu_reason()}; use --device auto or cpu")
+    return chosen
+
+
+def no_gpu_reason() -> str:
+    """Why torch sees no CUDA GPU here, in words (for errors and benchmark tables)."""
+    import torch
+
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU-only build, so no GPU can be used"
+    return f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no CUDA GPU here"
+
+
+def describe_device(device: torch.device) -> str:
+    """``cpu (2 threads)`` or ``cuda:0 (NVIDIA H200, 139 GiB)``, for reports."""
+    import torch
+
+    if device.type != "cuda":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    props = torch.cuda.get_device_properties(device)
+    return f"{device} ({props.name}, {props.total_memory / 2**30:.0f} GiB)"
+
+
+def batch_size_for(device: torch.device, cpu_default: int) -> int:
+    """Pictures per model call on ``device``: ``cpu_default`` (the settings' batch size)
+    on a CPU, where a bigger batch only holds more pictures in memory; on a GPU enough
+    to keep it busy (a MobileNetV2 or CLIP-B forward pass of 224 px pictures needs well
+    under 40 MB a picture), by its memory."""
+    if device.type != "cuda":
+        return cpu_default
+    import torch
+
+    total_gib = torch.cuda.get_device_properties(device).total_memory / 2**30
+    if total_gib >= 40:
+        return max(cpu_default, 256)
+    if total_gib >= 12:
+        return max(cpu_default, 128)
+    return max(cpu_default, 64)
