@@ -2,7 +2,8 @@
 
 Every command lives in its own module of this package and is added to the group
 below. Settings come from flags, ``ES_VISUAL_*`` env vars or a config file.
-Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 finished but some items failed.
+Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 finished but some items failed,
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from es_visual.errors import (
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
 # What the user typed is wrong (an expression, a value, a cursor): exit 2, like click's own.
 USAGE_ERRORS = (ConfigError, QuerySyntaxError, QueryValueError, UnknownFieldError, CursorError)
 
@@ -43,6 +45,11 @@ class Group(click.Group):
         except EsVisualError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(EXIT_FAILURE)
+        except KeyboardInterrupt:
+            # Click would print "Aborted!" and exit 1; a shell says 130 for Ctrl-C. (An
+            # ingest says itself what it wrote before exiting 130.)
+            click.secho("interrupted (Ctrl-C)", fg="yellow", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         finally:
             app = ctx.find_object(AppContext)
             if app is not None:
