@@ -276,3 +276,15 @@ def test_a_file_swapped_for_a_symlink_after_ingest_is_not_served(world, attacks)
     )
     assert response.status_code == 404 and thumb.status_code == 404
 
+
+def test_a_symlink_loop_fails_that_file_only(world, attacks) -> None:
+    app, root, _ = world
+    (root / "loop.png").symlink_to(root / "loop.png")
+    (root / "deep" / "a.png").symlink_to(root / "deep" / "b.png")
+    (root / "deep" / "b.png").symlink_to(root / "deep" / "a.png")
+    job = run_job(as_user(app, "alice"), kind="folder", path=str(root))
+    failed = {f["origin"].rsplit("/", 1)[-1]: f["reason"] for f in job["failures"]}
+    missed = [name for name in ("loop.png", "a.png", "b.png") if "loop" not in failed.get(name, "")]
+    attacks.record("UI jobs: symlink loops", tried=3, failed=len(missed))
+    assert not missed, failed
+    assert job["written"] == len(FILES)
