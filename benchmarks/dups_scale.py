@@ -4,7 +4,10 @@ The vectors are clustered like real ones: each "distinct picture" is a random
 mix of a topic centre and its own noise (distinct pictures of one topic sit at
 cosine ~0.5, of different topics ~0.1), and a known share of them has near
 copies (cosine 0.85-0.99 to their original) and exact copies (same content hash,
-same vector). The planted groups are the ground truth: the table gives the
+same vector). Every distinct picture also has its own 32x32 thumb (smooth random
+structure) and the perceptual hash of it; a near copy's thumb is its original's
+with a little noise, so the hash and pixel checks see copies as copies, and two
+distinct pictures as distinct. The planted groups are the ground truth: the table gives the
 time per stage, kNN queries/s, peak memory, and how many planted groups were
 found whole, split or merged.
 
@@ -33,34 +36,42 @@ def build(store: Path, n: int, dims: int, seed: int = 7) -> dict[str, int]:
     """Write n assets; returns id -> planted group number (-1: no duplicate)."""
     from es_visual.backends.embedded import EmbeddedBackend
     from es_visual.documents import DocUpdate, VisualSpec
+    from es_visual.media.phash import encode_thumb, hash_of_thumb
 
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((TOPICS, dims)).astype(np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     truth: dict[str, int] = {}
-    rows: list[tuple[str, np.ndarray, str]] = []  # (id, vector, content hash)
+    rows: list[tuple[str, np.ndarray, str, np.ndarray]] = []  # (id, vector, hash, thumb)
     group = 0
     while len(rows) < n:
         base = 0.7 * centres[rng.integers(TOPICS)] + 0.7 * _unit(rng.standard_normal(dims))
         base = _unit(base)
         digest = hashlib.sha256(f"{len(rows)}".encode()).hexdigest()
-        members = [(f"a{len(rows):07d}", base, digest)]
+        thumb = _thumb(rng)
+        members = [(f"a{len(rows):07d}", base, digest, thumb)]
         r = rng.random()
         if r < NEAR_SHARE:
             for _ in range(rng.integers(1, 4)):
                 noise = _unit(rng.standard_normal(dims))
                 cos = rng.uniform(0.85, 0.99)
                 near = _unit(cos * base + np.sqrt(1 - cos**2) * noise)
+                noisy = np.clip(thumb + rng.normal(0, 3, thumb.shape), 0, 255).astype(np.uint8)
                 members.append(
-                    (f"a{len(rows) + len(members):07d}", near, digest + "n" + str(len(members)))
+                    (
+                        f"a{len(rows) + len(members):07d}",
+                        near,
+                        digest + "n" + str(len(members)),
+                        noisy,
+                    )
                 )
         elif r < NEAR_SHARE + EXACT_SHARE:
-            members.append((f"a{len(rows) + 1:07d}", base, digest))
+            members.append((f"a{len(rows) + 1:07d}", base, digest, thumb))
         gid = group if len(members) > 1 else -1
         group += len(members) > 1
-        for doc_id, vec, h in members:
+        for doc_id, vec, h, th in members:
             truth[doc_id] = gid
-            rows.append((doc_id, vec, h))
+            rows.append((doc_id, vec, h, th))
     rows = rows[:n]
     backend = EmbeddedBackend(store)
     backend.ensure_index("media", VisualSpec(model="synthetic@1", dims=dims))
@@ -78,15 +89,28 @@ def build(store: Path, n: int, dims: int, seed: int = 7) -> dict[str, int]:
                             "height": 480,
                             "media_type": "image",
                             "indexed_at": "2026-01-01T00:00:00+00:00",
+                            "phash": f"{hash_of_thumb(th):016x}",
+                            "phash_thumb": encode_thumb(th.tobytes()),
                         }
                     },
                 )
-                for doc_id, vec, h in rows[start : start + 2000]
+                for doc_id, vec, h, th in rows[start : start + 2000]
             ],
         )
     backend.refresh("media")
     backend.close()
-    return {doc_id: truth[doc_id] for doc_id, _, _ in rows}
+    return {doc_id: truth[doc_id] for doc_id, _, _, _ in rows}
+
+
+def _thumb(rng: np.random.Generator) -> np.ndarray:
+    """A 32x32 picture with structure at several scales, like a photo's thumbnail."""
+    from PIL import Image
+
+    out = np.zeros((32, 32), dtype=np.float32)
+    for side, weight in ((4, 60.0), (8, 30.0), (16, 15.0)):
+        coarse = rng.normal(0, weight, (side, side)).astype(np.float32)
+        out += np.asarray(Image.fromarray(coarse, mode="F").resize((32, 32), Image.BICUBIC))
+    return np.clip(out + 128, 0, 255).astype(np.uint8)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -143,14 +167,14 @@ def main() -> None:
         f"Python {platform.python_version()}; ANN load/build {warm:.1f}s\n"
     )
     print(
-        "| assets | dims | threshold | k | kNN queries | scan s | kNN s | queries/s | group s "
+        "| assets | dims | threshold | k | kNN queries | scan s | kNN s | queries/s | verify s "
         "| total s | peak RSS | planted groups | found whole | split | impure |"
     )
     print("|" + "---|" * 15)
     print(
         f"| {report.scanned} | {args.dims} | {args.threshold} | {args.k} | {report.queries} "
         f"| {report.stages['scan']:.1f} | {knn:.1f} | {report.queries / max(knn, 1e-9):.0f} "
-        f"| {report.stages['group']:.1f} | {report.seconds:.1f} | {rss:.0f} MB "
+        f"| {report.stages['verify']:.1f} | {report.seconds:.1f} | {rss:.0f} MB "
         f"| {len(planted)} | {exact} | {split} | {impure} |"
     )
     backend.close()

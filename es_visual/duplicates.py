@@ -74,11 +74,11 @@ class NearRule:
 # Per scene model (the part of the tag before "@"); measured by benchmarks/dup_threshold.py,
 # see docs/duplicates.md. The hash and picture checks do not depend on the model.
 RULES: dict[str, NearRule] = {
-    "mobilenet-v2": NearRule(cosine=0.75, hamming=24, picture=0.80),
+    "mobilenet-v2": NearRule(cosine=0.75, hamming=28, picture=0.90),
 }
 # Unmeasured models (CLIP: no weights can be downloaded here): the embedding only picks
 # candidates; the model-free checks decide, at the values measured with MobileNetV2.
-FALLBACK_RULE = NearRule(cosine=0.90, hamming=24, picture=0.80)
+FALLBACK_RULE = NearRule(cosine=0.90, hamming=28, picture=0.90)
 # A video copy: this share of the shorter video's frames found in the longer one, in order,
 # at one time offset (within OFFSET_SLACK seconds, plus 5% of the shorter's length).
 VIDEO_MIN_COVERAGE = 0.8
@@ -443,7 +443,9 @@ def same_picture(a: _Prints, b: _Prints, rule: NearRule, *, mirrored: bool) -> M
         bits = hamming(a.phash, hash_of_thumb(b.thumb, mirror=True) if flip else b.phash)
         if bits > rule.hamming:
             continue
-        score = same_picture_score(a.thumb, a.size, b.thumb, b.size, mirror=flip)
+        score = same_picture_score(
+            a.thumb, a.size, b.thumb, b.size, mirror=flip, enough=rule.picture
+        )
         if score >= rule.picture and (best is None or score > (best.picture or -1)):
             best = Match(cosine=cosine, hamming=bits, picture=score, mirrored=flip)
     return best

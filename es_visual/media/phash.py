@@ -38,10 +38,15 @@ HASH_BITS = 64
 MIN_KEEP = 0.85
 _SCALE_STEP = 0.025
 _OFFSET_STEP = 1 / 48  # of the picture's side: 2/3 of a thumb pixel
-_BLOCKS = 4  # the score is the median over a 4x4 grid of blocks: a watermark spoils one or two
+_BLOCKS = 4  # the picture is cut into a 4x4 grid of blocks, each compared on its own
+# The score is this percentile of the blocks' correlations: a copy agrees in (nearly) every
+# block, so up to 4 of 16 may disagree (a caption, a logo) before the score drops; a second
+# photo of a scene disagrees wherever depth or the subject moved.
+_PERCENTILE = 25
 _BLUR_SIGMA = 1.0  # against aliasing: a crop's thumb is resampled from other pixels
 # Gradient energy (per pixel, grey levels squared) under which a block counts as flat.
 _FLAT = 1.0
+_REFINE = 6  # coarse windows refined on the fine grid
 
 
 @dataclass(frozen=True)
@@ -120,20 +125,32 @@ def same_picture_score(
     *,
     mirror: bool = False,
     min_keep: float = MIN_KEEP,
+    enough: float | None = None,
 ) -> float:
     """How well two thumbs line up as one picture, in [-1, 1] (1: the same pixels).
 
     Tries ``b`` as a crop of ``a`` and ``a`` as a crop of ``b`` (each side kept
     >= ``min_keep``, the aspect ratio from ``size_*`` = (width, height) of the
     originals, since thumbs are squashed to a square), and returns the best
-    alignment's median block correlation of gradients. ``mirror``: compare ``b``
-    flipped left-right (a mirrored copy).
-    """
+    alignment's block correlation of gradients (the 25th percentile over 4x4
+    blocks). ``mirror``: compare ``b`` flipped left-right (a mirrored copy).
+    ``enough``: stop at the first alignment that scores this much (the whole frame
+    is tried first: most copies are not cropped)."""
     fa = _blur(a.astype(np.float32))
     fb = _blur((b[:, ::-1] if mirror else b).astype(np.float32))
-    return max(
-        _best_crop(fa, size_a, fb, size_b, min_keep), _best_crop(fb, size_b, fa, size_a, min_keep)
-    )
+    best = -1.0
+    tries = ((fa, size_a, fb, size_b), (fb, size_b, fa, size_a))
+    for big, size_big, small, size_small in tries:  # the whole frame, both ways
+        windows = _windows(size_big, size_small, min_keep, whole_only=True)
+        if len(windows):
+            best = max(best, float(_block_scores(_sample(big, windows), small).max()))
+    if enough is not None and best >= enough:
+        return best
+    for big, size_big, small, size_small in tries:
+        best = max(best, _best_crop(big, size_big, small, size_small, min_keep))
+        if enough is not None and best >= enough:
+            break
+    return best
 
 
 def _best_crop(
@@ -143,14 +160,29 @@ def _best_crop(
     size_small: tuple[int, int] | None,
     min_keep: float,
 ) -> float:
-    windows = _windows(size_big, size_small, min_keep)
-    if not len(windows):
+    """The best crop window: a coarse grid of offsets, then the finer grid around the best."""
+    coarse = _windows(size_big, size_small, min_keep, step=1.5 * _OFFSET_STEP)
+    if not len(coarse):
         return -1.0
-    return float(_block_scores(_sample(big, windows), small).max())
+    scores = _block_scores(_sample(big, coarse), small)
+    top = coarse[np.argsort(-scores)[:_REFINE]]
+    d = _OFFSET_STEP
+    shifts = np.array([(dx, dy) for dx in (-d, 0.0, d) for dy in (-d, 0.0, d)], dtype=np.float32)
+    fine = np.concatenate(
+        [np.concatenate([w[None, :2] + shifts, np.repeat(w[None, 2:], 9, 0)], 1) for w in top]
+    )
+    fine[:, 0] = np.clip(fine[:, 0], 0.0, 1.0 - fine[:, 2])
+    fine[:, 1] = np.clip(fine[:, 1], 0.0, 1.0 - fine[:, 3])
+    return max(float(scores.max()), float(_block_scores(_sample(big, fine), small).max()))
 
 
 def _windows(
-    size_big: tuple[int, int] | None, size_small: tuple[int, int] | None, min_keep: float
+    size_big: tuple[int, int] | None,
+    size_small: tuple[int, int] | None,
+    min_keep: float,
+    *,
+    step: float = _OFFSET_STEP,
+    whole_only: bool = False,
 ) -> np.ndarray:
     """(x0, y0, sx, sy) of every window of ``big`` that ``small`` could have been cut from."""
     ratio = 1.0  # (small's aspect) / (big's aspect): sx = sy * ratio
@@ -163,8 +195,10 @@ def _windows(
         # 3% slack: sizes are rounded, and a crop to the full width still has ratio ~1.
         if min_keep - 1e-9 <= sx <= 1.03:
             sx = min(sx, 1.0)
-            xs = np.arange(0.0, 1.0 - sx + 1e-9, _OFFSET_STEP) if sx < 1.0 else np.zeros(1)
-            ys = np.arange(0.0, 1.0 - sy + 1e-9, _OFFSET_STEP) if sy < 1.0 else np.zeros(1)
+            if whole_only:
+                return np.asarray([(0.0, 0.0, sx, sy)], dtype=np.float32)
+            xs = _offsets(1.0 - sx, step)
+            ys = _offsets(1.0 - sy, step)
             for x0 in xs:
                 for y0 in ys:
                     out.append((x0, y0, sx, sy))
@@ -172,56 +206,66 @@ def _windows(
     return np.asarray(out, dtype=np.float32).reshape(-1, 4)
 
 
+def _offsets(room: float, step: float) -> np.ndarray:
+    """Offsets from 0 to ``room`` every ``step``, the far end always included."""
+    if room <= 1e-9:
+        return np.zeros(1)
+    n = max(1, round(room / step))
+    return np.linspace(0.0, room, n + 1)
+
+
 def _sample(img: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """Each window of ``img`` resampled (bilinear) to a full thumb: N x S x S."""
+    """Each window of ``img`` resampled (bilinear) to a full thumb: N x S x S, as two
+    batched matrix products (rows, then columns), far cheaper than gathering pixels."""
+    rows = _interpolation(windows[:, 1], windows[:, 3])  # N x S x S
+    cols = _interpolation(windows[:, 0], windows[:, 2])
+    return rows @ img @ cols.transpose(0, 2, 1)
+
+
+def _interpolation(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """N matrices that resample a side of S pixels at S points spread over
+    [start, start + length] (fractions of the side), linearly."""
     n = THUMB_SIDE
     centres = (np.arange(n, dtype=np.float32) + 0.5) / n
-    xs = np.clip((windows[:, 0:1] + windows[:, 2:3] * centres) * n - 0.5, 0, n - 1)
-    ys = np.clip((windows[:, 1:2] + windows[:, 3:4] * centres) * n - 0.5, 0, n - 1)
-    x0 = np.floor(xs).astype(np.intp)
-    y0 = np.floor(ys).astype(np.intp)
-    x1 = np.minimum(x0 + 1, n - 1)
-    y1 = np.minimum(y0 + 1, n - 1)
-    fx = (xs - x0)[:, None, :]
-    fy = (ys - y0)[:, :, None]
-
-    def at(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-        return img[yy[:, :, None], xx[:, None, :]]
-
-    top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx
-    bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx
-    return top * (1 - fy) + bottom * fy
+    pos = np.clip((start[:, None] + length[:, None] * centres) * n - 0.5, 0, n - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = (pos - lo).astype(np.float32)
+    out = np.zeros((len(start), n, n), dtype=np.float32)
+    batch = np.arange(len(start))[:, None]
+    out[batch, np.arange(n)[None, :], lo] = 1.0 - frac
+    out[batch, np.arange(n)[None, :], hi] += frac
+    return out
 
 
 def _block_scores(candidates: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Per candidate: the median over blocks of the gradient correlation with ``target``."""
-    pgx, pgy = _gradients(candidates)
-    tgx, tgy = _gradients(target[None])
+    """Per candidate: the ``_PERCENTILE`` of its blocks' gradient correlations with ``target``."""
+    p = _block_view(candidates)  # N x B x F: each block's gradients, flattened
+    q = _block_view(target[None])  # 1 x B x F
+    p = p - p.mean(axis=2, keepdims=True)
+    q = q - q.mean(axis=2, keepdims=True)
+    ep = (p * p).mean(axis=2)
+    eq = (q * q).mean(axis=2)
+    ncc = (p * q).mean(axis=2) / np.sqrt(np.maximum(ep * eq, 1e-12))
+    # Flat against flat (sky, a wall) agrees; flat against texture does not.
+    flat_p, flat_q = ep < _FLAT, eq < _FLAT
+    ncc = np.where(flat_p & flat_q, 1.0, np.where(flat_p | flat_q, 0.0, ncc))
+    return np.percentile(ncc, _PERCENTILE, axis=1)
+
+
+def _block_view(img: np.ndarray) -> np.ndarray:
+    """N x S x S pictures as N x blocks x features: both gradients of each block."""
+    gx = img[:, :-1, 1:] - img[:, :-1, :-1]
+    gy = img[:, 1:, :-1] - img[:, :-1, :-1]
     side = (THUMB_SIDE - 1) // _BLOCKS
-    scores = []
-    for i in range(_BLOCKS):
-        for j in range(_BLOCKS):
-            rows, cols = slice(i * side, (i + 1) * side), slice(j * side, (j + 1) * side)
-            p = np.concatenate([pgx[:, rows, cols], pgy[:, rows, cols]], axis=1)
-            q = np.concatenate([tgx[:, rows, cols], tgy[:, rows, cols]], axis=1)
-            p = p.reshape(len(p), -1)
-            q = q.reshape(1, -1)
-            p = p - p.mean(axis=1, keepdims=True)
-            q = q - q.mean(axis=1, keepdims=True)
-            ep = (p * p).mean(axis=1)
-            eq = float((q * q).mean())
-            ncc = (p * q).mean(axis=1) / np.sqrt(np.maximum(ep * eq, 1e-12))
-            # Flat against flat (sky, a wall) agrees; flat against texture does not.
-            flat_p, flat_q = ep < _FLAT, eq < _FLAT
-            ncc = np.where(flat_p & flat_q, 1.0, np.where(flat_p | flat_q, 0.0, ncc))
-            scores.append(ncc)
-    return np.median(np.stack(scores, axis=1), axis=1)
+    used = side * _BLOCKS
+    n = len(img)
 
+    def blocks(g: np.ndarray) -> np.ndarray:
+        g = g[:, :used, :used].reshape(n, _BLOCKS, side, _BLOCKS, side)
+        return g.transpose(0, 1, 3, 2, 4).reshape(n, _BLOCKS * _BLOCKS, side * side)
 
-def _gradients(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    gx = img[..., :-1, 1:] - img[..., :-1, :-1]
-    gy = img[..., 1:, :-1] - img[..., :-1, :-1]
-    return gx, gy
+    return np.concatenate([blocks(gx), blocks(gy)], axis=2)
 
 
 def _blur(img: np.ndarray) -> np.ndarray:
