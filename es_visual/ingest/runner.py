@@ -95,11 +95,12 @@ def run_ingest(
         if pending is not None:
             _finish(pending(), embedder, write, report, progress, on_failure, config)
     except KeyboardInterrupt:
-        # Queued analyses are dropped; one already decoding finishes in its thread.
-        pool.shutdown(wait=False, cancel_futures=True)
         report.interrupted = True
         raise IngestInterrupted(report) from None
-    pool.shutdown(wait=True)
+    finally:
+        # Stopped early (Ctrl-C, a store failure): queued analyses are dropped, one already
+        # decoding finishes in its thread. Done: every analysis was collected anyway.
+        pool.shutdown(wait=False, cancel_futures=True)
     return report
 
 
