@@ -62,11 +62,13 @@ def home() -> Any:
     error: str | None = None
     where_error: dict[str, Any] | None = None
     result = None
+    empty_note: str | None = None
     try:
         result = run_search(state, user, query, upload)
         link_args = query.to_args() if query.kind != "browse" else None
         names = person_names(state, result)
         cards = [hit_card(h, link_args, names) for h in result.hits]
+        empty_note = _empty_target_note(state, query, result)
     except NotFoundError:
         abort(404)
     except AmbiguousFaceError as exc:
@@ -88,6 +90,7 @@ def home() -> Any:
         cards=cards,
         result=result,
         error=error,
+        empty_note=empty_note,
         where_error=where_error,
         subject=subject,
         upload_url=url_for("media.upload", token=query.upload) if upload else None,
@@ -96,6 +99,16 @@ def home() -> Any:
         else None,
         first_url=url_for("search.home", **query.to_args(after="")) if query.after else None,
     )
+
+
+def _empty_target_note(state: Any, query: Query, result: Any) -> str | None:
+    """Match on regions, faces or frames found nothing because the index holds none of
+    them: say so, and which presets add them (``preset_targets.empty_target_note``)."""
+    if result.hits or query.kind == "browse" or query.on not in ("regions", "faces", "frames"):
+        return None
+    from es_visual.ingest.preset_targets import empty_target_note
+
+    return empty_target_note(state.backend(), state.index, query.on, state.settings)
 
 
 @bp.route("/", methods=["POST"])

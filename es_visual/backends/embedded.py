@@ -284,6 +284,27 @@ class EmbeddedBackend:
             },
         )
 
+    def vector_origins(self, index: str) -> dict[str, dict[str, int]]:
+        """Per vector target, the pipelines (``visual.pipeline``) of the documents holding
+        its vectors, with how many documents each (``preset_targets.VectorOrigins``)."""
+        handle = self._open(index, create=False)
+        if handle is None:
+            return {}
+        rows = (
+            handle.store.conn()
+            .execute(
+                "SELECT v.target, json_extract(d.source, '$.visual.pipeline'), "
+                "count(DISTINCT v.doc_rid) FROM vectors AS v JOIN docs AS d ON d.rid = v.doc_rid "
+                "GROUP BY 1, 2"
+            )
+            .fetchall()
+        )
+        out: dict[str, dict[str, int]] = {}
+        for target, pipeline, docs in rows:
+            name = pipeline if isinstance(pipeline, str) and pipeline else "(none)"
+            out.setdefault(target, {})[name] = out.get(target, {}).get(name, 0) + int(docs)
+        return out
+
     def refresh(self, index: str) -> None:
         """Writes are searchable at once; this brings the vector caches up to date and
         saves them to disk, so the next process starts without re-reading every vector."""

@@ -307,10 +307,28 @@ def search(app: AppContext, as_json: bool, **opts: Any) -> None:
         if type(exc) is not QueryError:
             raise
         raise QueryError(cli_terms(str(exc))) from None  # exit 1, in the CLI's words
+    note = _empty_target_note(app, s, backend, result)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json(_with_note(result.to_dict(), note))
         return
     click.echo(render_result(result, _split(opts.get("fields") or ()), app))
+    if note:
+        click.echo(f"note: {note}", err=True)
+
+
+def _empty_target_note(app: AppContext, s: Any, backend: Any, result: Any) -> str | None:
+    """When a search of regions, faces or frames found nothing because the index holds
+    no such vectors: the sentence that says so and names the presets that add them."""
+    target = s.resolved_target
+    if result.hits or target not in ("regions", "faces", "frames"):
+        return None
+    from es_visual.ingest.preset_targets import empty_target_note
+
+    return empty_target_note(backend, app.settings.index, target, app.settings)
+
+
+def _with_note(body: dict[str, Any], note: str | None) -> dict[str, Any]:
+    return {**body, "note": note} if note else body
 
 
 def render_result(result: Any, fields: Sequence[str], app: AppContext) -> str:

@@ -136,3 +136,15 @@ def test_index_page_for_admins(as_alice) -> None:
     assert "mobilenet" in html and 'id="stat-documents">4<' in html
     info = as_alice.get("/api/index").get_json()
     assert info["documents"] == 4 and info["dims"] > 0
+
+
+def test_match_on_regions_without_region_vectors_says_which_preset_adds_them(as_bob) -> None:
+    """The UI index is ingested with the offline preset: faces and frames, no regions."""
+    html = as_bob.get("/?similar=animals/chelsea.png&on=regions").get_data(as_text=True)
+    assert _result_ids(html) == []
+    assert 'id="empty-target-note"' in html
+    note = html.split('id="empty-target-note">', 1)[1].split("</p>", 1)[0]
+    assert "holds no region vectors" in note and "--pipeline objects" in note
+    # A target the index has: results, and no such note.
+    html = as_bob.get("/?similar=animals/chelsea.png&on=scene").get_data(as_text=True)
+    assert _result_ids(html) and "empty-target-note" not in html
