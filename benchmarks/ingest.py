@@ -131,11 +131,14 @@ def pipeline(embedder, backend, files: list[Path], batch: int):  # type: ignore[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000, help="images to ingest")
-    ap.add_argument("--batch", type=int, default=16, help="images per model call (CLI default 16)")
+    ap.add_argument(
+        "--batch", type=int,
+        help="images per model call (default: the CLI's for the device: 16 on a CPU)",
+    )  # fmt: skip
     ap.add_argument("--bare", type=int, default=64, help="images of the bare pass, each round")
     ap.add_argument("--rounds", type=int, default=8, help="bare/pipeline alternations")
     ap.add_argument("--no-flip", action="store_true", help="embed without the mirror pass")
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda (as the CLI's)")
     ap.add_argument(
         "--image-size", type=int, default=224,
         help="model input side; a small one (64) makes a long run cheap for the memory check",
@@ -156,10 +159,16 @@ def main() -> None:
     files = files[: args.n]
     mb = sum(f.stat().st_size for f in files) / 2**20
 
+    from es_visual.models.runtime import batch_size_for, no_gpu_reason, pick_device
+
+    device = pick_device(args.device)
+    args.batch = args.batch or batch_size_for(device, 16)
     embedder = MobileNetV2Embedder(
         batch_size=args.batch, flip=not args.no_flip, device=args.device,
         image_size=args.image_size,
     )  # fmt: skip
+    if device.type != "cuda":
+        print(f"# no GPU used: {no_gpu_reason() if not torch.cuda.is_available() else 'cpu asked'}")
     print(
         f"# {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__} "
         f"({embedder.threads} threads, device {embedder.device}), Python "

@@ -40,12 +40,13 @@ class Slice:
         head, sep, tail = text.strip().partition("/")
         try:
             if not sep:
-                raise ValueError
-            return cls(int(head), int(tail))
+                raise ValueError(text)
+            share, count = int(head), int(tail)
         except ValueError:
             raise ConfigError(
                 f"--slice {text!r}: expected I/N, e.g. 0/4 (share I of N, I from 0 to N-1)"
             ) from None
+        return cls(share, count)
 
     @property
     def whole(self) -> bool:
