@@ -16,6 +16,8 @@ pip install --upgrade pip
 # torch first and pinned: any looser request would pull a CUDA build of several GB.
 pip install "torch==2.13.0"
 if [ "$dev" = 1 ]; then
+  # dev includes the detect extra (ultralytics + torchvision 0.28.0, the build for torch
+  # 2.13.0): the tests run YOLO object regions for real, from ultralytics' own model configs.
   pip install -e ".[dev]"
 else
   pip install -e ".[clip,es,opensearch,ui]"

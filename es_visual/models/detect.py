@@ -58,13 +58,72 @@ class FaceDetector:
         return [Detection("face", None, f.score, f.bbox) for f in self.model.detect(image)]
 
 
+# ultralytics reads these once, on import. es-visual never downloads at run time: OFFLINE
+# keeps it from looking up public hosts (its online check) and from fetching weights or
+# fonts; AUTOINSTALL=false keeps it from pip-installing packages it would like. A user who
+# sets them otherwise keeps theirs.
+ULTRALYTICS_ENV = {"YOLO_OFFLINE": "true", "YOLO_AUTOINSTALL": "false", "YOLO_VERBOSE": "false"}
+MODELS_DIR_HINT = "~/.local/share/es-visual/models"
+
+
+def _import_yolo() -> Any:
+    import os
+
+    for key, value in ULTRALYTICS_ENV.items():
+        os.environ.setdefault(key, value)
+    try:
+        from ultralytics import YOLO
+    except Exception as exc:  # ImportError, or torchvision failing inside it
+        raise ModelUnavailableError(
+            f"object detection needs ultralytics and a torchvision built for the installed "
+            f"torch (`pip install 'es-visual[detect]'`): {type(exc).__name__}: {exc}"
+        ) from exc
+    return YOLO
+
+
+def is_model_config(weights: str) -> bool:
+    """``yolov8n.yaml``: an ultralytics model configuration, built with random weights."""
+    return weights.lower().endswith((".yaml", ".yml"))
+
+
+def find_weights(weights: str) -> Path:
+    """The weights file ``weights`` names: a path as given, or a bare name (``yolov8n.pt``)
+    looked for in the current folder, es-visual's models folder and ultralytics' weights
+    folder. Raises ``ModelUnavailableError`` saying where it looked and how to get it."""
+    from es_visual.config import default_data_dir
+
+    given = Path(weights).expanduser()
+    looks_like_path = given.name != weights or weights.startswith(".")
+    places = [given] if looks_like_path else [given, default_data_dir() / "models" / weights]
+    for place in places:
+        if place.is_file():
+            return place
+    if not looks_like_path:
+        _import_yolo()  # its settings (and the environment it reads first) say where
+        from ultralytics.utils import SETTINGS
+
+        place = Path(SETTINGS["weights_dir"]) / weights
+        if place.is_file():
+            return place
+        places.append(place)
+    raise ModelUnavailableError(
+        f"YOLO weights {weights!r} not found (looked in: {'; '.join(map(str, places))}). "
+        "es-visual never downloads at run time: get the file once where there is network "
+        "(an asset of the Ultralytics releases, ultralytics/assets on GitHub; or "
+        f"`yolo predict model={given.name}` saves it in the current folder), then put it in "
+        f"{MODELS_DIR_HINT}/ or set objects.weights in the preset to its path"
+    )
+
+
 class YoloDetector:
     """Objects through an ultralytics YOLO model.
 
-    ``weights`` is a path to a ``.pt`` file, or a bare name (``yolov8n.pt``)
-    that ultralytics downloads once into its own cache. ``classes`` keeps only
-    those labels. Raises ``ModelUnavailableError`` when the package, torch or
-    the weights are missing, with what to install.
+    ``weights``: a ``.pt`` file (a path, or a bare name found by ``find_weights``), or an
+    ultralytics model configuration (``yolov8n.yaml``, packaged with ultralytics) built
+    with random weights: the tests' way to run the real code with no download (as they do
+    with a tiny random CLIP); its boxes mean nothing, and a warning says so.
+    ``classes`` keeps only those labels. Raises ``ModelUnavailableError`` when the
+    package, torch or the weights are missing, with what to install or fetch.
     """
 
     def __init__(
@@ -81,22 +140,24 @@ class YoloDetector:
         self.min_score, self.max_detections = min_score, max_detections
         self.classes = set(classes) if classes else None
         self.device, self.image_size = device, image_size
-        looks_like_path = any(sep in weights for sep in ("/", "\\")) or weights.startswith(".")
-        if looks_like_path and not Path(weights).expanduser().is_file():
-            raise ModelUnavailableError(f"YOLO weights not found: {weights}")
+        config = is_model_config(weights)
+        # A missing file given by path fails here, before ultralytics' slow import.
+        path = None if config else find_weights(weights)
+        yolo = _import_yolo()
         try:
-            from ultralytics import YOLO
-        except Exception as exc:  # ImportError, or torchvision failing inside it
+            self._model: Any = yolo(weights if path is None else str(path))
+        except Exception as exc:  # a corrupt file, a config ultralytics does not know
             raise ModelUnavailableError(
-                f"object detection needs ultralytics and a working torchvision "
-                f"(`pip install 'es-visual[detect]'`): {type(exc).__name__}: {exc}"
+                f"cannot load YOLO {'configuration' if config else 'weights'} {weights!r}: "
+                f"{type(exc).__name__}: {exc}"
             ) from exc
-        try:
-            self._model: Any = YOLO(str(Path(weights).expanduser()) if looks_like_path else weights)
-        except Exception as exc:  # a download refused offline, a corrupt file
-            raise ModelUnavailableError(
-                f"cannot load YOLO weights {weights!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+        if config:
+            _name_coco_classes(self._model)
+            warn_once(
+                f"random:{weights}",
+                f"YOLO built from {weights} has random weights: its boxes and labels mean "
+                "nothing (for tests); use a trained .pt file for real object regions",
+            )
         self._lock = threading.Lock()
 
     def detect(self, image: Image.Image) -> list[Detection]:
@@ -106,7 +167,7 @@ class YoloDetector:
         # ultralytics treats a numpy array as BGR (OpenCV's order).
         with self._lock:
             results = self._model.predict(
-                rgb[..., ::-1],
+                np.ascontiguousarray(rgb[..., ::-1]),
                 conf=self.min_score,
                 imgsz=self.image_size,
                 device=self.device,
@@ -127,6 +188,26 @@ class YoloDetector:
                 out.append(Detection("object", label, float(conf), bbox))  # type: ignore[arg-type]
         out.sort(key=lambda d: -d.score)
         return out[: self.max_detections]
+
+
+def _name_coco_classes(model: Any) -> None:
+    """A model built from a configuration names its classes "0".."79"; the shipped
+    configurations are COCO's 80 classes, whose names ultralytics ships in coco.yaml."""
+    import yaml
+
+    inner = getattr(model, "model", None)
+    names = getattr(inner, "names", None)
+    if not isinstance(names, dict) or names != {i: str(i) for i in range(80)}:
+        return
+    import ultralytics
+
+    coco = Path(ultralytics.__file__).parent / "cfg" / "datasets" / "coco.yaml"
+    try:
+        found = yaml.safe_load(coco.read_text(encoding="utf-8"))["names"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return
+    if isinstance(found, dict) and len(found) == 80:
+        inner.names = {int(k): str(v) for k, v in found.items()}
 
 
 _warned: set[str] = set()
