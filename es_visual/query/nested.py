@@ -93,3 +93,14 @@ def relative(node: ir.Node, path: str) -> ir.Node:
 
 
 __all__ = ["NESTED_PATHS", "child_filter", "fields_of", "nested_path", "relative"]
+
+
+def reaches_children(node: ir.Node) -> bool:
+    """Whether ``node`` reads any field inside a nested list (``visual.regions.label``),
+    at whatever depth of AND / OR / NOT."""
+    if isinstance(node, ir.And | ir.Or):
+        return any(reaches_children(c) for c in node.children)
+    if isinstance(node, ir.Not):
+        return reaches_children(node.child)
+    field = getattr(node, "field", None)
+    return isinstance(field, str) and nested_path(field) is not None

@@ -19,20 +19,6 @@ from es_visual.query.search import Search
 
 SPEC = VisualSpec(model="live@1", dims=3)
 QUERY = (1.0, 0.0, 0.0)
-# The cluster compilers (es_visual/backends/cluster/, the lead's) do not emit the child
-# filter yet; on OpenSearch 2.19 a region leaf inside a nested kNN's filter even matches
-# nothing, on Elasticsearch 9.5 it empties inner_hits. Strict: passing turns red, so the
-# marker goes as soon as the compilers do it.
-CLUSTERS_PENDING = pytest.mark.xfail(
-    strict=True, reason="cluster compilers do not emit query.nested.child_filter yet (lead)"
-)
-
-
-def _pending_on_clusters(request, backend) -> None:
-    if backend.name != "embedded":
-        request.applymarker(CLUSTERS_PENDING)
-
-
 def _region(label: str, vector: list[float], t: float | None = None) -> dict:
     region = {"kind": "object", "label": label, "score": 0.9, "bbox": [0.1, 0.1, 0.6, 0.6]}
     if t is not None:
@@ -97,8 +83,7 @@ def test_region_label_filters_documents_in_a_metadata_search(backend, media) -> 
     assert ids("regions.label:bird") == []
 
 
-def test_region_label_picks_the_competing_regions_of_a_knn(request, backend, media) -> None:
-    _pending_on_clusters(request, backend)
+def test_region_label_picks_the_competing_regions_of_a_knn(backend, media) -> None:
     result = _search(backend, media, "regions.label:dog")
     assert [h.id for h in result.hits] == ["video", "dog", "cats-and-dog"]
     for hit in result.hits:
@@ -120,8 +105,7 @@ def test_without_a_label_every_region_competes(backend, media) -> None:
     assert "no-regions" not in by_id
 
 
-def test_a_condition_mixing_levels_filters_documents_only(request, backend, media) -> None:
-    _pending_on_clusters(request, backend)
+def test_a_condition_mixing_levels_filters_documents_only(backend, media) -> None:
     # "a dog region OR a video": a document condition; every region of them competes.
     result = _search(backend, media, "regions.label:dog OR media_type:video")
     by_id = {h.id: h for h in result.hits}

@@ -45,6 +45,7 @@ from es_visual.query.ir import (
     Terms,
     and_,
 )
+from es_visual.query.nested import child_filter, reaches_children
 from es_visual.query.results import SearchResult
 from es_visual.slicing import Slice
 
@@ -919,13 +920,37 @@ class ClusterBackend:
                     "or search an index built with this one"
                 )
         request = self.exact_fields(request)
-        body = self.exact_aggregations(request.index, self._compile(request))
+        sent, checked_here = self._engine_request(request)
+        body = self.exact_aggregations(request.index, self._compile(sent))
+        self._children_in_source(request, body)
         started = time.perf_counter()
         resp = self._call(
             f"searching {request.index!r}", self.client.search, index=request.index, body=body
         )
         took_ms = (time.perf_counter() - started) * 1000
-        return parse_response(dict(resp), request, took_ms, self._score_scale(request))
+        return parse_response(
+            dict(resp), request, took_ms, self._score_scale(request), checked_here
+        )
+
+    def _children_in_source(self, request: SearchRequest, body: dict[str, Any]) -> None:
+        """A nested kNN whose filter picks the competing children: the hits bring the
+        searched list with its vectors, so that ``responses`` scores the children that
+        pass (the vectors are dropped there, never returned)."""
+        vq = request.vector
+        if vq is None or vq.target == "scene" or not reaches_children(request.filter):
+            return
+        field = dsl.vector_field(vq.target)
+        source = body.setdefault("_source", {})
+        source["excludes"] = [f for f in source.get("excludes", []) if f != field]
+        if source.get("includes"):
+            source["includes"] = [*source["includes"], dsl.NESTED_PATHS[vq.target]]
+        if self.server.vectors_left_out_of_source:
+            source["exclude_vectors"] = False
+
+    def _engine_request(self, request: SearchRequest) -> tuple[SearchRequest, Node | None]:
+        """What is sent for ``request``, and the part of its filter checked on the hits
+        instead (None: all of it runs in the engine)."""
+        return _widened(request), None
 
     def exact_fields(self, request: SearchRequest) -> SearchRequest:
         """``request`` with every exact use of a ``text`` field (term, terms, prefix,
@@ -1139,6 +1164,24 @@ def _item_reason(info: Mapping[str, Any], action: Mapping[str, Any] | None = Non
         return str(error)
     exc = info.get("exception")
     return str(exc) if exc else f"status {info.get('status')}"
+
+
+def _widened(request: SearchRequest, *, always: bool = False) -> SearchRequest:
+    """The request sent for a nested kNN whose filter picks which children compete
+    (``regions.label:dog``): the engine ranks documents by their best child of any
+    kind, ``responses`` re-ranks them by their best child that passes, so more
+    documents are asked for than will be kept."""
+    vq = request.vector
+    if vq is None or vq.target == "scene":
+        return request
+    if not always and isinstance(child_filter(request.filter, vq.target), MatchAll):
+        return request
+    wider = min(max(3 * vq.k, vq.k + 20), dsl.MAX_CANDIDATES)
+    return replace(
+        request,
+        size=max(request.size, wider),
+        vector=replace(vq, k=wider, num_candidates=max(vq.num_candidates, wider)),
+    )
 
 
 def _missing(wanted: Mapping[str, Any], have: Mapping[str, Any]) -> bool:

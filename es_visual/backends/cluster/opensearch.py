@@ -10,12 +10,14 @@ tiebreaker for ``search_after``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from es_visual.backends.cluster import compile_opensearch, dsl
-from es_visual.backends.cluster.backend import ApiFailure, ClusterBackend
+from es_visual.backends.cluster.backend import ApiFailure, ClusterBackend, _widened
 from es_visual.errors import BackendError, ConfigError
-from es_visual.query.ir import SearchRequest
+from es_visual.query.ir import And, Node, SearchRequest, and_
+from es_visual.query.nested import reaches_children
 
 
 class OpenSearchBackend(ClusterBackend):
@@ -61,6 +63,21 @@ class OpenSearchBackend(ClusterBackend):
                 return ApiFailure(exc.status_code, str(error.get("type")), str(error.get("reason")))
             return ApiFailure(exc.status_code, str(exc.error), str(exc.info or ""))
         return None
+
+    def _engine_request(self, request: SearchRequest) -> tuple[SearchRequest, Node | None]:
+        """Before k-NN 3.5 a nested knn query parses its filter inside the nested scope,
+        where a ``nested`` clause (``regions.label:dog``) matches nothing. There, the
+        conjuncts that reach into a nested list leave the engine's filter (the ACL never
+        does: it stays) and are checked on the hits' sources, over a wider k."""
+        vq = request.vector
+        if vq is None or vq.target == "scene" or self.server.joins_nested_filters:
+            return super()._engine_request(request)
+        parts = request.filter.children if isinstance(request.filter, And) else (request.filter,)
+        inside = [p for p in parts if reaches_children(p)]
+        if not inside:
+            return super()._engine_request(request)
+        outside = and_(*(p for p in parts if not reaches_children(p)))
+        return _widened(replace(request, filter=outside), always=True), and_(*inside)
 
     def _root(self) -> Any:
         return self.client.transport.perform_request("GET", "/")

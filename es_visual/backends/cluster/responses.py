@@ -8,11 +8,27 @@ into the cosine similarity the IR promises. Nested hits carry their children in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from es_visual.query.ir import SearchRequest
+import numpy as np
+
+from es_visual.query.ir import (
+    And,
+    Exists,
+    Match,
+    MatchAll,
+    Node,
+    Not,
+    Or,
+    Prefix,
+    Range,
+    SearchRequest,
+    Term,
+    Terms,
+)
+from es_visual.query.nested import NESTED_PATHS, child_filter, reaches_children
 from es_visual.query.results import Hit, Matched, SearchResult
 from es_visual.query.segments import video_segments
 
@@ -44,11 +60,21 @@ def parse_response(
     request: SearchRequest,
     took_ms: float | None = None,
     scale: ScoreScale = HALF_PLUS_HALF,
+    checked_here: Node | None = None,
 ) -> SearchResult:
+    """``resp`` as a ``SearchResult`` for ``request`` (the caller's, whatever was sent).
+    ``checked_here``: the part of the filter the engine could not run (see
+    ``OpenSearchBackend``), checked on each hit's source before the best are kept."""
     from es_visual.query.cursor import encode_cursor
 
     raw_hits = resp["hits"]["hits"]
     hits = tuple(_parse_hit(h, request, scale) for h in raw_hits)
+    if checked_here is not None:
+        hits = tuple(h for h in hits if source_matches(checked_here, h.source))
+    if request.vector is not None and request.vector.target in NESTED_PATHS:
+        hits = _by_competing_children(hits, request)
+    if request.vector is not None:
+        hits = hits[: request.size]  # more may have been asked for (``_widened``)
     total_info = resp["hits"].get("total")
     total = None
     if (
@@ -90,6 +116,82 @@ def _count_in_hits(hits: tuple[Hit, ...], field: str, size: int) -> list[tuple[A
     return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:size]
 
 
+def _by_competing_children(hits: tuple[Hit, ...], request: SearchRequest) -> tuple[Hit, ...]:
+    """A nested kNN whose filter speaks of the searched children (``regions.label:dog``,
+    ``query.nested``): the engines filter the documents (some child is a dog) and score
+    each by its best child of any kind; here each document is scored by its best child
+    that passes, those with none are dropped, and the order follows."""
+    assert request.vector is not None
+    if isinstance(child_filter(request.filter, request.vector.target), MatchAll):
+        return hits
+    kept = [replace(h, score=h.children[0].score) for h in hits if h.children]
+    kept.sort(key=lambda h: (-(h.score or 0.0), h.id))
+    return tuple(kept)
+
+
+def source_matches(node: Node, source: Mapping[str, Any]) -> bool:
+    """Whether a document's source passes ``node``: a leaf on a child field
+    (``visual.regions.label``) passes when some child's value does, as a ``nested``
+    query does."""
+    return child_matches(node, source, "")
+
+
+def child_matches(node: Node, child: Mapping[str, Any], path: str) -> bool:
+    """Whether one child's source (``{"label": "dog", ...}``) passes ``node``, whose
+    fields are written in full (``visual.regions.label``)."""
+    if isinstance(node, MatchAll):
+        return True
+    if isinstance(node, And):
+        return all(child_matches(c, child, path) for c in node.children)
+    if isinstance(node, Or):
+        return any(child_matches(c, child, path) for c in node.children)
+    if isinstance(node, Not):
+        return not child_matches(node.child, child, path)
+    field = getattr(node, "field", "")
+    values = _values_at(child, field.removeprefix(path + ".") if path else field)
+    if isinstance(node, Exists):
+        return bool(values)
+    if isinstance(node, Term):
+        return node.value in values
+    if isinstance(node, Terms):
+        return any(v in node.values for v in values)
+    if isinstance(node, Prefix):
+        return any(isinstance(v, str) and v.startswith(node.prefix) for v in values)
+    if isinstance(node, Range):
+        return any(_in_range(node, v) for v in values)
+    if isinstance(node, Match):
+        words = str(node.text).lower().split()
+        text = " ".join(str(v).lower() for v in values)
+        return all(w in text.split() for w in words)
+    return True  # a document-level node: the engine's own filter decided it
+
+
+def _values_at(obj: Any, dotted: str) -> list[Any]:
+    """Every value at ``dotted`` in ``obj``, through lists of objects."""
+    found: list[Any] = [obj]
+    for part in dotted.split("."):
+        step: list[Any] = []
+        for item in found:
+            for one in item if isinstance(item, list) else [item]:
+                if isinstance(one, Mapping) and part in one:
+                    step.append(one[part])
+        found = step
+    flat = [v for item in found for v in (item if isinstance(item, list) else [item])]
+    return [v for v in flat if v is not None]
+
+
+def _in_range(node: Range, value: Any) -> bool:
+    try:
+        return (
+            (node.gt is None or value > node.gt)
+            and (node.gte is None or value >= node.gte)
+            and (node.lt is None or value < node.lt)
+            and (node.lte is None or value <= node.lte)
+        )
+    except TypeError:
+        return False
+
+
 def _parse_hit(raw: dict[str, Any], request: SearchRequest, scale: ScoreScale) -> Hit:
     source = dict(raw.get("_source") or {})
     sort = tuple(raw["sort"]) if raw.get("sort") is not None else None
@@ -103,7 +205,15 @@ def _parse_hit(raw: dict[str, Any], request: SearchRequest, scale: ScoreScale) -
         return Hit(id=raw["_id"], score=score, source=source, matched=matched, sort=sort)
     kind = KIND[vq.target]
     inner = ((raw.get("inner_hits") or {}).get(vq.target) or {}).get("hits", {}).get("hits", [])
-    every = [_child(kind, h, scale) for h in inner]
+    path = NESTED_PATHS[vq.target]
+    wanted = child_filter(request.filter, vq.target)
+    if not reaches_children(request.filter):
+        every = [_child(kind, h, scale) for h in inner]
+    else:
+        # The children that compete are picked here, from the document's own list
+        # (fetched with its vectors: ``CHILDREN_IN_SOURCE``): an engine's inner hits
+        # under a filter on children are not a reliable list of them.
+        every = _children_from_source(kind, source, path, wanted, vq.vector)
     threshold = vq.min_similarity
     children = sorted(
         (c for c in every if threshold is None or c.score >= threshold),
@@ -127,6 +237,42 @@ def _parse_hit(raw: dict[str, Any], request: SearchRequest, scale: ScoreScale) -
         segments=segments,
         sort=sort,
     )
+
+
+def _children_from_source(
+    kind: str, source: dict[str, Any], path: str, wanted: Node, query: Sequence[float]
+) -> list[Matched]:
+    """The children under ``path`` in ``source`` that pass ``wanted``, scored by cosine
+    to ``query``; their vectors are taken out of ``source`` (never returned)."""
+    parent: Any = source
+    for part in path.split(".")[:-1]:
+        parent = parent.get(part) if isinstance(parent, dict) else None
+    children = parent.get(path.split(".")[-1]) if isinstance(parent, dict) else None
+    if not isinstance(children, list):
+        return []
+    q = np.asarray(query, dtype=np.float64)
+    qn = float(np.linalg.norm(q)) or 1.0
+    out = []
+    for i, child in enumerate(children):
+        if not isinstance(child, dict):
+            continue
+        vector = child.pop("vector", None)
+        if vector is None or not child_matches(wanted, child, path):
+            continue
+        v = np.asarray(vector, dtype=np.float64)
+        cos = float(v @ q) / ((float(np.linalg.norm(v)) or 1.0) * qn)
+        bbox = child.get("bbox")
+        out.append(
+            Matched(
+                kind,  # type: ignore[arg-type]
+                score=round(cos, 6),
+                index=i,
+                label=child.get("label"),
+                bbox=tuple(float(x) for x in bbox) if bbox and len(bbox) == 4 else None,  # type: ignore[arg-type]
+                t=float(child["t"]) if child.get("t") is not None else None,
+            )
+        )
+    return out
 
 
 def _child(kind: str, inner: dict[str, Any], scale: ScoreScale) -> Matched:
