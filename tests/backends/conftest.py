@@ -126,6 +126,7 @@ def es_backend(cluster_url: str):
     else:
         from es_visual.backends.cluster.elasticsearch import ElasticsearchBackend as cls
     backend = cls(cluster_url, timeout=60)
+    backend.server  # noqa: B018 - reads the version, so raw client calls below speak its API
     yield backend
     backend.close()
 

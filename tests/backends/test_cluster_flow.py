@@ -80,7 +80,15 @@ def _user_index(backend, index: str, copies: int = 1) -> dict[str, dict]:
 
 
 def _es(url: str, index: str, *args: str) -> list[str]:
-    return ["--backend", BACKEND_OF[url], "--url", url, "--index", index, *args]
+    return [
+        "--backend",
+        BACKEND_OF.get(url, "elasticsearch"),
+        "--url",
+        url,
+        "--index",
+        index,
+        *args,
+    ]
 
 
 def _run(*args: str):
