@@ -28,7 +28,9 @@ from es_visual.errors import (
     BackendError,
     BackendUnavailableError,
     ConfigError,
+    CursorError,
     ModelMismatchError,
+    NotFoundError,
 )
 from es_visual.query.ir import (
     And,
@@ -924,9 +926,12 @@ class ClusterBackend:
         body = self.exact_aggregations(request.index, self._compile(sent))
         self._children_in_source(request, body)
         started = time.perf_counter()
-        resp = self._call(
-            f"searching {request.index!r}", self.client.search, index=request.index, body=body
-        )
+        try:
+            resp = self.client.search(index=request.index, body=body)
+        except Exception as exc:
+            _bad_cursor(request, self._failure(exc))
+            self._call(f"searching {request.index!r}", _reraise, exc)
+            raise
         took_ms = (time.perf_counter() - started) * 1000
         return parse_response(
             dict(resp), request, took_ms, self._score_scale(request), checked_here
@@ -993,6 +998,8 @@ class ClusterBackend:
         return self._specs.get(index)
 
     def stats(self, index: str) -> IndexStats:
+        if not self._index_exists(index):
+            raise NotFoundError(f"no such index {index!r} on {self.name} at {self.url}")
         mapping = self._get_mapping(index)
         visual = ((mapping.get("properties") or {}).get("visual") or {}).get("properties") or {}
         aggs: dict[str, Any] = {"with_errors": {"filter": {"exists": {"field": "visual.error"}}}}
@@ -1164,6 +1171,16 @@ def _item_reason(info: Mapping[str, Any], action: Mapping[str, Any] | None = Non
         return str(error)
     exc = info.get("exception")
     return str(exc) if exc else f"status {info.get('status')}"
+
+
+def _bad_cursor(request: SearchRequest, failure: ApiFailure | None) -> None:
+    """A cursor the engine refuses (another search's, or edited) is the caller's error."""
+    refused = failure is not None and failure.status == 400
+    if request.after is not None and refused and "search_after" in str(failure):
+        raise CursorError(
+            "this cursor does not belong to this search (its sort changed, or it was "
+            "edited): run the search again without it"
+        )
 
 
 def _widened(request: SearchRequest, *, always: bool = False) -> SearchRequest:

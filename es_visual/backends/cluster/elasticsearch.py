@@ -14,6 +14,7 @@ from es_visual.backends.cluster.backend import (
     ApiFailure,
     ClusterBackend,
     PageClock,
+    _bad_cursor,
     expired_context,
 )
 from es_visual.backends.cluster.responses import parse_response
@@ -111,6 +112,7 @@ class ElasticsearchBackend(ClusterBackend):
         try:
             resp = self.client.search(body=body)
         except Exception as exc:
+            _bad_cursor(request, self._failure(exc))
             if request.after is not None and expired_context(self._failure(exc)):
                 raise CursorError(
                     f"this page's cursor has expired (a next page can be asked for within "

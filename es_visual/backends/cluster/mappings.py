@@ -79,6 +79,15 @@ def visual_properties(
                 **labels.MAPPINGS["frames"]["properties"],
             },
         },
+        # What a manifest line last set (ingest.runner): applied again only when changed.
+        "metadata_hash": keyword,
+        "metadata_fields": keyword,
+        # Duplicates (es_visual.duplicates): perceptual hash and its 32x32 thumb.
+        "phash": keyword,
+        "phash_thumb": {"type": "keyword", "index": False, "doc_values": False},
+        "format": keyword,
+        # Who is in it (es_visual.people): person ids of its faces.
+        "persons": keyword,
         # Concepts the scene model saw (es_visual.labels): flat keyword lists.
         labels.LABELS: labels.MAPPINGS[labels.LABELS],
         labels.SCORES: labels.MAPPINGS[labels.SCORES],
@@ -87,6 +96,7 @@ def visual_properties(
         props["faces"] = {
             "type": "nested",
             "properties": {
+                "person": keyword,
                 "score": floats,
                 "bbox": floats,
                 "t": floats,
