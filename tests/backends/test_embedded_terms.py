@@ -39,6 +39,11 @@ DOCS = {
     "e": {"tags": [{"k": "cat"}], "deep": [{"x": {"y": 5}}], "n": 2**70, "note": LONG},
     "f": {"a.b": 1, "a": {"b": 2}, "weird key": "cat", "n": -3, "tags": ["Cat", "dog"]},
     "g": {"n": None, "flag": 1, "note": "short", "width": 0},
+    # Region children (query.nested): labels and kinds are indexed, other fields scanned.
+    "h": {"visual": {"regions": [{"kind": "object", "label": "dog", "score": 0.9},
+                                 {"kind": "face", "score": 0.5}]}},
+    "i": {"visual": {"regions": [{"label": "cat", "kind": "object"}, {"label": None},
+                                 {"label": ["x", "dog"], "score": None}], "faces": [{"score": 2}]}},
 }  # fmt: skip
 
 NODES = [
@@ -98,6 +103,19 @@ NODES = [
     And(()),
     Or(()),
     Not(And((Term("n", 1), Not(Term("tags", "dog"))))),
+    Term("visual.regions.label", "dog"),
+    Term("visual.regions.label", "x"),
+    Terms("visual.regions.label", ("cat", "bird")),
+    Term("visual.regions.kind", "face"),
+    Range("visual.regions.score", gte=0.6),
+    Term("visual.regions.score", 0.5),
+    Term("visual.faces.score", 2),
+    Exists("visual.regions.label"),
+    Exists("visual.regions.score"),
+    Prefix("visual.regions.label", "d"),
+    Not(Term("visual.regions.label", "dog")),
+    And((Term("visual.regions.label", "dog"), Term("visual.regions.kind", "face"))),
+    Or((Term("visual.regions.label", "cat"), Term("tags", "dog"))),
 ]
 
 
