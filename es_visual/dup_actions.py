@@ -57,7 +57,6 @@ class PlannedItem:
     why: str  # why it is a copy: "same bytes" / "near copy: ..."
     allowed: bool
     refused: str | None = None  # why not, when not allowed
-    path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -139,7 +138,7 @@ def plan_actions(
         for member in group.members[1:]:
             copies[member.id] = (member, group.keeper.id)
     wanted = list(dict.fromkeys(ids)) if ids is not None else list(copies)
-    may_write = _existing(backend, report.index, [i for i in wanted if i in copies], writable)
+    may_write = existing_ids(backend, report.index, [i for i in wanted if i in copies], writable)
     items = []
     for doc_id in wanted:
         if doc_id in keepers:
@@ -151,14 +150,7 @@ def plan_actions(
         member, keeper = copies[doc_id]
         ok = doc_id in may_write
         items.append(
-            PlannedItem(
-                doc_id,
-                keeper,
-                _why(member),
-                ok,
-                None if ok else NOT_WRITABLE,
-                path=None,
-            )
+            PlannedItem(doc_id, keeper, copy_reason(member), ok, None if ok else NOT_WRITABLE)
         )
     return Plan(report.index, action, tag.strip(), tags_field, tuple(items))  # type: ignore[arg-type]
 
@@ -180,8 +172,8 @@ def apply_plan(
     for item in plan.refused:
         result.refused.append((item.id, item.refused or NOT_WRITABLE))
     todo = plan.allowed
-    may_write = _existing(backend, plan.index, [i.id for i in todo], writable)
-    keepers = _existing(backend, plan.index, sorted({i.keeper for i in todo}), readable)
+    may_write = existing_ids(backend, plan.index, [i.id for i in todo], writable)
+    keepers = existing_ids(backend, plan.index, sorted({i.keeper for i in todo}), readable)
     ready = []
     for item in todo:
         if item.id not in may_write:
@@ -238,7 +230,7 @@ def apply_plan(
         except Exception as exc:  # the journal already says what was meant to go
             bad = {i: str(exc) for i in gone}
         if not bad:
-            still = _existing(backend, plan.index, gone, ir.MatchAll())
+            still = existing_ids(backend, plan.index, gone, ir.MatchAll())
             bad = {i: "still in the index after the delete" for i in still}
     for entry in entries:
         if entry["id"] in bad:
@@ -309,7 +301,7 @@ def undo(backend: Backend, journal: Path | str, *, writable: ir.Node = ir.MatchA
             else:
                 result.restored.append(update.id)
     else:
-        present = _existing(backend, index, ids, ir.MatchAll())
+        present = existing_ids(backend, index, ids, ir.MatchAll())
         updates = []
         for entry in entries:
             if entry["id"] in present:
@@ -378,8 +370,9 @@ def _write_journal(folder: Path, plan: Plan, entries: list[dict[str, Any]], by: 
     return path
 
 
-def _existing(backend: Backend, index: str, ids: list[str], scope: ir.Node) -> set[str]:
-    """Which of ``ids`` exist within ``scope``."""
+def existing_ids(backend: Backend, index: str, ids: list[str], scope: ir.Node) -> set[str]:
+    """Which of ``ids`` exist within ``scope`` (an ACL filter: which the caller may read,
+    or may change)."""
     found: set[str] = set()
     for start in range(0, len(ids), _CHECK_BATCH):
         chunk = tuple(ids[start : start + _CHECK_BATCH])
@@ -388,7 +381,8 @@ def _existing(backend: Backend, index: str, ids: list[str], scope: ir.Node) -> s
     return found
 
 
-def _why(member: Member) -> str:
+def copy_reason(member: Member) -> str:
+    """Why ``member`` is a copy of its keeper, in words."""
     if member.exact:
         return "same bytes"
     m = member.match

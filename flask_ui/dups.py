@@ -51,7 +51,7 @@ def find_groups(state: AppState, user: User, args: Any) -> dict[str, Any]:
     """The duplicate report as the page and the API show it. ``args``: ``threshold``
     (cosine similarity, default the model's), ``where`` (a DSL expression), ``mirrored``,
     ``limit``. Each member says whether this user may change it (``writable``)."""
-    from es_visual.dup_actions import _existing, _why
+    from es_visual.dup_actions import copy_reason, existing_ids
     from es_visual.duplicates import default_threshold, find_duplicates
     from es_visual.query.search import Search
 
@@ -90,14 +90,14 @@ def find_groups(state: AppState, user: User, args: Any) -> dict[str, Any]:
         out["error"] = str(exc)
         return out
     copies = [m.id for g in report.groups for m in g.members[1:]]
-    may_write = _existing(backend, state.index, copies, writable_filter(state, user))
+    may_write = existing_ids(backend, state.index, copies, writable_filter(state, user))
     body = report.to_dict()
     for group, raw in zip(body["groups"], report.groups, strict=True):
         for member, m in zip(group["members"], raw.members, strict=True):
             member["thumbnail_url"] = url_for("media.thumb", asset_id=member["id"], size=160)
             member["page_url"] = url_for("assets.show", asset_id=member["id"])
             member["writable"] = not m.keeper and m.id in may_write
-            member["why"] = "" if m.keeper else _why(m)
+            member["why"] = "" if m.keeper else copy_reason(m)
     body["reclaimable_bytes"] = sum(g["reclaimable_bytes"] for g in body["groups"])
     body["selectable"] = sum(1 for g in body["groups"] for m in g["members"] if m["writable"])
     out["report"] = body
