@@ -44,7 +44,8 @@ EXIT_PARTIAL = 3
     type=click.IntRange(1, 1000),
     default=8,
     show_default=True,
-    help="Neighbours looked up per asset; larger groups still join through chains.",
+    help="Neighbours looked up per asset. Larger groups still form: candidates join through "
+    "neighbours, then every member is checked against its keeper.",
 )
 @click.option(
     "--apply",
