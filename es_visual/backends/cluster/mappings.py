@@ -76,6 +76,7 @@ def visual_properties(
             "properties": {
                 "t": floats,
                 "vector": vector_field(engine, dims),
+                "phash": keyword,  # a video's duplicates are matched frame by frame
                 **labels.MAPPINGS["frames"]["properties"],
             },
         },
