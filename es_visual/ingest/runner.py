@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from es_visual.documents import BulkResult, DocUpdate
@@ -178,6 +180,9 @@ def _analyze_one(
         "pipeline": config.name,
         "content_hash": digest,
         "path": str(asset.path),
+        # What a media library sorts by besides dates (the web UI's name and size).
+        "filename": Path(asset.path).name,
+        "bytes": _file_bytes(asset.path),
         "error": None,
         "regions": [],
         "faces": [],
@@ -241,6 +246,13 @@ def _document(asset: Asset, visual: dict[str, Any]) -> dict[str, Any]:
         stamp = {"metadata_hash": metadata_hash(asset.metadata), "metadata_fields": owned}
         visual = {**visual, **stamp}
     return {**asset.metadata, "visual": visual}
+
+
+def _file_bytes(path: Any) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:  # read a moment ago: gone again, the hash was still taken
+        return None
 
 
 def _unchanged(stored: dict[str, Any] | None, digest: str, model: str, pipeline: str) -> bool:

@@ -50,6 +50,9 @@ VISUAL_FIELDS: dict[str, tuple[str, FieldType]] = {
     "model": ("visual.model", "keyword"),
     "pipeline": ("visual.pipeline", "keyword"),
     "indexed_at": ("visual.indexed_at", "date"),
+    # The file's name and size as ingested (what the web UI sorts by "name" and "size").
+    "filename": ("visual.filename", "keyword"),
+    "bytes": ("visual.bytes", "number"),
     "content_hash": ("visual.content_hash", "keyword"),
     "error": ("visual.error", "keyword"),
     # Who is in it: the ids of the persons its faces were clustered into (es_visual.people);
@@ -66,7 +69,7 @@ VISUAL_FIELDS: dict[str, tuple[str, FieldType]] = {
 
 # Short names that came after users' indexes did: an index's own field of that name keeps
 # it (its concept labels stay reachable as ``visual.labels``).
-YIELDING_NAMES = frozenset({"labels"})
+YIELDING_NAMES = frozenset({"labels", "filename", "bytes"})
 
 # The user fields most media indices have (and that `es-visual ingest --manifest` writes).
 COMMON_FIELDS: dict[str, tuple[str, FieldType]] = {
