@@ -100,16 +100,24 @@ _PRESENT = {
 }
 
 
-def vector_origins(backend: Backend, index: str) -> dict[str, dict[str, int]]:
+def vector_origins(
+    backend: Backend, index: str, counts: dict[str, int] | None = None
+) -> dict[str, dict[str, int]]:
     """Target -> pipeline (``visual.pipeline``, the preset's name) -> documents holding
     vectors of that target. On a cluster: one terms aggregation per target over the
-    documents where that vector field exists (``nested`` for the children)."""
+    documents where that vector field exists (``nested`` for the children), for the
+    targets that ``counts`` (``IndexStats.vectors``; read when not given) says hold some:
+    a nested query on a path the mapping lacks is an error there."""
     if isinstance(backend, VectorOrigins):
         return backend.vector_origins(index)
     from es_visual.query import ir
 
+    if counts is None:
+        counts = backend.stats(index).vectors
     out: dict[str, dict[str, int]] = {}
     for target, field in _PRESENT.items():
+        if not counts.get(target):
+            continue
         request = ir.SearchRequest(
             index=index, filter=ir.Exists(field), size=1, aggregations=("visual.pipeline",),
             aggregation_size=100,

@@ -19,6 +19,8 @@ from es_visual.query.search import Search
 
 SPEC = VisualSpec(model="live@1", dims=3)
 QUERY = (1.0, 0.0, 0.0)
+
+
 def _region(label: str, vector: list[float], t: float | None = None) -> dict:
     region = {"kind": "object", "label": label, "score": 0.9, "bbox": [0.1, 0.1, 0.6, 0.6]}
     if t is not None:
@@ -27,7 +29,8 @@ def _region(label: str, vector: list[float], t: float | None = None) -> dict:
 
 
 def _doc(media_type: str, regions: list[dict], **visual) -> dict:
-    base = {"model": SPEC.model, "media_type": media_type, "scene": [0.0, 0.0, 1.0]}
+    base = {"model": SPEC.model, "pipeline": "objects", "media_type": media_type,
+            "scene": [0.0, 0.0, 1.0]}  # fmt: skip
     return {"visual": {**base, **visual, "regions": regions}}
 
 
@@ -111,3 +114,14 @@ def test_a_condition_mixing_levels_filters_documents_only(backend, media) -> Non
     by_id = {h.id: h for h in result.hits}
     assert set(by_id) == {"cats-and-dog", "dog", "video"}
     assert by_id["cats-and-dog"].matched.label == "cat"
+
+
+def test_vector_origins_count_documents_per_preset(backend, media) -> None:
+    """What `stats` shows per target: the documents holding its vectors, by preset."""
+    from es_visual.ingest.preset_targets import vector_origins
+
+    assert vector_origins(backend, media) == {
+        "scene": {"objects": 5},
+        "regions": {"objects": 4},
+        "frames": {"objects": 1},
+    }
