@@ -4,7 +4,7 @@ processes on the live multi-node engines, counted by the engine itself.
 The worker test embeds with the real MobileNetV2 (its weights ship in a package), on small
 generated pictures (48x64 PNGs: decoding is cheap, the model's 224 px forward pass is the
 whole cost). On the 2 shared cores here that runs at a few dozen pictures a second for all
-workers together, so the test uses ``ES_VISUAL_WORKERS_DOCS`` documents (default 600, a few
+workers together, so the test uses ``ES_VISUAL_WORKERS_DOCS`` documents (default 400, a few
 hundred, to keep each engine's run to about a minute); benchmarks/cluster_ingest.py runs
 thousands.
 """
@@ -33,7 +33,7 @@ from es_visual.slicing import Slice, all_slices
 
 MODEL = "mobilenet-v2@imagenet1k-v1"
 SPEC = VisualSpec(model=MODEL, dims=1280)
-DOCS = int(os.environ.get("ES_VISUAL_WORKERS_DOCS", "600"))
+DOCS = int(os.environ.get("ES_VISUAL_WORKERS_DOCS", "400"))
 WORKERS = 3  # over 2 shards: slice 1 is a whole shard, slices 0 and 2 split one by _id hash
 
 

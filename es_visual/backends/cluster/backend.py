@@ -859,12 +859,16 @@ class ClusterBackend:
         name, entry = next(iter(indices.items()))
         marks: dict[int, int] = {}
         for shard, copies in (entry.get("shards") or {}).items():
-            seen = [
-                int(c["seq_no"]["global_checkpoint"])
+            active = [
+                c
                 for c in copies
                 if (c.get("routing") or {}).get("state") in ("STARTED", "RELOCATING")
                 and "global_checkpoint" in (c.get("seq_no") or {})
             ]
+            # The primary computes the global checkpoint; a replica learns it later (with
+            # the next write or a periodic sync), so its own figure may lag a write behind.
+            primary = [c for c in active if (c.get("routing") or {}).get("primary")]
+            seen = [int(c["seq_no"]["global_checkpoint"]) for c in primary or active]
             if seen:  # a shard with no started copy waits for a later cycle
                 marks[int(shard)] = min(seen)
         uuid = str(entry.get("uuid") or "")

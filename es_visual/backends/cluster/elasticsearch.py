@@ -143,8 +143,12 @@ class ElasticsearchBackend(ClusterBackend):
         a scroll where a point in time cannot be opened.
 
         A ``slice`` is sliced on ``_id``, named: a point in time's default slices by
-        Lucene doc ids, which differ between a primary and its replica and after merges,
-        so two workers' points in time could disagree on who reads which document."""
+        Lucene doc ids, which only agree among slices of one point in time (they differ
+        between a primary and its replica and after merges), and workers on several
+        machines, or the rerun of a killed one, each open their own. Elasticsearch 8
+        refuses ``_id`` under a point in time ("cannot slice on [_id] when using
+        [point-in-time]"; 9.x takes it): there the slice is a sliced scroll, which splits
+        on ``_id`` by default."""
         what = f"reading {index!r}" + (f" (slice {slice})" if slice is not None else "")
         clock = PageClock(batch_size)
         size, keep_alive = clock.next_page()
@@ -162,6 +166,7 @@ class ElasticsearchBackend(ClusterBackend):
             return
         pit_id = pit["id"]
         after: list[Any] | None = None
+        refused = False
         try:
             while True:
                 page: dict[str, Any] = {
@@ -174,7 +179,16 @@ class ElasticsearchBackend(ClusterBackend):
                     page["search_after"] = after
                 if slice is not None and not slice.whole:
                     page["slice"] = {"field": "_id", "id": slice.id, "max": slice.max}
-                resp = self._page(what, clock, self.client.search, body=page)
+                    if after is None:
+                        first = self._first_sliced_page(what, page)
+                        if first is None:
+                            refused = True
+                            break
+                        resp = first
+                    else:
+                        resp = self._page(what, clock, self.client.search, body=page)
+                else:
+                    resp = self._page(what, clock, self.client.search, body=page)
                 pit_id = resp.get("pit_id") or pit_id
                 self._whole_page(what, resp)
                 hits = resp["hits"]["hits"]
@@ -187,6 +201,28 @@ class ElasticsearchBackend(ClusterBackend):
             # It expires on its own; never mask the real error.
             with contextlib.suppress(Exception):
                 self.client.close_point_in_time(id=pit_id)
+        if refused:
+            yield from self._scroll_hits(index, body, batch_size, slice)
+
+    def _first_sliced_page(self, what: str, page: dict[str, Any]) -> Any | None:
+        """The first page of a point in time sliced on ``_id``; None where the server
+        refuses that slice (Elasticsearch 8: on every shard it has to split, so some
+        shards may answer and the others fail)."""
+        try:
+            resp = self._with_backoff(what, self.client.search, body=page)
+        except BackendBusyError:
+            raise
+        except Exception as exc:
+            if _ID_SLICES_REFUSED in str(getattr(exc, "body", "")):
+                return None
+            self._call(what, _raise, exc)
+            raise
+        if _ID_SLICES_REFUSED in str((resp.get("_shards") or {}).get("failures") or ""):
+            return None
+        return resp
+
+
+_ID_SLICES_REFUSED = "cannot slice on [_id] when using [point-in-time]"
 
 
 def _compat_transport() -> type:
