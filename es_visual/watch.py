@@ -230,7 +230,7 @@ class Watcher:
         if not todo:
             return cycle
         # Every write up to each mark is done on every copy: a refresh shows them all.
-        self.backend.refresh(marks.index)
+        feed.show_changes(marks.index)
         for shard, (after, upto) in todo.items():
             cycle.changed_shards[shard] = (after, upto)
             changes = _ShardChanges(feed, shard, after, upto)

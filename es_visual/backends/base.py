@@ -160,6 +160,11 @@ class ChangeFeed(Protocol):
         """The marks now (read before the documents they cover are searched)."""
         ...
 
+    def show_changes(self, index: str) -> None:
+        """Make every write up to the marks just read visible to searches (a refresh of
+        the concrete ``index``), a busy cluster waited out."""
+        ...
+
     def iter_changed(
         self,
         index: str,
@@ -172,5 +177,5 @@ class ChangeFeed(Protocol):
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(id, source) of the documents of ``shard`` of the concrete ``index`` whose last
         write has a sequence number in (``after``, ``upto``], in that order. Call
-        ``refresh`` after reading ``upto`` and before this, so all of them are visible."""
+        ``show_changes`` after reading ``upto`` and before this, so all are visible."""
         ...

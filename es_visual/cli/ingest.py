@@ -145,6 +145,7 @@ def ingest(
         source = sources.iter_paths(paths, on_ignored=ignored.append)
         total = sum(1 for _ in sources.iter_paths(paths))
 
+    lines = _ProgressLines(bar_update=None, share=share) if progress_lines else None
     with click.progressbar(
         length=total,
         label="ingesting",
@@ -152,6 +153,8 @@ def ingest(
         show_pos=True,
         hidden=not show_progress() or as_json,
     ) as bar:
+        if lines:
+            lines.bar_update = bar.update
         try:
             report = run(
                 backend,
@@ -161,7 +164,8 @@ def ingest(
                 pipeline=config,
                 batch_size=batch,
                 force=force,
-                progress=_progress_lines(bar.update, share) if progress_lines else bar.update,
+                progress=lines.progress if lines else bar.update,
+                on_failure=lines.failure if lines else None,
                 acl_field=settings.acl_field,
                 people=PeopleRegistry.in_data_dir(settings.data_dir),  # merged persons' ids
             )
@@ -204,19 +208,24 @@ def _slice_option(text: str | None, workers: int, from_index: bool) -> Slice | N
         raise click.BadParameter(str(exc), param_hint="--slice") from None
 
 
-def _progress_lines(update: Callable[[int], None], share: Slice | None) -> Callable[[int], None]:
-    """``update``, and after each chunk a JSON line on stderr with the total so far."""
-    from es_visual.cli.workers import progress_line
+class _ProgressLines:
+    """``--progress-lines``: after each chunk, a JSON line on stderr with the counts so
+    far (what ``--workers`` reads from its workers; a scheduler's logs can too)."""
 
-    seen = 0
+    def __init__(self, bar_update: Callable[[int], None] | None, share: Slice | None) -> None:
+        self.bar_update, self.share = bar_update, share or Slice(0, 1)
+        self.seen = self.failed = 0
 
-    def progress(n: int) -> None:
-        nonlocal seen
-        seen += n
-        update(n)
-        click.echo(progress_line(share or Slice(0, 1), seen, 0), err=True)
+    def failure(self, _failure: object) -> None:
+        self.failed += 1
 
-    return progress
+    def progress(self, n: int) -> None:
+        from es_visual.cli.workers import progress_line
+
+        self.seen += n
+        if self.bar_update is not None:
+            self.bar_update(n)
+        click.echo(progress_line(self.share, self.seen, self.failed), err=True)
 
 
 def _run_workers(

@@ -879,6 +879,11 @@ class ClusterBackend:
             uuid = str(next(iter(settings.values()))["settings"]["index"]["uuid"])
         return ChangeMarks(index=name, uuid=uuid, shards=marks)
 
+    def show_changes(self, index: str) -> None:
+        """A refresh of ``index``: every write up to the marks read before it is then
+        visible on every copy. 429 answers are waited out, as for the other reads here."""
+        self._read(f"refreshing {index!r}", self.client.indices.refresh, index=index)
+
     def iter_changed(
         self,
         index: str,
