@@ -124,28 +124,28 @@ class CoverPlan:
 
     * the first frame, and a *floor* frame whenever ``gap`` seconds have passed since
       the last kept frame: no stretch of the video is ever longer than ``gap`` without one;
-    * in between, an *extra* frame at a scene change (``changed()``: thumbnail distance
-      to the last kept frame over the threshold) or at a key frame, once ``gap / 4`` has
-      passed since the last kept frame (a cut 0.3 s after a floor frame still gets its
-      own frame at 1 s floors) and while extra budget is left.
+    * in between, an *extra* frame while extra budget is left: at a scene change
+      (``changed()``: thumbnail distance to the last kept frame over the threshold) once
+      ``gap / 4`` has passed since the last kept frame (a cut 0.3 s after a floor frame
+      still gets its own frame at 1 s floors), or at a key frame once ``gap / 2`` has.
 
     The budget: ``gap = max(every, 2 * duration / budget)`` holds floor frames to about
-    half of it; extras draw on the rest through a token bucket (a burst of 1/8 of it for
-    busy stretches, the remainder accruing evenly over the duration), so the cuts of the
-    last hour get frames too. Unknown duration: the plain floor, extras one per ``gap``,
-    and the hard cap ends sampling at ``budget``.
+    half of it; extras draw on the rest through a token bucket (a burst of 1/8 of the
+    extras, at least 2, for busy stretches; the remainder accruing evenly over the
+    duration), so the cuts of the last hour get frames too. Unknown duration: the plain
+    floor, extras one per ``gap``, and the hard cap ends sampling at ``budget``.
     """
 
     def __init__(self, every: float, budget: int, duration: float | None) -> None:
-        known = duration is not None and duration > 0
-        self.gap = max(every, 2.0 * duration / budget) if known else every  # type: ignore[operator]
-        self.min_gap = self.gap / 4
-        if known:
-            extra = max(0, budget - (math.floor(duration / self.gap) + 1))  # type: ignore[operator]
+        if duration is not None and duration > 0:
+            self.gap = max(every, 2.0 * duration / budget)
+            extra = max(0, budget - (math.floor(duration / self.gap) + 1))
             self.burst = float(min(extra, max(2, extra // 8)))
-            self.rate = (extra - self.burst) / duration  # type: ignore[operator]
+            self.rate = (extra - self.burst) / duration
         else:
+            self.gap = every
             self.burst, self.rate = 4.0, 1.0 / self.gap
+        self.min_gap = self.gap / 4
         self.tokens = self.burst
         self.last: float | None = None  # the last kept frame's time
         self._clock = 0.0  # the time tokens were last topped up to

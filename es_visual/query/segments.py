@@ -92,7 +92,7 @@ def video_segments(
     every moment its extent (the times of its kept frames, its duration). ``points``
     are ``(t, score)`` of frames, or of faces/regions seen in frames; those without a
     ``t`` (a photo's faces) are left out, so a photo gets no segments."""
-    pts = [(t, s) for t, s in points if _number(t)]
+    pts = [(float(t), float(s)) for t, s in points if t is not None and _number(t)]
     if not pts:
         return []
     visual = visual or {}
@@ -100,7 +100,7 @@ def video_segments(
     times = [f["t"] for f in frames if isinstance(f, Mapping) and _number(f.get("t"))]
     duration = visual.get("duration")
     return merge_segments(
-        pts,  # type: ignore[arg-type]
+        pts,
         threshold,
         duration=float(duration) if _number(duration) else None,
         times=times,
