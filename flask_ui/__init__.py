@@ -7,8 +7,9 @@ Usage::
 
 ``test_config`` overrides Flask config; besides Flask's own keys it takes
 ``ES_VISUAL_BACKEND`` / ``ES_VISUAL_EMBEDDER`` (already-open objects to use
-instead of opening them from settings) and ``INGEST_ROOTS`` (folders the jobs
-page may ingest).
+instead of opening them from settings), ``INGEST_ROOTS`` (folders the jobs
+page may ingest) and ``WARM_UP`` (load the models in the background at start;
+default: on, except under ``TESTING``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
 from es_visual.config import Settings
+
+FORM_OVERHEAD = 64 * 1024  # bytes of a search form besides its file
 
 
 def create_app(
@@ -82,6 +85,11 @@ def create_app(
         state.set_embedder(app.config["ES_VISUAL_EMBEDDER"])
     app.extensions["es_visual"] = state
     CSRFProtect(app)
+    # The models a first search needs load while the server starts, not during that search.
+    if app.config.get("WARM_UP", not app.testing):
+        from flask_ui import warmup
+
+        warmup.start(state, state.warmup)
 
     app.before_request(auth.load_user)
     app.after_request(security.add_headers)
@@ -98,6 +106,9 @@ def create_app(
             "index_name": settings.index,
             "csrf_token": generate_csrf,
             "max_upload_mb": app.config["MAX_UPLOAD_MB"],
+            # The largest file a page lets through (app.js checks it before sending): the
+            # request limit less room for the form's other fields and multipart framing.
+            "max_upload_bytes": max(1, app.config["MAX_CONTENT_LENGTH"] - FORM_OVERHEAD),
         }
 
     return app

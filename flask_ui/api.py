@@ -26,6 +26,7 @@ from flask_ui.jobs import job_view, start_job
 from flask_ui.present import api_hit, metadata_rows, title_of
 from flask_ui.queries import Query, readable_doc, run_search, video_segments
 from flask_ui.state import get_state
+from flask_ui.uploads import Upload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -72,7 +73,7 @@ def _http(exc: HTTPException) -> Any:
     return error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description)
 
 
-def _search_response(query: Query, upload: bytes | None = None) -> Any:
+def _search_response(query: Query, upload: Upload | None = None) -> Any:
     state = get_state()
     result = run_search(state, current_user(), query, upload)
     body: dict[str, Any] = {
@@ -96,15 +97,16 @@ def search() -> Any:
     same parameters as form fields) to search by an uploaded picture."""
     args = request.values
     query = Query.from_args(args)
-    upload = None
     file = request.files.get("image")
     if file is not None:
-        upload = file.read()
-        if not upload:
+        data = file.read()
+        if not data:
             return error(400, "bad_image", "the uploaded file is empty")
-        query = Query.from_args({**args.to_dict(), "upload": "inline", "after": args.get("after")})
-    elif query.upload:
-        upload = get_state().uploads.get(current_user().name, query.upload)
+        # Kept like the page's uploads (per caller, by content hash): next_url pages with
+        # the token and the picture is embedded once.
+        token = get_state().uploads.put(current_user().name, data)
+        query = Query.from_args({**args.to_dict(), "upload": token, "after": args.get("after")})
+    upload = get_state().uploads.entry(current_user().name, query.upload)
     return _search_response(query, upload)
 
 
@@ -124,7 +126,7 @@ def asset(asset_id: str) -> Any:
     query = Query.from_args(request.args)
     if (doc.get("visual") or {}).get("media_type") == "video" and query.kind != "browse":
         # Search parameters given: where in this video the search matches.
-        upload = state.uploads.get(current_user().name, query.upload) if query.upload else None
+        upload = state.uploads.entry(current_user().name, query.upload)
         found = video_segments(state, current_user(), query, asset_id, upload)
         extra["segments"] = [seg.to_dict() for seg in found]
     return jsonify(

@@ -64,7 +64,7 @@ def searched_segments(
     query = Query.from_args(request.args)
     if query.kind == "browse":
         return [], None, query
-    upload = state.uploads.get(user.name, query.upload) if query.upload else None
+    upload = state.uploads.entry(user.name, query.upload)
     if query.upload and upload is None:
         return [], "The uploaded image has expired; upload it again.", query
     try:

@@ -109,4 +109,5 @@ def page() -> Any:
         "index.html",
         info=index_info(state),
         dups=find_groups(state, current_user(), request.args),
+        warmup=state.warmup.to_dict(),
     )

@@ -146,10 +146,19 @@ def page() -> Any:
     )
 
 
+def writable_count(state: AppState, user: User) -> int:
+    """How many documents a re-analysis by ``user`` would touch (what they may write)."""
+    writable = AclPolicy.from_settings(state.settings).writable_filter(user.name, user.groups)
+    return sum(1 for _ in state.backend().iter_docs(state.index, filter=writable, fields=[]))
+
+
 @bp.route("/", methods=["POST"])
 @admin_required
 def create() -> Any:
     state = get_state()
+    if request.form.get("kind") == "reindex" and request.form.get("confirmed") != "1":
+        # Everything at once: say what it touches and ask before starting (issue 18).
+        return render_template("jobs_confirm.html", count=writable_count(state, current_user()))
     try:
         job = start_job(state, current_user(), request.form.to_dict())
     except JobRefused as exc:

@@ -152,6 +152,7 @@ def hit_card(
         if matched
         else None,
         "segments": [s.to_dict() for s in hit.segments],
+        "moment": link.get("t"),  # a video's best moment (s): where its hover preview starts
         # Concept labels (es_visual.labels) and, for a text search, why this hit came up.
         "labels": [str(x) for x in visual.get("labels") or []][:3],
         "signals": [s.to_dict() for s in getattr(hit, "signals", ())],

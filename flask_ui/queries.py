@@ -15,6 +15,7 @@ from es_visual.query.acl import AclPolicy
 from es_visual.query.ir import Ids, Node
 from es_visual.query.results import SearchResult, Segment
 from flask_ui.state import AppState
+from flask_ui.uploads import Upload
 from flask_ui.users import User
 
 if TYPE_CHECKING:
@@ -42,7 +43,11 @@ class Query:
     face_index: int = 0
     upload: str = ""
     query_face: int | None = None  # which face of an uploaded picture a face search uses
+    sort: str = ""  # flask_ui/browse.py SORTS; "" = the kind's default
+    group: str = ""  # group a date-sorted page by "day", "month" or "year"
     after: str = ""
+    back: str = ""  # the cursors of the pages before this one ("."-joined), for "Previous"
+    page: int = 1
     limit: int = 24
 
     @classmethod
@@ -50,8 +55,11 @@ class Query:
         def text(name: str) -> str:
             return (args.get(name) or "").strip()[:2000]
 
+        from flask_ui.browse import GROUPS, SORTS
+
         media = text("media") or "all"
         on = text("on")
+        sort, group = text("sort"), text("group")
         return cls(
             text=text("q"),
             where=text("where"),
@@ -65,7 +73,11 @@ class Query:
             face_index=max(0, _int(args.get("face_index"), 0)),
             upload=text("upload"),
             query_face=_face_number(args.get("query_face")),
+            sort=sort if sort in SORTS else "",
+            group=group if group in GROUPS else "",
             after=text("after"),
+            back=text("back") if text("after") else "",
+            page=int(_clamp(_int(args.get("page"), 1), 1, 100_000)) if text("after") else 1,
             limit=int(_clamp(_int(args.get("limit"), 24), 1, MAX_LIMIT)),
         )
 
@@ -105,7 +117,7 @@ class Query:
         return out
 
     def without_paging(self) -> Query:
-        return replace(self, after="")
+        return replace(self, after="", back="", page=1)
 
 
 def _float(value: Any, default: float) -> float:
@@ -177,7 +189,7 @@ def open_upload(data: bytes, settings: Settings) -> Any:
 
 
 def build_search(
-    state: AppState, user: User, query: Query, upload: bytes | None = None
+    state: AppState, user: User, query: Query, upload: Upload | None = None
 ) -> tuple[Search, bool]:
     """The ``Search`` that ``query`` describes, as ``user``, and whether it is a vector
     search (one that needs the embedder).
@@ -202,9 +214,7 @@ def build_search(
     if kind == "image":
         if upload is None:
             raise QueryError("the uploaded image has expired; upload it again")
-        search = search.similar_to(image=open_upload(upload, state.settings))
-        if query.on == "faces" and query.query_face is not None:
-            search = search.query_face(query.query_face)
+        search = search.similar_to(vector=upload_vector(state, query, upload))
     elif kind == "asset":
         search = search.similar_to(asset=query.similar)
     elif kind == "region":
@@ -221,13 +231,43 @@ def build_search(
         if query.min_score > 0:
             search = search.min_score(query.min_score)
     search = search.as_user(user.name, groups=list(user.groups)).limit(query.limit)
+    if not vector:  # a similarity search ranks by score; browsing sorts like a library
+        from flask_ui.browse import sort_search
+
+        search = sort_search(search, query)
     if query.after:
         search = search.after(query.after)
     return search, vector
 
 
+def upload_vector(state: AppState, query: Query, upload: Upload) -> tuple[float, ...]:
+    """The query vector of an uploaded picture for this search, worked out once per
+    upload (flask_ui/uploads.py): reloading, paging and the video timeline reuse it.
+    Scene, regions, frames and "any" share the scene model's vector; faces use the
+    face the user picked. Raises as the search would (``MediaError`` for a file that
+    is not a picture, ``AmbiguousFaceError``, ``ModelMismatchError``)."""
+    from es_visual.query.execute import resolve
+    from es_visual.query.search import Search
+
+    spec = state.backend().visual_spec(state.index)
+    if spec is None:
+        raise QueryError(f"index {state.index!r} has no visual vectors yet: ingest some first")
+    faces = query.on == "faces"
+    key = ("face", spec.face_model, query.query_face) if faces else ("scene", spec.model)
+
+    def compute() -> tuple[float, ...]:
+        search = Search.for_index(state.settings, state.backend(), state.index)
+        search = search.similar_to(image=open_upload(upload.data, state.settings))
+        if faces:
+            search = search.on("faces").query_face(query.query_face)
+        embedder = None if faces else state.embedder()
+        return resolve(search, state.backend(), spec, embedder=embedder).vector
+
+    return upload.derive(key, compute)
+
+
 def run_search(
-    state: AppState, user: User, query: Query, upload: bytes | None = None
+    state: AppState, user: User, query: Query, upload: Upload | None = None
 ) -> SearchResult:
     """Execute the search ``query`` describes, as ``user`` (errors: see ``build_search``)."""
     search, vector = build_search(state, user, query, upload)
@@ -236,7 +276,7 @@ def run_search(
 
 
 def video_segments(
-    state: AppState, user: User, query: Query, asset_id: str, upload: bytes | None = None
+    state: AppState, user: User, query: Query, asset_id: str, upload: Upload | None = None
 ) -> list[Segment]:
     """Where in the video ``asset_id`` the search ``query`` matches: the same question
     asked of this one asset's frames, so an asset page opened from a link, a bookmark
@@ -263,10 +303,10 @@ def people_registry(state: AppState) -> Any:
     return registry
 
 
-def query_face_boxes(state: AppState, query: Query, upload: bytes | None) -> dict[str, Any] | None:
+def query_face_boxes(state: AppState, query: Query, upload: Upload | None) -> dict[str, Any] | None:
     """The faces of an uploaded picture searched on faces, to draw on it (the same
-    cached detection the search itself uses): ``{"width", "height", "faces"}``, or None
-    when that is not the search."""
+    cached detection the search itself uses, kept with the upload):
+    ``{"width", "height", "faces"}``, or None when that is not the search."""
     if query.kind != "image" or query.on != "faces" or upload is None:
         return None
     from es_visual.query.faces import describe, query_faces
@@ -274,12 +314,17 @@ def query_face_boxes(state: AppState, query: Query, upload: bytes | None) -> dic
     spec = state.backend().visual_spec(state.index)
     if spec is None or spec.face_model is None:
         return None
+    face_model = spec.face_model
+
+    def compute() -> dict[str, Any]:
+        image = open_upload(upload.data, state.settings)
+        faces = describe(query_faces(image, face_model))
+        return {"width": image.width, "height": image.height, "faces": faces}
+
     try:
-        image = open_upload(upload, state.settings)
-        faces = describe(query_faces(image, spec.face_model))
+        return upload.derive(("face-boxes", face_model), compute)
     except Exception:  # an unreadable upload or no face model: the search says why
         return None
-    return {"width": image.width, "height": image.height, "faces": faces}
 
 
 def person_names(state: AppState, result: SearchResult) -> dict[str, str]:

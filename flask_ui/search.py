@@ -7,6 +7,7 @@ can be reloaded, paged and shared like any link.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -21,6 +22,8 @@ from es_visual.errors import (
     QuerySyntaxError,
     UnknownFieldError,
 )
+from es_visual.query.search import Search
+from flask_ui import browse
 from flask_ui.auth import current_user
 from flask_ui.present import hit_card
 from flask_ui.queries import (
@@ -57,17 +60,20 @@ def home() -> Any:
     query = Query.from_args(request.args)
     spec = state.backend().visual_spec(state.index)
     text_ok, text_reason = text_search_support(state) if spec else (False, "")
-    upload = state.uploads.get(user.name, query.upload) if query.upload else None
+    upload = state.uploads.entry(user.name, query.upload)
     cards: list[dict[str, Any]] = []
     error: str | None = None
     where_error: dict[str, Any] | None = None
     result = None
     empty_note: str | None = None
+    started = time.perf_counter()
     try:
         result = run_search(state, user, query, upload)
         link_args = query.to_args() if query.kind != "browse" else None
         names = person_names(state, result)
         cards = [hit_card(h, link_args, names) for h in result.hits]
+        field = browse.date_field(Search.for_index(state.settings, state.backend(), state.index))
+        cards = browse.with_groups(cards, result.hits, query, field)
         empty_note = _empty_target_note(state, query, result)
     except NotFoundError:
         abort(404)
@@ -79,10 +85,18 @@ def home() -> Any:
         error = f"The uploaded file could not be read as an image: {exc.reason}"
     except (QueryError, ModelUnavailableError, ModelMismatchError) as exc:
         error = str(exc)
+    # What the user waited for: embedding the query included, not only the store's time.
+    latency_ms = (time.perf_counter() - started) * 1000
     subject = query.subject
     return render_template(
         "search.html",
         query=query,
+        latency_ms=latency_ms,
+        sort=browse.effective_sort(query),
+        sorts=browse.SORTS,
+        groups=browse.GROUPS,
+        pager=browse.pager(query, result, len(cards)) if result is not None else None,
+        media_counts=browse.media_counts(state, user, query) if spec else None,
         query_faces=query_face_boxes(state, query, upload),
         spec=spec,
         text_ok=text_ok,
@@ -94,10 +108,6 @@ def home() -> Any:
         where_error=where_error,
         subject=subject,
         upload_url=url_for("media.upload", token=query.upload) if upload else None,
-        next_url=url_for("search.home", **query.to_args(after=result.next_cursor))
-        if result is not None and result.next_cursor
-        else None,
-        first_url=url_for("search.home", **query.to_args(after="")) if query.after else None,
     )
 
 

@@ -6,8 +6,17 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, has_request_context, jsonify, render_template, request
+from flask import (
+    Flask,
+    flash,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+)
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -80,6 +89,17 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _same_site_referrer() -> str | None:
+    """The page a form was posted from, as a path on this site, else None."""
+    referrer = request.referrer
+    if not referrer:
+        return None
+    parts, here = urlsplit(referrer), urlsplit(request.host_url)
+    if (parts.scheme, parts.netloc) != (here.scheme, here.netloc) or not parts.path.startswith("/"):
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
 def register_error_pages(app: Flask) -> None:
     def render(status: int, title: str, message: str) -> Any:
         if _wants_json():
@@ -91,12 +111,17 @@ def register_error_pages(app: Flask) -> None:
     @app.errorhandler(413)
     def too_large(exc: HTTPException) -> Any:
         limit = app.config.get("MAX_UPLOAD_MB")
-        return render(
-            413,
-            "File too large",
+        message = (
             f"The upload is larger than the {limit} MB limit. Pick a smaller file "
-            f"(or raise max_upload_mb in the settings).",
+            f"(or raise max_upload_mb in the settings)."
         )
+        # A page's form (the browser checks the size first; this is for a browser that
+        # did not): back to the page it came from, search and all, with the reason on it.
+        back = _same_site_referrer()
+        if back is not None and not _wants_json():
+            flash(message, "error")
+            return redirect(back, code=303)
+        return render(413, "File too large", message)
 
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError) -> Any:

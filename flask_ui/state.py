@@ -1,5 +1,5 @@
 """What the app opens once and shares between requests: the backend, the embedder,
-recent uploads, the thumbnail cache and the jobs.
+recent uploads (flask_ui/uploads.py), the thumbnail cache and the jobs.
 
 Flask serves requests on several threads and jobs ingest on their own. The
 backend is shared without a lock: the embedded store is thread-safe (a SQLite
@@ -11,16 +11,14 @@ a time, the lock keeps a third-party embedder that does not just as safe.
 
 from __future__ import annotations
 
-import secrets
 import threading
-import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
 from es_visual.config import Settings
+from flask_ui.uploads import UploadCache
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -50,32 +48,6 @@ class LockedEmbedder:
         return locked
 
 
-class UploadCache:
-    """Uploaded query images, in memory only, keyed by a random token and the user,
-    so paging through an image search does not re-upload and nothing is written
-    under a name the user chose. Oldest entries fall out first."""
-
-    def __init__(self, max_items: int = 32, ttl_s: float = 3600.0) -> None:
-        self._items: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
-        self._lock = threading.Lock()
-        self.max_items, self.ttl_s = max_items, ttl_s
-
-    def put(self, user: str, data: bytes) -> str:
-        token = secrets.token_urlsafe(12)
-        with self._lock:
-            self._items[token] = (user, data, time.monotonic())
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
-        return token
-
-    def get(self, user: str, token: str) -> bytes | None:
-        with self._lock:
-            item = self._items.get(token)
-            if item is None or item[0] != user or time.monotonic() - item[2] > self.ttl_s:
-                return None
-            return item[1]
-
-
 class AppState:
     def __init__(self, settings: Settings, users: UserStore, jobs: JobManager) -> None:
         from flask_ui.sessions import SESSIONS_FILE, SessionEpochs
@@ -85,6 +57,9 @@ class AppState:
         self.users = users
         self.jobs = jobs
         self.uploads = UploadCache()
+        from flask_ui.warmup import Warmup
+
+        self.warmup = Warmup()  # flask_ui/warmup.py, started by create_app
         from flask_ui.thumbcache import ThumbCache
 
         self.throttle = LoginThrottle()

@@ -39,4 +39,15 @@ if [ "$dev" = 1 ] && [ ! -x /usr/bin/chromium ]; then
     echo "setup: chromium not installed (needs root + apt-get); browser tests will be skipped" >&2
   fi
 fi
+if [ "$dev" = 1 ]; then
+  # axe-core for the browser tests' accessibility checks (tests/ui/axe.py), from the npm
+  # registry, at the version tests/ui/axe/package-lock.json pins.
+  if command -v npm >/dev/null; then
+    npm ci --prefix tests/ui/axe --no-audit --no-fund --loglevel=error
+  else
+    echo "setup: npm not found; the axe-core accessibility tests will fail until it is installed" >&2
+  fi
+  # Tells the tests that --dev setup ran here: a missing axe-core is then a failure, not a skip.
+  touch .venv/.es-visual-dev
+fi
 echo "setup: ready. Activate with: . .venv/bin/activate"
