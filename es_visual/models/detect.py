@@ -69,8 +69,11 @@ MODELS_DIR_HINT = "~/.local/share/es-visual/models"
 def _import_yolo() -> Any:
     import os
 
+    from PIL import Image
+
     for key, value in ULTRALYTICS_ENV.items():
         os.environ.setdefault(key, value)
+    pillow_open = Image.open
     try:
         from ultralytics import YOLO
     except Exception as exc:  # ImportError, or torchvision failing inside it
@@ -78,6 +81,11 @@ def _import_yolo() -> Any:
             f"object detection needs ultralytics and a torchvision built for the installed "
             f"torch (`pip install 'es-visual[detect]'`): {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        # ultralytics replaces PIL.Image.open for the whole process on import (to try a
+        # HEIF plugin it would install); every other picture es-visual opens must keep
+        # Pillow's own errors ("a text file, not an image"), not "No module pi_heif".
+        Image.open = pillow_open
     return YOLO
 
 
