@@ -62,7 +62,9 @@ def people() -> None:
 @_as_user_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def list_people(app: AppContext, as_user: str | None, groups: tuple[str, ...], as_json: bool) -> None:
+def list_people(
+    app: AppContext, as_user: str | None, groups: tuple[str, ...], as_json: bool
+) -> None:
     """Every person, named first, then by how many photos and videos show them."""
     found = _people(app).list(acl=_acl(app, as_user, groups))
     if as_json:
