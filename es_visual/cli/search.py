@@ -58,6 +58,14 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Rank by face #N of a stored asset (ID:N, or N with --asset).",
         ),
         click.option(
+            "--query-face",
+            "query_face",
+            type=click.IntRange(0),
+            metavar="N",
+            help="With --image --on faces: search by face #N of the picture (0 = the most "
+            "confident) when it has several.",
+        ),
+        click.option(
             "--where",
             "where",
             help='Filter expression, e.g. "tags=kitten AND uploaded_at>7d" '
@@ -156,11 +164,13 @@ def _check_target(opts: dict[str, Any], similar: bool) -> None:
             f"--face compares faces (face-model vectors), not --on {on}: drop --on or use "
             "--on faces"
         )
-    if opts.get("face") is None and on == "faces":
+    if opts.get("face") is None and on == "faces" and not opts.get("image"):
         raise click.UsageError(
-            "--on faces needs --face ID:N: faces hold face-model vectors, and --image, "
+            "--on faces needs --face ID:N or --image: faces hold face-model vectors, and "
             "--text, --asset, --vector-file and --region give scene-model ones"
         )
+    if opts.get("query_face") is not None and not (opts.get("image") and on == "faces"):
+        raise click.UsageError("--query-face picks a face of --image: add --image FILE --on faces")
     score = opts.get("min_score")
     if score is not None and score != score:  # NaN slips through click's FloatRange
         raise click.BadParameter("a number in [-1, 1], not nan", param_hint="--min-score")
@@ -191,10 +201,13 @@ def _build(app: AppContext, opts: dict[str, Any]) -> Any:
     from es_visual.query.search import Search
 
     s = Search(app.settings.index, field_map=field_map_for(app), acl_policy=_acl(app))
+    s = s.with_people(_people(app).resolver(app.settings.index))  # person:"Alice"
     if opts.get("where"):
         s = s.where(opts["where"])
     if opts.get("image"):
         s = s.similar_to(image=opts["image"])
+        if opts.get("query_face") is not None:
+            s = s.query_face(opts["query_face"])
     elif opts.get("vector_file"):
         s = s.similar_to(vector=_read_vector(opts["vector_file"]))
     elif opts.get("asset"):
@@ -251,27 +264,12 @@ def field_map_for(app: AppContext) -> Any:
     with the configured ``fields`` aliases on top, so ``--where "owner=team-b"``
     works on a user's index with no configuration. Elsewhere, or when the index
     does not exist yet: the configured map."""
-    from es_visual.errors import BackendUnavailableError, EsVisualError
-    from es_visual.query.fieldmap import DEFAULT_TEXT_FIELDS, FieldMap
+    from es_visual.query.fieldmap import FieldMap
 
     settings = app.settings
     if settings.backend == "embedded":
         return FieldMap.from_settings(settings)
-    backend = app.backend()
-    field_types = getattr(backend, "field_types", None)
-    if field_types is None:
-        return FieldMap.from_settings(settings)
-    try:
-        types = field_types(settings.index)
-    except BackendUnavailableError:
-        raise
-    except EsVisualError:  # no such index yet: the configured map, as before
-        return FieldMap.from_settings(settings)
-    configured = list(settings.text_fields)
-    # The built-in default list names fields an index may not have; the index's own
-    # text fields are the better default. A list the user set is taken as given.
-    text = None if configured == list(DEFAULT_TEXT_FIELDS) else configured
-    return FieldMap.from_field_types(types, text_fields=text, overrides=settings.fields)
+    return FieldMap.for_index(settings, app.backend(), settings.index)
 
 
 def _acl(app: AppContext) -> Any:
@@ -294,8 +292,10 @@ def search(app: AppContext, as_json: bool, **opts: Any) -> None:
       es-visual search --asset trips/beach.jpg --on any --min-score 0.3
       es-visual search --where "tags=kitten" --sort uploaded_at:desc --aggregate folder
       es-visual search --image q.jpg --as-user alice --groups design,ops --json
+      es-visual search --image group.jpg --on faces --query-face 1
+      es-visual search --where 'person:"Alice" AND media_type:video'
     """
-    from es_visual.errors import CursorError, QueryError
+    from es_visual.errors import AmbiguousFaceError, CursorError, QueryError
 
     s = build_search(app, opts)
     backend = app.require_index()
@@ -303,17 +303,55 @@ def search(app: AppContext, as_json: bool, **opts: Any) -> None:
         result = s.execute(backend)
     except CursorError as exc:  # a cursor of another search: known only once it runs
         raise click.BadParameter(str(exc), param_hint="--after") from None
+    except AmbiguousFaceError as exc:
+        if as_json:
+            emit_json({"error": "several_faces", "faces": exc.faces})
+        raise click.UsageError(_choose_a_face(exc.faces)) from None
     except QueryError as exc:
         if type(exc) is not QueryError:
             raise
         raise QueryError(cli_terms(str(exc))) from None  # exit 1, in the CLI's words
+    names = _person_names(app, result)
     note = _empty_target_note(app, s, backend, result)
     if as_json:
-        emit_json(_with_note(result.to_dict(), note))
+        emit_json(_with_note(_with_person_names(result.to_dict(), names), note))
         return
-    click.echo(render_result(result, _split(opts.get("fields") or ()), app))
+    click.echo(render_result(result, _split(opts.get("fields") or ()), app, names))
     if note:
         click.echo(f"note: {note}", err=True)
+
+
+def _people(app: AppContext) -> Any:
+    from es_visual.people.registry import PeopleRegistry
+
+    return PeopleRegistry.in_data_dir(app.settings.data_dir)
+
+
+def _choose_a_face(faces: list[dict[str, Any]]) -> str:
+    lines = [f"the picture has {len(faces)} faces; choose one with --query-face N:"]
+    for f in faces:
+        box = ",".join(f"{v:.2f}" for v in f["bbox"])
+        lines.append(f"  --query-face {f['index']}   box [{box}]  detector score {f['score']}")
+    return "\n".join(lines)
+
+
+def _person_names(app: AppContext, result: Any) -> dict[str, str]:
+    """Names of the persons the hits' faces belong to (those that have one)."""
+    ids = {
+        m.person
+        for h in result.hits
+        for m in (h.matched, *h.children)
+        if m is not None and getattr(m, "person", None)
+    }
+    return _people(app).names(app.settings.index, sorted(ids)) if ids else {}
+
+
+def _with_person_names(body: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    for hit in body.get("hits", []):
+        matched = hit.get("matched") or {}
+        if matched.get("person") in names:
+            matched["person_name"] = names[matched["person"]]
+    return body
 
 
 def _empty_target_note(app: AppContext, s: Any, backend: Any, result: Any) -> str | None:
@@ -331,7 +369,9 @@ def _with_note(body: dict[str, Any], note: str | None) -> dict[str, Any]:
     return {**body, "note": note} if note else body
 
 
-def render_result(result: Any, fields: Sequence[str], app: AppContext) -> str:
+def render_result(
+    result: Any, fields: Sequence[str], app: AppContext, names: dict[str, str] | None = None
+) -> str:
     """The hits as a table, then the next-page cursor and the aggregations."""
     from es_visual.query.fieldmap import FieldMap
 
@@ -340,7 +380,7 @@ def render_result(result: Any, fields: Sequence[str], app: AppContext) -> str:
         c for c in DEFAULT_COLUMNS if any(_lookup(h.source, c) is not None for h in result.hits)
     ]
     rows = [
-        (i, h.id, h.score, describe_match(h), *(_lookup(h.source, c) for c in columns))
+        (i, h.id, h.score, describe_match(h, names), *(_lookup(h.source, c) for c in columns))
         for i, h in enumerate(result.hits, 1)
     ]
     lines = [render_table(["#", "id", "score", "matched", *columns], rows)]
@@ -356,7 +396,7 @@ def render_result(result: Any, fields: Sequence[str], app: AppContext) -> str:
     return "\n".join(lines)
 
 
-def describe_match(hit: Any) -> str:
+def describe_match(hit: Any, names: dict[str, str] | None = None) -> str:
     """``scene``, ``region #2 dog [0.10,0.20,0.50,0.60]``, ``face #0``, ``frame 12.5s``;
     a text search's hit first says which signals found it (``labels: tabby 0.71 | text``)."""
     signals = " | ".join(
@@ -373,6 +413,11 @@ def describe_match(hit: Any) -> str:
         text += " [" + ",".join(f"{v:.2f}" for v in m.bbox) + "]"
     if m.t is not None:
         text += f" {m.t:.1f}s"
+    if getattr(m, "same_person", None) is not None:
+        text += " same person" if m.same_person else " similar"
+        person = getattr(m, "person", None)
+        if person:
+            text += f" ({(names or {}).get(person, person)})"
     if hit.segments:
         text += " (" + ", ".join(f"{s.start:.1f}-{s.end:.1f}s" for s in hit.segments) + ")"
     return text
