@@ -200,7 +200,9 @@ class People:
         moved = {alias: into for pid in others for alias in self.registry.aliases(self.index, pid)}
         return into, self._rewrite(Terms(PERSONS, tuple(moved)), lambda f: moved.get(f))
 
-    def split(self, faces: Iterable[tuple[str, int]], *, name: str | None = None) -> tuple[str, int]:
+    def split(
+        self, faces: Iterable[tuple[str, int]], *, name: str | None = None
+    ) -> tuple[str, int]:
         """Move these faces (asset id, face index) to a new person; returns (its id,
         documents rewritten)."""
         wanted: dict[str, set[int]] = {}
@@ -242,9 +244,9 @@ class People:
         """Rewrite the faces' persons of every document ``which`` selects (operator)."""
         updates: list[DocUpdate] = []
         written = 0
-        docs = self.backend.iter_docs(
-            self.index, filter=and_(which), fields=["visual.faces"], with_vectors=True
-        )
+        # The whole source: with a source filter, OpenSearch 3 hands back a placeholder
+        # instead of each nested vector (derived source), and the rewrite would lose them.
+        docs = self.backend.iter_docs(self.index, filter=and_(which), with_vectors=True)
         for asset, source in docs:
             faces = [dict(f) for f in ((source.get("visual") or {}).get("faces") or [])]
             for f in faces:
@@ -279,7 +281,9 @@ def on_screen(faces: Sequence[FaceRef], visual: Mapping[str, Any]) -> list[Segme
     if not points:
         return []
     frames = visual.get("frames") or ()
-    times = [f["t"] for f in frames if isinstance(f, Mapping) and isinstance(f.get("t"), int | float)]
+    times = [
+        f["t"] for f in frames if isinstance(f, Mapping) and isinstance(f.get("t"), int | float)
+    ]
     duration = visual.get("duration")
     return merge_segments(
         points,  # type: ignore[arg-type]
@@ -301,7 +305,9 @@ def _ref(asset: str, index: int, face: Mapping[str, Any]) -> FaceRef:
     return FaceRef(
         asset,
         index,
-        tuple(float(v) for v in bbox) if isinstance(bbox, list | tuple) and len(bbox) == 4 else None,  # type: ignore[arg-type]
+        tuple(float(v) for v in bbox)
+        if isinstance(bbox, list | tuple) and len(bbox) == 4
+        else None,  # type: ignore[arg-type]
         float(t) if isinstance(t, int | float) else None,
         float(score) if isinstance(score, int | float) else None,
     )
