@@ -258,6 +258,11 @@ class ClusterBackend:
                 raise BackendUnavailableError(
                     f"{self.name} at {self.url} is unreachable ({what}): {failure}"
                 ) from None
+            if failure.status == 429:
+                raise BackendBusyError(
+                    f"{self.name} at {self.url} is too busy ({what}): 429 {failure.type}: "
+                    f"{failure.reason}; try again later"
+                ) from None
             if failure.status in (401, 403):
                 raise BackendError(
                     f"{self.name} at {self.url} refused {what}: {failure.status} "
