@@ -106,6 +106,7 @@ def show(asset_id: str) -> Any:
         rows=metadata_rows(doc),
         visual=summary,
         boxes=boxes(doc),
+        person_names=_person_names(doc),
         has_file=local_path(doc) is not None,
         segments=segments,
         segments_error=segments_error,
@@ -115,6 +116,15 @@ def show(asset_id: str) -> Any:
         start_t=request.args.get("t", type=float),
         fmt_time=fmt_time,
     )
+
+
+def _person_names(doc: dict[str, Any]) -> dict[str, str]:
+    """Names of the persons this asset's faces belong to, for the face list's links."""
+    from flask_ui.queries import people_registry
+
+    state = get_state()
+    ids = sorted(set((doc.get("visual") or {}).get("persons") or []))
+    return people_registry(state).names(state.index, ids) if ids else {}
 
 
 @bp.route("/<path:asset_id>", methods=["POST"])

@@ -72,6 +72,7 @@ def boxes(source: dict[str, Any]) -> list[dict[str, Any]]:
                     "label": label or kind,
                     "score": child.get("score"),
                     "t": child.get("t"),
+                    "person": child.get("person") if kind == "face" else None,
                     "bbox": (x0, y0, x1, y1),
                     "w": x1 - x0,
                     "h": y1 - y0,

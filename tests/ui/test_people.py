@@ -186,6 +186,9 @@ def test_people_page_shows_only_what_the_user_may_read(fclient, faces_data) -> N
     assert "pub/astronaut.png" in page and "lab/astronaut-again.jpg" not in page
     api = fclient.get("/api/people").get_json()
     assert [p["id"] for p in api["people"]] == [her] and api["people"][0]["assets"] == 1
+    # The asset page links her face to her person.
+    asset = fclient.get("/assets/pub/astronaut.png").get_data(as_text=True)
+    assert f'class="person-link" href="/people/{her}"' in asset
 
 
 def test_admins_name_merge_and_split(faces_data, mobilenet, tmp_path, skimage_dir) -> None:
