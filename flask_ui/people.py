@@ -118,7 +118,7 @@ def _person_view(value: str) -> dict[str, Any]:
                 "title": title_of(hit.id, hit.source),
                 "media_type": visual.get("media_type") or "image",
                 "duration": visual.get("duration"),
-                "faces": [face_tile(hit.id, hit.source, f) for f in seen.faces[:1]],
+                "faces": [face_tile(hit.id, hit.source, f, size=640) for f in seen.faces[:1]],
                 "all_faces": [f.to_dict() for f in seen.faces],
                 "segments": [s.to_dict() for s in seen.segments],
                 "moments": [

@@ -74,6 +74,13 @@ def boxes(source: dict[str, Any]) -> list[dict[str, Any]]:
                     "t": child.get("t"),
                     "person": child.get("person") if kind == "face" else None,
                     "bbox": (x0, y0, x1, y1),
+                    # A square chip in the picture's pixels: a box of a wide picture is not
+                    # stretched (the normalized 1000x1000 view distorted it).
+                    "view": crop_view(
+                        (x0, y0, x1, y1), visual.get("width"), visual.get("height"), 1.0, 1.2
+                    ),
+                    "width": visual.get("width"),
+                    "height": visual.get("height"),
                     "w": x1 - x0,
                     "h": y1 - y0,
                 }
