@@ -77,7 +77,10 @@ class PeopleRegistry:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            from es_visual.private import private_dir, private_file
+
+            # Owner-only, like every file of the data dir (SQLite's WAL files follow).
+            private_file(private_dir(self.path.parent) / self.path.name)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)

@@ -56,6 +56,13 @@ def test_names_are_unique_and_case_insensitive(tmp_path: Path) -> None:
     assert reg.resolve("other", "Alice Martin") == [BOB]
 
 
+def test_the_registry_file_is_the_owners_only(tmp_path: Path) -> None:
+    reg = PeopleRegistry.in_data_dir(tmp_path / "data")
+    reg.set_name("media", ALICE, "Alice")
+    assert (reg.path.stat().st_mode & 0o777) == 0o600
+    assert ((tmp_path / "data").stat().st_mode & 0o777) == 0o700
+
+
 def test_merges_chain_and_refuse_cycles(tmp_path: Path) -> None:
     reg = PeopleRegistry(tmp_path / "people.sqlite")
     reg.mark_merged("media", CAROL, BOB)
