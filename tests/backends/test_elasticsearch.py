@@ -1,8 +1,8 @@
-"""The Elasticsearch backend against a real server: noida-db (Elasticsearch 8.15 API).
+"""The Elasticsearch backend against real servers: Elasticsearch 9.x and 8.x (started by
+tests/live_engines.py) and noida-db (the Elasticsearch 8.15 API, an extra).
 
-What noida-db cannot do (nested fields, so nested kNN) is skipped here with that
-reason; its request is covered by the golden bodies in tests/query/test_compile_es.py
-and runs live in tests/integration when ES_URL is set.
+What noida-db cannot do (nested fields, so nested kNN) is skipped there with that reason;
+nested kNN runs on the real engines here and in tests/integration.
 """
 
 from __future__ import annotations
@@ -14,6 +14,23 @@ from es_visual.errors import BackendUnavailableError, ModelMismatchError
 from es_visual.query import ir
 
 SPEC = VisualSpec(model="test@1", dims=3)
+
+
+@pytest.fixture(params=["noida-db", "elasticsearch", "elasticsearch8"])
+def cluster_url(request: pytest.FixtureRequest) -> str:
+    """This module's clusters: the Elasticsearch family only (OpenSearch has its own
+    rules for extending an index: tests/integration/test_opensearch_without_knn.py)."""
+    from live_backends import BACKEND_OF, open_cluster
+
+    if request.param == "noida-db":
+        url = request.getfixturevalue("noida_url")
+    else:
+        url = request.getfixturevalue("live_engine_url")(request.param)
+        open_cluster(request.param, url).close()  # the 2-shard index template
+    BACKEND_OF[url] = "elasticsearch"
+    return url
+
+
 PUBLIC = ir.Terms("acl.read", ("public",))
 ALICE = ir.Terms("acl.read", ("user:alice", "public"))
 
