@@ -311,6 +311,15 @@ function initStage() {
     say(describe(bbox) + " Press Search this area, or Escape to cancel.");
   });
   stage.addEventListener("pointercancel", () => { if (start) cancel(); });
+  // A finger's tap on "Search this area" goes at once: a tap that comes while the browser
+  // still reads the drag before it (a fling, a double tap) raises no click on its own.
+  let leaving = false;
+  go.addEventListener("pointerup", (e) => {
+    if (e.pointerType !== "touch" || !bbox) return;
+    leaving = true;
+    window.location.assign(go.href);
+  });
+  go.addEventListener("click", (e) => { if (leaving) e.preventDefault(); });
   $("#draw-cancel").addEventListener("click", cancel);
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && (start || !draw.hidden)) { e.preventDefault(); cancel(); if (toggle) toggle.focus(); }
