@@ -80,6 +80,9 @@ def visual_properties(
                 **labels.MAPPINGS["frames"]["properties"],
             },
         },
+        # The media file's own name and size: the UI sorts by them.
+        "filename": keyword,
+        "bytes": {"type": "long"},
         # What a manifest line last set (ingest.runner): applied again only when changed.
         "metadata_hash": keyword,
         "metadata_fields": keyword,
