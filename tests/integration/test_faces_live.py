@@ -115,3 +115,28 @@ def test_merge_and_split_rewrite_documents_with_their_vectors(store, index, tmp_
     # The rewritten faces are still searchable by their vectors.
     found = Search(index).similar_to(vector=face(0.86, 3)).on("faces").execute(store)
     assert "lookalike" in ids(found)
+
+
+def test_a_face_in_a_video_has_its_segments(store, index) -> None:
+    """Faces seen in a video's frames: the hit carries when the person is on screen,
+    computed alike on every store (query.faces fills in what a backend leaves out)."""
+    frames = [{"t": float(t), "vector": [1.0, 0.0, 0.0]} for t in range(6)]
+    faces = [
+        {"bbox": [0.1, 0.1, 0.3, 0.3], "t": t, "vector": face(0.97, 6), "person": ALICE}
+        for t in (1.0, 2.0, 4.0)
+    ]
+    video = {
+        "model": SPEC.model,
+        "media_type": "video",
+        "duration": 6.0,
+        "scene": [1.0, 0.0, 0.0],
+        "frames": frames,
+        "faces": faces,
+        "persons": [ALICE],
+    }
+    assert store.bulk_update(index, [DocUpdate("clip", {"visual": video})]).ok
+    store.refresh(index)
+    found = Search(index).similar_to(vector=face(1.0, 5)).on("faces").media("video")
+    [hit] = found.execute(store).hits
+    assert hit.id == "clip" and hit.matched.same_person
+    assert [(s.start, s.end) for s in hit.segments] == [(1.0, 3.0), (4.0, 5.0)]
