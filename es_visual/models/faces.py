@@ -238,7 +238,12 @@ class FaceModel:
                 else None
             ),
             predictor=dlib.shape_predictor(str(folder / FILES["predictor"])),
-            encoder=dlib.face_recognition_model_v1(str(folder / FILES["descriptor"])),
+            # With the torch encoder dlib's copy of the network is never used: not loaded.
+            encoder=(
+                dlib.face_recognition_model_v1(str(folder / FILES["descriptor"]))
+                if self._torch is None
+                else None
+            ),
         )
 
     @contextmanager

@@ -112,8 +112,8 @@ def _annotate_hit(hit: Hit, threshold: float | None) -> Hit:
     matched = _label(hit.matched, threshold, stored) if hit.matched is not None else None
     segments = hit.segments
     if not segments and visual.get("media_type") == "video":
-        at_or_above = threshold if threshold is not None else None
-        segments = tuple(video_segments([(c.t, c.score) for c in children], at_or_above, visual))
+        # A backend that leaves a face hit's segments out: the same bars, from its faces.
+        segments = tuple(video_segments([(c.t, c.score) for c in children], threshold, visual))
     return replace(hit, matched=matched, children=children, segments=segments)
 
 
