@@ -158,9 +158,11 @@ class PersonAssigner:
             for child in hit.children:
                 if child.index is None or not 0 <= child.index < len(stored):
                     continue
-                person = stored[child.index].get("person") if isinstance(
-                    stored[child.index], dict
-                ) else None
+                person = (
+                    stored[child.index].get("person")
+                    if isinstance(stored[child.index], dict)
+                    else None
+                )
                 if isinstance(person, str) and child.score >= self.threshold:
                     out.append(Neighbour(self._canonical_id(person), child.score))
         return out

@@ -39,16 +39,18 @@ QUERY = face(1.0)
 def backend(tmp_path: Path):
     store = EmbeddedBackend(tmp_path / "store")
     store.ensure_index("media", SPEC)
+    box, other = [0.1, 0.1, 0.3, 0.3], [0.5, 0.5, 0.7, 0.7]
+    alice, lookalike, stranger = "p0000000001", "p0000000002", "p0000000003"
     docs = {
-        "same": {"faces": [{"bbox": [0.1, 0.1, 0.3, 0.3], "vector": face(0.97), "person": "p0000000001"}]},
-        "edge": {"faces": [{"bbox": [0.1, 0.1, 0.3, 0.3], "vector": face(T + 0.005, 2), "person": "p0000000001"}]},
-        "lookalike": {"faces": [{"bbox": [0.5, 0.5, 0.7, 0.7], "vector": face(0.86, 3), "person": "p0000000002"}]},
-        "stranger": {"faces": [{"bbox": [0.5, 0.5, 0.7, 0.7], "vector": face(0.40, 4), "person": "p0000000003"}]},
+        "same": {"faces": [{"bbox": box, "vector": face(0.97), "person": alice}]},
+        "edge": {"faces": [{"bbox": box, "vector": face(T + 0.005, 2), "person": alice}]},
+        "lookalike": {"faces": [{"bbox": other, "vector": face(0.86, 3), "person": lookalike}]},
+        "stranger": {"faces": [{"bbox": other, "vector": face(0.40, 4), "person": stranger}]},
         "secret": {
             "acl": {"read": ["user:carol"]},
-            "faces": [{"bbox": [0.1, 0.1, 0.3, 0.3], "vector": face(0.99, 5), "person": "p0000000001"}],
+            "faces": [{"bbox": box, "vector": face(0.99, 5), "person": alice}],
         },
-    }  # fmt: skip
+    }
     updates = []
     for doc_id, body in docs.items():
         faces = body["faces"]
