@@ -246,11 +246,3 @@ def test_unreachable_url_is_one_clear_error():
     assert "secret" not in message  # credentials never printed
     with pytest.raises(BackendUnavailableError, match="bulk update"):
         backend.bulk_update("media", [DocUpdate("a", {"x": 1})])
-
-
-def test_nested_frames_knn_live(es_backend):
-    pytest.skip(
-        "noida-db has no nested fields, so no nested kNN / inner_hits: the request is "
-        "covered by tests/query/test_compile_es.py and runs against a real cluster in "
-        "tests/integration when ES_URL is set"
-    )
