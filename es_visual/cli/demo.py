@@ -25,9 +25,9 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
     """
     from es_visual.demo import prepare_demo_media
     from es_visual.ingest.sources import iter_manifest
+    from es_visual.people.registry import PeopleRegistry
     from es_visual.private import private_dir
     from es_visual.query.search import Search
-    from es_visual.people.registry import PeopleRegistry
     from es_visual.workflows import ingest, load_pipeline
 
     settings = app.settings
