@@ -88,7 +88,7 @@ def relative(node: ir.Node, path: str) -> ir.Node:
         return ir.Not(relative(node.child, path))
     field = getattr(node, "field", None)
     if isinstance(field, str) and field.startswith(path + "."):
-        return replace(node, field=field[len(path) + 1 :])  # type: ignore[type-var]
+        return replace(node, field=field[len(path) + 1 :])  # type: ignore[type-var, arg-type]
     return node
 
 

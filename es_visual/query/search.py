@@ -99,6 +99,7 @@ class Search:
     """A search on one index; build it by chaining, run it with ``execute``."""
 
     __slots__ = ("_s",)
+    _s: _State  # set once in __init__ (the builder is immutable)
 
     def __init__(
         self,

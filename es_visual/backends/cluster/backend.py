@@ -395,7 +395,7 @@ class ClusterBackend:
         resp = self._call(
             f"reading the settings of {source!r}", self.client.indices.get_settings, index=source
         )
-        current = next(iter(dict(resp).values()), {}).get("settings", {}).get("index", {})
+        current = first_settings(resp).get("index", {})
         if current.get("analysis"):  # user fields may name custom analyzers
             settings["analysis"] = current["analysis"]
         if settings:
@@ -1185,6 +1185,13 @@ def _item_reason(info: Mapping[str, Any], action: Mapping[str, Any] | None = Non
         return str(error)
     exc = info.get("exception")
     return str(exc) if exc else f"status {info.get('status')}"
+
+
+def first_settings(resp: Any) -> dict[str, Any]:
+    """The ``settings`` of the one index in a ``get_settings`` answer ({} when none)."""
+    for entry in dict(resp).values():
+        return dict(entry.get("settings") or {})
+    return {}
 
 
 def _bad_cursor(request: SearchRequest, failure: ApiFailure | None) -> None:

@@ -14,7 +14,12 @@ from dataclasses import replace
 from typing import Any
 
 from es_visual.backends.cluster import compile_opensearch, dsl
-from es_visual.backends.cluster.backend import ApiFailure, ClusterBackend, _widened
+from es_visual.backends.cluster.backend import (
+    ApiFailure,
+    ClusterBackend,
+    _widened,
+    first_settings,
+)
 from es_visual.errors import BackendError, ConfigError
 from es_visual.query.ir import And, Node, SearchRequest, and_
 from es_visual.query.nested import reaches_children
@@ -120,7 +125,7 @@ class OpenSearchBackend(ClusterBackend):
             index=index,
             params={"flat_settings": "true"},
         )
-        settings = next(iter(dict(resp).values()), {}).get("settings", {})
+        settings = first_settings(resp)
         if str(settings.get("index.knn", "false")).lower() != "true":
             raise BackendError(
                 f"index {index!r} was created without index.knn: true, which OpenSearch only "
