@@ -700,23 +700,6 @@ class ClusterBackend:
             body={"docs": [{"_id": i} for i in ids]},
         )
 
-    def _mget(
-        self, index: str, ids: Sequence[str], source: dict[str, Any]
-    ) -> Iterator[tuple[str, dict[str, Any]]]:
-        if not ids:
-            return
-        try:
-            resp = self._multi_get(index, ids, source)
-        except Exception as exc:
-            failure = self._failure(exc)
-            if failure is not None and failure.status == 404:
-                return  # no such index: none of the documents exist
-            self._call(f"reading {len(ids)} document(s) from {index!r}", _reraise, exc)
-            raise
-        for doc in resp["docs"]:
-            if doc.get("found"):
-                yield doc["_id"], dict(doc.get("_source") or {})
-
     def _scroll_hits(
         self, index: str, body: dict[str, Any], batch_size: int, slice: Slice | None = None
     ) -> Iterator[dict[str, Any]]:
