@@ -170,7 +170,7 @@ def make_world(n: int, gen: Generator) -> World:
 
 def updates(world: World, start: int, stop: int) -> list:
     """The documents start..stop as the ingest pipeline writes them (``vector.tolist()``)."""
-    from es_visual.documents import DocUpdate
+    from es_visual.core.documents import DocUpdate
 
     out = []
     for i in range(start, stop):
@@ -203,7 +203,7 @@ def open_opensearch(url: str, index: str, n: int, shards: int, reuse: bool):  # 
     ``acl``/``title`` mapping, ``index.knn``), extended by ``ensure_index`` as ``init`` does.
     Returns (backend, whether the documents must still be written)."""
     from es_visual.backends.cluster.opensearch import OpenSearchBackend
-    from es_visual.documents import VisualSpec
+    from es_visual.core.documents import VisualSpec
 
     backend = OpenSearchBackend(url, timeout=120)
     client = backend.client
@@ -277,7 +277,7 @@ def pct(values: list[float], p: float) -> float:
 
 def run(args: argparse.Namespace) -> dict:
     from es_visual.backends.embedded import EmbeddedBackend
-    from es_visual.documents import VisualSpec
+    from es_visual.core.documents import VisualSpec
     from es_visual.query.search import Search
 
     t0 = time.perf_counter()

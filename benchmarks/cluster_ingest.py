@@ -76,7 +76,7 @@ def open_backend(kind: str, url: str):  # type: ignore[no-untyped-def]
 
 
 def seed(backend, kind: str, index: str, files: list[Path], shards: int) -> None:  # type: ignore[no-untyped-def]
-    from es_visual.documents import VisualSpec
+    from es_visual.core.documents import VisualSpec
 
     settings: dict[str, object] = {"number_of_shards": shards, "number_of_replicas": 1}
     if kind == "opensearch":

@@ -35,7 +35,7 @@ EXACT_SHARE = 0.03  # ... with one exact copy
 def build(store: Path, n: int, dims: int, seed: int = 7) -> dict[str, int]:
     """Write n assets; returns id -> planted group number (-1: no duplicate)."""
     from es_visual.backends.embedded import EmbeddedBackend
-    from es_visual.documents import DocUpdate, VisualSpec
+    from es_visual.core.documents import DocUpdate, VisualSpec
     from es_visual.media.phash import encode_thumb, hash_of_thumb
 
     rng = np.random.default_rng(seed)

@@ -179,7 +179,7 @@ def clusters(samples: list[Sample], threshold: float) -> None:
     import tempfile
 
     from es_visual.backends.embedded import EmbeddedBackend
-    from es_visual.documents import DocUpdate, VisualSpec
+    from es_visual.core.documents import DocUpdate, VisualSpec
     from es_visual.people.assign import PersonAssigner
 
     by_picture: dict[str, list[Sample]] = {}

@@ -89,8 +89,8 @@ def pct(values: list[float], p: float) -> float:
 
 def run_one(n: int, dims: int, queries: int, batch: int) -> dict:
     from es_visual.backends.embedded import EmbeddedBackend
-    from es_visual.documents import DocUpdate, VisualSpec
-    from es_visual.query.ir import MatchAll, SearchRequest, Term, VectorQuery
+    from es_visual.core.documents import DocUpdate, VisualSpec
+    from es_visual.core.ir import MatchAll, SearchRequest, Term, VectorQuery
 
     rss = PeakRss()
     rng = np.random.default_rng(5)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from es_visual.errors import ConfigError
+from es_visual.core.errors import ConfigError
 
 ENV_PREFIX = "ES_VISUAL_"
 DEFAULT_CONFIG_FILES = ("es-visual.toml", "es-visual.yaml", "es-visual.yml")

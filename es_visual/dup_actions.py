@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from es_visual.documents import DocUpdate
-from es_visual.errors import QueryError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.documents import DocUpdate
+from es_visual.core.errors import QueryError
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend

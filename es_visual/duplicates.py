@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
-from es_visual.errors import QueryError
+from es_visual.core import ir
+from es_visual.core.errors import QueryError
 from es_visual.media.phash import (
     decode_thumb,
     hamming,
@@ -50,7 +51,6 @@ from es_visual.media.phash import (
     parse_hash,
     same_picture_score,
 )
-from es_visual.query import ir
 from es_visual.query.search import MediaKind, Search
 
 MEDIA_KINDS = get_args(MediaKind)

@@ -32,14 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from es_visual.backends.base import Backend, as_admin
-from es_visual.documents import DocUpdate, ItemError, VisualSpec
-from es_visual.errors import BackendError, ConfigError, ModelMismatchError
+from es_visual.core.documents import DocUpdate, ItemError, VisualSpec
+from es_visual.core.errors import BackendError, ConfigError, ModelMismatchError
+from es_visual.core.ir import Ids
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import IngestReport
 from es_visual.ingest.runner import STATE_FIELDS
 from es_visual.ingest.sources import Asset
 from es_visual.models.base import Embedder
-from es_visual.query.ir import Ids
 from es_visual.workflows import ingest, spec_for
 
 PATH_FIELD = "visual.path"

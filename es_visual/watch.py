@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from es_visual.backends.base import Backend, ChangeFeed
-from es_visual.errors import BackendBusyError, BackendUnavailableError, ConfigError
+from es_visual.core.errors import BackendBusyError, BackendUnavailableError, ConfigError
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import IngestReport
 from es_visual.ingest.sources import iter_index

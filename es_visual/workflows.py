@@ -10,8 +10,9 @@ from typing import Any
 
 from es_visual.backends.base import Backend, VisualSpec
 from es_visual.config import Settings
-from es_visual.documents import DocUpdate
-from es_visual.errors import ModelMismatchError
+from es_visual.core.documents import DocUpdate
+from es_visual.core.errors import ModelMismatchError
+from es_visual.core.ir import Ids
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import Failure, IngestReport
 from es_visual.ingest.runner import STATE_FIELDS, run_ingest
@@ -19,7 +20,6 @@ from es_visual.ingest.sources import Asset, SourceError
 from es_visual.models.base import Embedder
 from es_visual.models.runtime import available_cpus
 from es_visual.people.registry import PeopleRegistry
-from es_visual.query.ir import Ids
 
 
 def load_pipeline(settings: Settings, name: str | None = None) -> PipelineConfig:

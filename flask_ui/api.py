@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from es_visual.errors import (
+from es_visual.core.errors import (
     AmbiguousFaceError,
     EsVisualError,
     MediaError,

@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from es_visual.errors import EsVisualError, NotFoundError
+from es_visual.core.errors import EsVisualError, NotFoundError
 from flask_ui.auth import current_user
 from flask_ui.media import local_path
 from flask_ui.present import boxes, fmt_time, metadata_rows, title_of, visual_summary

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from flask import url_for
 
 if TYPE_CHECKING:
-    from es_visual.query.results import SearchResult
+    from es_visual.core.results import SearchResult
     from es_visual.query.search import Search
     from flask_ui.queries import Query
     from flask_ui.state import AppState
@@ -170,7 +170,7 @@ def media_counts(state: AppState, user: User, query: Query) -> dict[str, int] | 
     (the media toggle's counts); None for a similarity search or a bad filter."""
     if query.kind != "browse":
         return None
-    from es_visual.errors import EsVisualError
+    from es_visual.core.errors import EsVisualError
     from es_visual.query.search import Search
 
     search = Search.for_index(state.settings, state.backend(), state.index)

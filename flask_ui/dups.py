@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, render_template, request, url_for
 
-from es_visual.errors import QueryError, QuerySyntaxError, UnknownFieldError
+from es_visual.core.errors import QueryError, QuerySyntaxError, UnknownFieldError
 from flask_ui.auth import admin_required, current_user
 from flask_ui.state import AppState, get_state
 from flask_ui.users import User

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 
 from es_visual.backends.base import IndexStats
-from es_visual.query.ir import Exists, MatchAll, Node, SearchRequest, and_
+from es_visual.core.ir import Exists, MatchAll, Node, SearchRequest, and_
 from flask_ui.auth import admin_required, current_user
 from flask_ui.queries import acl_node
 from flask_ui.state import AppState, get_state

@@ -28,8 +28,8 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from es_visual.core.ir import Ids, Node, and_
 from es_visual.ingest.sources import Asset, SourceError
-from es_visual.query.ir import Ids, Node, and_
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend

@@ -10,8 +10,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from es_visual.core.ir import Ids, MatchAll, Node, and_
 from es_visual.query.acl import AclPolicy
-from es_visual.query.ir import Ids, MatchAll, Node, and_
 from flask_ui.auth import admin_required, current_user
 from flask_ui.jobrunner import Job, JobRefused, WriteGuard, locate, new_job_id, under_root
 from flask_ui.queries import acl_node

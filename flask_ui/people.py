@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
-from es_visual.errors import EsVisualError, NotFoundError
+from es_visual.core.errors import EsVisualError, NotFoundError
 from flask_ui.auth import current_user
 from flask_ui.present import crop_view, fmt_time, title_of
 from flask_ui.queries import acl_node, people_registry
@@ -83,7 +83,7 @@ def page() -> Any:
 
 def _person_view(value: str) -> dict[str, Any]:
     """Everything the person page and its API show, as the caller."""
-    from es_visual.query.ir import SearchRequest, Terms
+    from es_visual.core.ir import SearchRequest, Terms
 
     ppl = _people()
     acl = _acl()
@@ -93,7 +93,7 @@ def _person_view(value: str) -> dict[str, Any]:
         abort(404)
     ids = tuple(ppl.registry.aliases(ppl.index, person.id))
     after = request.args.get("after")
-    from es_visual.query.cursor import decode_cursor, encode_cursor
+    from es_visual.core.cursor import decode_cursor, encode_cursor
 
     try:
         cursor = tuple(decode_cursor(after)) if after else None

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import url_for
 
-from es_visual.query.results import Hit
+from es_visual.core.results import Hit
 
 TITLE_FIELDS = ("title", "caption", "name", "filename")
 HIDDEN_FIELDS = ("visual",)
@@ -161,7 +161,7 @@ def hit_card(
         else None,
         "segments": [s.to_dict() for s in hit.segments],
         "moment": link.get("t"),  # a video's best moment (s): where its hover preview starts
-        # Concept labels (es_visual.labels) and, for a text search, why this hit came up.
+        # Concept labels (es_visual.core.labels) and, for a text search, why this hit came up.
         "labels": [str(x) for x in visual.get("labels") or []][:3],
         "signals": [s.to_dict() for s in getattr(hit, "signals", ())],
         # A video's card shows the frame that matched, not its first one.

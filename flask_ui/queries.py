@@ -10,10 +10,10 @@ from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from es_visual.config import Settings
-from es_visual.errors import NotFoundError, QueryError
+from es_visual.core.errors import NotFoundError, QueryError
+from es_visual.core.ir import Ids, Node
+from es_visual.core.results import SearchResult, Segment
 from es_visual.query.acl import AclPolicy
-from es_visual.query.ir import Ids, Node
-from es_visual.query.results import SearchResult, Segment
 from flask_ui.state import AppState
 from flask_ui.uploads import Upload
 from flask_ui.users import User

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from es_visual.errors import (
+from es_visual.core.errors import (
     AmbiguousFaceError,
     MediaError,
     ModelMismatchError,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from es_visual.query import ir
+from es_visual.core import ir
 
 
 def matches(node: ir.Node, doc: dict[str, Any]) -> bool:

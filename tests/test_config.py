@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from es_visual.config import Settings
-from es_visual.errors import ConfigError
+from es_visual.core.errors import ConfigError
 
 
 def test_precedence_file_env_flags(tmp_path: Path) -> None:

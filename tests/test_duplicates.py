@@ -17,9 +17,9 @@ from PIL import Image, ImageDraw, ImageEnhance
 from es_visual.backends.embedded import EmbeddedBackend
 from es_visual.cli import cli
 from es_visual.config import Settings
+from es_visual.core.errors import QueryError
 from es_visual.dup_actions import apply_plan, plan_actions, read_journal, undo
 from es_visual.duplicates import default_threshold, find_duplicates, near_rule
-from es_visual.errors import QueryError
 from es_visual.media.phash import (
     decode_thumb,
     hamming,
@@ -275,7 +275,7 @@ def test_errors(store) -> None:
 def test_pictures_without_prints_are_exact_duplicates_only(store) -> None:
     """An index ingested before the prints existed: exact copies still group, near ones
     do not (no guessing from the embedding alone), and the report says how many lack them."""
-    from es_visual.documents import DocUpdate
+    from es_visual.core.documents import DocUpdate
 
     ids = [i for i, _src in store.iter_docs("media")]
     updates = [
@@ -319,7 +319,7 @@ def test_tag_dry_run_apply_and_undo(store, tmp_path: Path) -> None:
     assert again.changed == [] and len(again.unchanged) == 4
 
     # Someone adds another tag meanwhile: undo takes ours off and keeps theirs.
-    from es_visual.documents import DocUpdate
+    from es_visual.core.documents import DocUpdate
 
     store.bulk_update("media", [DocUpdate("cat.jpg", {"tags": ["cat", "duplicate", "best"]})])
     undone = undo(store, done.journal)  # type: ignore[arg-type]

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from es_visual.cli import cli
-from es_visual.documents import DocUpdate
-from es_visual.errors import ConfigError
+from es_visual.core.documents import DocUpdate
+from es_visual.core.errors import ConfigError
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.watch import Checkpoint, Watcher, default_checkpoint
 

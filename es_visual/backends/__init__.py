@@ -23,6 +23,6 @@ def open_backend(settings: Settings) -> Backend:
         from es_visual.backends.cluster.opensearch import OpenSearchBackend
 
         return OpenSearchBackend.from_settings(settings)
-    from es_visual.errors import ConfigError
+    from es_visual.core.errors import ConfigError
 
     raise ConfigError(f"unknown backend {settings.backend!r}")

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
-from es_visual.query.ir import MatchAll, Node, SearchRequest
-from es_visual.query.results import SearchResult
-from es_visual.slicing import Slice
+from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec
+from es_visual.core.ir import MatchAll, Node, SearchRequest
+from es_visual.core.results import SearchResult
+from es_visual.core.slicing import Slice
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Backend(Protocol):
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every matching (id, source), in a stable order, consistent while iterating.
         ``with_vectors`` puts the vectors back into each source, as ``get`` does.
-        ``slice``: only that share of the documents (``es_visual.slicing``): the N
+        ``slice``: only that share of the documents (``es_visual.core.slicing``): the N
         slices of an index hold every document exactly once, whenever each is read."""
         ...
 
@@ -135,7 +135,7 @@ def as_admin(backend: Backend) -> IndexAdmin:
     """``backend`` as an ``IndexAdmin``, or a clear error naming what it lacks."""
     if isinstance(backend, IndexAdmin):
         return backend
-    from es_visual.errors import BackendError
+    from es_visual.core.errors import BackendError
 
     raise BackendError(f"the {backend.name} backend cannot manage indexes (aliases, copies)")
 

@@ -36,13 +36,13 @@ from es_visual.backends.embedded_index import IndexHandle
 from es_visual.backends.embedded_search import metadata_search, project, vector_search
 from es_visual.backends.embedded_sql import compile_filter
 from es_visual.backends.embedded_vectors import VectorConfig
-from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
-from es_visual.errors import BackendError, ModelMismatchError, QueryError
+from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec
+from es_visual.core.errors import BackendError, ModelMismatchError, QueryError
+from es_visual.core.ir import MatchAll, Node, SearchRequest
+from es_visual.core.ranking import RankRequest
+from es_visual.core.results import SearchResult
+from es_visual.core.slicing import Slice
 from es_visual.private import private_dir, write_private
-from es_visual.query.ir import MatchAll, Node, SearchRequest
-from es_visual.query.ranking import RankRequest
-from es_visual.query.results import SearchResult
-from es_visual.slicing import Slice
 
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,199}$")
 # alias -> index, written atomically by ``swap_alias``.

@@ -21,7 +21,7 @@ import numpy as np
 from es_visual.backends.embedded_store import IndexStore
 from es_visual.backends.embedded_terms import TermsEvaluator, _rids, ensure_terms
 from es_visual.backends.embedded_vectors import TargetVectors, VectorConfig
-from es_visual.query.ir import TARGETS, MatchAll, Node
+from es_visual.core.ir import TARGETS, MatchAll, Node
 
 FILTER_CACHE_SIZE = 64
 

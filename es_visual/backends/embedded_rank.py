@@ -25,13 +25,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from es_visual import labels as schema
 from es_visual.backends.embedded_index import IndexHandle
 from es_visual.backends.embedded_search import project
 from es_visual.backends.embedded_sql import tokenize
-from es_visual.query import ir
-from es_visual.query.ranking import LabelRank, RankRequest, TextRank
-from es_visual.query.results import Hit, SearchResult
+from es_visual.core import ir
+from es_visual.core import labels as schema
+from es_visual.core.ranking import LabelRank, RankRequest, TextRank
+from es_visual.core.results import Hit, SearchResult
 
 K1 = 1.2
 B = 0.75

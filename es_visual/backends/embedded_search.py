@@ -36,13 +36,13 @@ from es_visual.backends.embedded_sql import (
 )
 from es_visual.backends.embedded_store import IndexStore
 from es_visual.backends.embedded_vectors import Selection, TargetVectors, normalize
-from es_visual.documents import VisualSpec
-from es_visual.errors import CursorError, ModelMismatchError, QueryError
-from es_visual.query.cursor import encode_cursor
-from es_visual.query.ir import MatchAll, Scalar, SearchRequest, VectorQuery
-from es_visual.query.nested import NESTED_PATHS, child_filter
-from es_visual.query.results import Hit, Matched, SearchResult
-from es_visual.query.segments import video_segments
+from es_visual.core.cursor import encode_cursor
+from es_visual.core.documents import VisualSpec
+from es_visual.core.errors import CursorError, ModelMismatchError, QueryError
+from es_visual.core.ir import MatchAll, Scalar, SearchRequest, VectorQuery
+from es_visual.core.nested import NESTED_PATHS, child_filter
+from es_visual.core.results import Hit, Matched, SearchResult
+from es_visual.core.segments import video_segments
 
 # Without min_similarity, a hit reports this many best children.
 CHILDREN_WITHOUT_THRESHOLD = 5

@@ -29,9 +29,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from es_visual.errors import CursorError, QueryError
-from es_visual.query import ir
-from es_visual.query.nested import nested_path, relative
+from es_visual.core import ir
+from es_visual.core.errors import CursorError, QueryError
+from es_visual.core.nested import nested_path, relative
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-][A-Za-z0-9_@$\-]*$")
 _TOKEN = re.compile(r"\w+")

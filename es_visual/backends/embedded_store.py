@@ -31,10 +31,10 @@ import numpy as np
 
 from es_visual.backends.embedded_sql import register_functions
 from es_visual.backends.embedded_terms import TERMS_SCHEMA, index_doc, unindex_docs
-from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec, is_utf8
-from es_visual.errors import BackendError
+from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec, is_utf8
+from es_visual.core.errors import BackendError
+from es_visual.core.ir import TARGETS
 from es_visual.private import private_dir, private_file
-from es_visual.query.ir import TARGETS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from es_visual.backends.embedded_sql import _SEGMENT, ID_FIELD, compile_filter, json_path
-from es_visual.query import ir
-from es_visual.query.nested import NESTED_PATHS, nested_path
+from es_visual.core import ir
+from es_visual.core.nested import NESTED_PATHS, nested_path
 
 MAX_TERM_CHARS = 256
 TERMS_VERSION = "2"  # 2: region labels and kinds

@@ -17,7 +17,7 @@ import click
 from es_visual import __version__
 from es_visual.cli.context import AppContext
 from es_visual.config import Settings
-from es_visual.errors import (
+from es_visual.core.errors import (
     ConfigError,
     CursorError,
     EsVisualError,

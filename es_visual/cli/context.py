@@ -32,7 +32,7 @@ class AppContext:
     def require_index(self) -> Backend:
         """The backend, once ``settings.index`` is known to exist: a mistyped ``--index``
         is "no such index" (exit 1), not an empty answer."""
-        from es_visual.errors import NotFoundError
+        from es_visual.core.errors import NotFoundError
 
         backend = self.backend()
         index = self.settings.index

@@ -8,7 +8,7 @@ import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
 from es_visual.cli.tables import render_table
-from es_visual.query.results import Hit
+from es_visual.core.results import Hit
 
 
 @click.command()

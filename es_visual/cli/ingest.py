@@ -10,7 +10,7 @@ import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
 from es_visual.cli.devices import device_option, embedder_for
-from es_visual.slicing import Slice
+from es_visual.core.slicing import Slice
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -191,7 +191,7 @@ def ingest(
 
 
 def _slice_option(text: str | None, workers: int, from_index: bool) -> Slice | None:
-    from es_visual.errors import ConfigError
+    from es_visual.core.errors import ConfigError
 
     if (text or workers > 1) and not from_index:
         raise click.UsageError("--slice and --workers split an index: use them with --from-index")

@@ -25,8 +25,8 @@ def _people(app: AppContext) -> Any:
 
 
 def _acl(app: AppContext, as_user: str | None, groups: tuple[str, ...]) -> Any:
+    from es_visual.core.ir import MatchAll
     from es_visual.query.acl import AclPolicy
-    from es_visual.query.ir import MatchAll
 
     names = [g.strip() for item in groups for g in item.split(",") if g.strip()]
     if names and not as_user:
@@ -93,8 +93,8 @@ def show(
     as_json: bool,
 ) -> None:
     """The photos and video moments of PERSON (a name or a person id)."""
+    from es_visual.core.ir import SearchRequest, Terms
     from es_visual.people.service import PERSONS
-    from es_visual.query.ir import SearchRequest, Terms
 
     ppl = _people(app)
     acl = _acl(app, as_user, groups)

@@ -24,7 +24,7 @@ def list_cmd(app: AppContext, as_json: bool) -> None:
     Presets are read from $ES_VISUAL_PIPELINES, <data-dir>/pipelines,
     ./ingest_pipelines and the presets shipped with es-visual (first wins).
     """
-    from es_visual.errors import ConfigError
+    from es_visual.core.errors import ConfigError
     from es_visual.ingest.presets import list_presets, read_preset
 
     rows: list[dict[str, Any]] = []
@@ -59,7 +59,7 @@ def show(app: AppContext, name: str, as_json: bool) -> None:
     """Print preset NAME (or a .yaml path) with every default filled in."""
     import yaml
 
-    from es_visual.errors import ConfigError
+    from es_visual.core.errors import ConfigError
     from es_visual.ingest.presets import find_preset, read_preset
 
     try:

@@ -128,7 +128,7 @@ SIMILARITY_OPTIONS = "--image, --text, --asset, --vector-file, --region or --fac
 def build_search(app: AppContext, opts: dict[str, Any]) -> Any:
     """The ``Search`` the query options describe. Every problem with the options is a
     ``click.UsageError`` (exit 2) in the CLI's own words, never the builder's."""
-    from es_visual.errors import QueryError
+    from es_visual.core.errors import QueryError
 
     opts = _split_asset_refs(dict(opts))
     # --text fuses with any of these; among them only one picture can be compared.
@@ -246,8 +246,8 @@ def _build(app: AppContext, opts: dict[str, Any]) -> Any:
 
 
 def _checked_cursor(cursor: str) -> str:
-    from es_visual.errors import CursorError
-    from es_visual.query.cursor import decode_cursor
+    from es_visual.core.cursor import decode_cursor
+    from es_visual.core.errors import CursorError
 
     try:
         decode_cursor(cursor)
@@ -295,7 +295,7 @@ def search(app: AppContext, as_json: bool, **opts: Any) -> None:
       es-visual search --image group.jpg --on faces --query-face 1
       es-visual search --where 'person:"Alice" AND media_type:video'
     """
-    from es_visual.errors import AmbiguousFaceError, CursorError, QueryError
+    from es_visual.core.errors import AmbiguousFaceError, CursorError, QueryError
 
     s = build_search(app, opts)
     backend = app.require_index()

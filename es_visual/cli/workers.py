@@ -31,7 +31,7 @@ from typing import Any
 import click
 
 from es_visual.config import ENV_PREFIX, Settings
-from es_visual.slicing import Slice, all_slices
+from es_visual.core.slicing import Slice, all_slices
 
 PROGRESS_KEY = "es_visual_progress"
 _STATUS_EVERY_S = 1.0

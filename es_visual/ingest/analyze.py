@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from es_visual.errors import MediaError
+from es_visual.core.errors import MediaError
 from es_visual.ingest.sources import Asset
 
 if TYPE_CHECKING:

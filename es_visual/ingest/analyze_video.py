@@ -99,7 +99,7 @@ def analyze_video(asset: Asset, config: PipelineConfig, base: dict[str, Any]) ->
                 _run_hooks(analysis, hooks, frame.image, round(frame.t, 3))
             last_t = frame.t
     if not frames:
-        from es_visual.errors import MediaError
+        from es_visual.core.errors import MediaError
 
         raise MediaError("no frame could be sampled from the video", path=str(asset.path))
     # The last kept frame's interval needs an end: the container's duration, unless it is

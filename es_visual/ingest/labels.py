@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from es_visual import labels as schema
-from es_visual.documents import DocUpdate
-from es_visual.errors import ModelUnavailableError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core import labels as schema
+from es_visual.core.documents import DocUpdate
+from es_visual.core.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -131,7 +131,7 @@ def backfill_labels(
 ) -> BackfillReport:
     """Label every document of ``index`` that has a scene vector and no labels yet (all of
     them with ``force``), from the stored vectors: no media is opened. Idempotent."""
-    from es_visual.errors import ConfigError
+    from es_visual.core.errors import ConfigError
 
     spec = backend.visual_spec(index)
     if spec is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from es_visual.errors import ConfigError
+from es_visual.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -110,7 +110,7 @@ def vector_origins(
     a nested query on a path the mapping lacks is an error there."""
     if isinstance(backend, VectorOrigins):
         return backend.vector_origins(index)
-    from es_visual.query import ir
+    from es_visual.core import ir
 
     if counts is None:
         counts = backend.stats(index).vectors

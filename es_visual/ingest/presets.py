@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from es_visual.errors import ConfigError
+from es_visual.core.errors import ConfigError
 from es_visual.ingest import analyze_video  # noqa: F401  (registers the video analyzer)
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.media.video import DEFAULT_MAX_FRAMES

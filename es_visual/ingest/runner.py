@@ -27,8 +27,8 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from es_visual.documents import BulkResult, DocUpdate
-from es_visual.errors import EsVisualError, MediaError
+from es_visual.core.documents import BulkResult, DocUpdate
+from es_visual.core.errors import EsVisualError, MediaError
 from es_visual.ingest.analyze import Analysis, analyze
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import Failure, IngestInterrupted, IngestReport, Note

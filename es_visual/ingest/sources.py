@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from es_visual.documents import is_utf8
-from es_visual.slicing import Slice
+from es_visual.core.documents import is_utf8
+from es_visual.core.slicing import Slice
 
 # Extensions a folder walk ingests; content is still sniffed, the extension only keeps
 # READMEs and sidecar files out of the error list (they are reported as ignored).

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from es_visual.errors import MediaError
+from es_visual.core.errors import MediaError
 
 # Boxes come from detectors and browsers as floats; 1.0000001 or -1e-9 is
 # rounding, not a mistake, and is clamped. Anything further out is refused.

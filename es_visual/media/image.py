@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from es_visual.errors import MediaError
+from es_visual.core.errors import MediaError
 from es_visual.media.crops import crop_normalized, thumbnail
 from es_visual.media.hashing import content_hash
 from es_visual.media.sniff import describe_unknown, read_head, sniff_bytes, sniff_media_type

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from es_visual.errors import MediaError
+from es_visual.core.errors import MediaError
 
 MediaType = Literal["image", "video"]
 

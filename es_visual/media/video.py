@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from es_visual.errors import MediaError
+from es_visual.core.errors import MediaError
 
 if TYPE_CHECKING:
     from PIL import Image

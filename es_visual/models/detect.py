@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 
 if TYPE_CHECKING:
     from PIL import Image

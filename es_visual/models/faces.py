@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 from es_visual.models.runtime import available_cpus
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 from es_visual.models.vocabulary import Vocabulary, imagenet_1k
 
 FEATURE_SCALE = 26.4

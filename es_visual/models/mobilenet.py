@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from PIL import Image
 
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 from es_visual.models.base import l2_normalize
 
 if TYPE_CHECKING:

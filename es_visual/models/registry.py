@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from es_visual.errors import ConfigError, ModelMismatchError
+from es_visual.core.errors import ConfigError, ModelMismatchError
 from es_visual.models.base import Embedder
 
 

@@ -96,7 +96,7 @@ def pick_device(device: str | None = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     chosen = torch.device(device)
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        from es_visual.errors import ConfigError
+        from es_visual.core.errors import ConfigError
 
         raise ConfigError(f"--device {device}: {no_gpu_reason()}; use --device auto or cpu")
     return chosen

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import util
 from pathlib import Path
 
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 
 INSTALL_HINT = "pip install --no-deps timm"
 INFO_DIR = ("data", "_info")

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 
 # Pictures are detected at 640 px on their long side: it finds faces down to ~12 px there
 # (2% of the picture's side; dlib's HOG with one upsampling at 1024 px: 4%), and every

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from es_visual.backends.base import Backend
-from es_visual.documents import DocUpdate
-from es_visual.errors import EsVisualError
+from es_visual.core.documents import DocUpdate
+from es_visual.core.errors import EsVisualError
+from es_visual.core.ir import SearchRequest, VectorQuery
 from es_visual.people.registry import PeopleRegistry, new_person_id
-from es_visual.query.ir import SearchRequest, VectorQuery
 
 log = logging.getLogger(__name__)
 

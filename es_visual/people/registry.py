@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from es_visual.errors import QueryError
+from es_visual.core.errors import QueryError
 
 FILE_NAME = "people.sqlite"
 # Lowercase letters and digits only: one token under any analyzer, so a person id matches

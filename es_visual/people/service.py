@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from es_visual.backends.base import Backend
-from es_visual.documents import DocUpdate
-from es_visual.errors import BackendError, NotFoundError, QueryError
+from es_visual.core.documents import DocUpdate
+from es_visual.core.errors import BackendError, NotFoundError, QueryError
+from es_visual.core.ir import Exists, MatchAll, Node, SearchRequest, Terms, and_
+from es_visual.core.results import Segment
+from es_visual.core.segments import merge_segments
 from es_visual.people.registry import PeopleRegistry, is_person_id, new_person_id
-from es_visual.query.ir import Exists, MatchAll, Node, SearchRequest, Terms, and_
-from es_visual.query.results import Segment
-from es_visual.query.segments import merge_segments
 
 PERSONS = "visual.persons"
 MAX_PEOPLE = 10_000  # persons listed at most (one terms aggregation)

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from es_visual.errors import QueryError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.errors import QueryError
 
 if TYPE_CHECKING:
     from es_visual.config import Settings

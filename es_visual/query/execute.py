@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from es_visual.errors import ModelMismatchError, NotFoundError, QueryError
-from es_visual.query.ir import SearchRequest, VectorTarget
-from es_visual.query.results import Hit, SearchResult
+from es_visual.core.errors import ModelMismatchError, NotFoundError, QueryError
+from es_visual.core.ir import SearchRequest, VectorTarget
+from es_visual.core.results import Hit, SearchResult
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend, VisualSpec

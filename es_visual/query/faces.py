@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from es_visual.errors import AmbiguousFaceError, ModelMismatchError, NoFaceError, QueryError
-from es_visual.query.results import Hit, Matched, SearchResult
-from es_visual.query.segments import video_segments
+from es_visual.core.errors import AmbiguousFaceError, ModelMismatchError, NoFaceError, QueryError
+from es_visual.core.results import Hit, Matched, SearchResult
+from es_visual.core.segments import video_segments
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, get_args, runtime_checkable
 
-from es_visual.errors import ConfigError, UnknownFieldError
+from es_visual.core.errors import ConfigError, UnknownFieldError
 
 if TYPE_CHECKING:
     from es_visual.config import Settings
@@ -58,9 +58,9 @@ VISUAL_FIELDS: dict[str, tuple[str, FieldType]] = {
     # Who is in it: the ids of the persons its faces were clustered into (es_visual.people);
     # person:"Alice" is resolved to ids by the people registry (Search.with_people).
     "person": ("visual.persons", "keyword"),
-    # Concepts the scene model saw (es_visual.labels): labels:tabby, aggregate("labels").
+    # Concepts the scene model saw (es_visual.core.labels): labels:tabby, aggregate("labels").
     "labels": ("visual.labels", "keyword"),
-    # Detected regions (es_visual.query.nested): a document with such a region, and in a
+    # Detected regions (es_visual.core.nested): a document with such a region, and in a
     # search --on regions only such regions compete: regions.label:dog, regions.score>0.5.
     "regions.label": ("visual.regions.label", "keyword"),
     "regions.kind": ("visual.regions.kind", "keyword"),
@@ -147,7 +147,7 @@ class FieldMap:
         them, and the configured ``fields`` on top, so ``owner=team-b`` works on a
         user's index with no configuration. Elsewhere, or while the index does not
         exist yet: the configured map."""
-        from es_visual.errors import BackendUnavailableError, EsVisualError
+        from es_visual.core.errors import BackendUnavailableError, EsVisualError
 
         if not isinstance(backend, MappingReader):
             return cls.from_settings(settings)

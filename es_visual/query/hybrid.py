@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from es_visual import labels as schema
-from es_visual.errors import ModelUnavailableError, QueryError
+from es_visual.core import labels as schema
+from es_visual.core.errors import ModelUnavailableError, QueryError
+from es_visual.core.results import Hit, Matched, SearchResult, Segment
 from es_visual.query.ranking import (
     LabelRank,
     RankRequest,
@@ -35,7 +36,6 @@ from es_visual.query.ranking import (
     rrf,
     run_rank,
 )
-from es_visual.query.results import Hit, Matched, SearchResult, Segment
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -256,7 +256,7 @@ def _label_frames(
     source: dict[str, Any], weights: dict[str, float]
 ) -> tuple[Matched | None, list[Matched], list[Segment]]:
     """For a video found by its labels: the frames whose labels match, and their runs."""
-    from es_visual.query.segments import merge_segments
+    from es_visual.core.segments import merge_segments
 
     visual = (source or {}).get("visual") or {}
     frames = [f for f in visual.get("frames") or [] if isinstance(f, dict)]

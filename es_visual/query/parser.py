@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, TypeAlias
 
-from es_visual.errors import QueryError, QuerySyntaxError, QueryValueError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.errors import QueryError, QuerySyntaxError, QueryValueError
 from es_visual.query.fieldmap import ID_FIELD, FieldInfo, FieldMap
 
 MAX_DEPTH = 100  # nested groups / NOTs; deeper input is refused, not a RecursionError

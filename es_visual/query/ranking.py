@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, replace
 
-from es_visual import labels as schema
-from es_visual.query import ir
-from es_visual.query.results import Hit, SearchResult
+from es_visual.core import ir
+from es_visual.core import labels as schema
+from es_visual.core.ranking import LabelRank, RankRequest, RankSearch, TextRank
+from es_visual.core.results import Hit, SearchResult
 
 RRF_K = 60
 LABEL_CANDIDATES = 1000
@@ -40,42 +40,6 @@ _STOPWORDS = """a an and are as at be but by for from has have in into is it its
 showing shows that the their there these this those to under up was were with"""
 STOPWORDS = frozenset(_STOPWORDS.split())
 _WORD = re.compile(r"\w+")
-
-
-@dataclass(frozen=True)
-class LabelRank:
-    """Rank by concept labels; ``concepts`` are (label, weight) pairs."""
-
-    concepts: tuple[tuple[str, float], ...]
-
-
-@dataclass(frozen=True)
-class TextRank:
-    """BM25 over ``fields``, any of ``words``."""
-
-    fields: tuple[str, ...]
-    words: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RankRequest:
-    index: str
-    rank: LabelRank | TextRank
-    filter: ir.Node = field(default_factory=ir.MatchAll)
-    acl: ir.Node = field(default_factory=ir.MatchAll)
-    size: int = 100
-    fields: tuple[str, ...] | None = None
-
-    @property
-    def scoped_filter(self) -> ir.Node:
-        return ir.and_(self.filter, self.acl)
-
-
-@runtime_checkable
-class RankSearch(Protocol):
-    """A backend that runs ``RankRequest`` itself."""
-
-    def rank_search(self, request: RankRequest) -> SearchResult: ...
 
 
 def query_words(text: str) -> tuple[str, ...]:

@@ -21,11 +21,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
-from es_visual.errors import QueryError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.errors import QueryError
+from es_visual.core.ir import SearchRequest
 from es_visual.query.acl import AclPolicy
 from es_visual.query.fieldmap import ID_FIELD, FieldInfo, FieldMap
-from es_visual.query.ir import SearchRequest
 from es_visual.query.parser import (
     INT64_MAX,
     INT64_MIN,
@@ -38,8 +38,8 @@ from es_visual.query.parser import (
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
     from es_visual.config import Settings
+    from es_visual.core.results import SearchResult
     from es_visual.models.base import Embedder
-    from es_visual.query.results import SearchResult
 
 OnTarget: TypeAlias = Literal["scene", "regions", "faces", "frames", "any"]
 SimilarKind: TypeAlias = Literal["image", "text", "vector", "asset", "region", "face"]
@@ -552,7 +552,7 @@ def _is_ir(value: object) -> bool:
 
 
 def _decode(cursor: str) -> tuple[ir.Scalar | None, ...]:
-    from es_visual.query.cursor import decode_cursor
+    from es_visual.core.cursor import decode_cursor
 
     return tuple(decode_cursor(cursor))
 

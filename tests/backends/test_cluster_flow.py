@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from live_backends import BACKEND_OF
 
 from es_visual.cli import cli
-from es_visual.errors import ModelMismatchError
+from es_visual.core.errors import ModelMismatchError
 from es_visual.query.search import Search
 
 IMAGES = [

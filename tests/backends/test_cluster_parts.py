@@ -17,9 +17,9 @@ import pytest
 from es_visual.backends.cluster.backend import flatten_mapping, split_credentials
 from es_visual.backends.cluster.mappings import template
 from es_visual.backends.cluster.responses import parse_response
-from es_visual.documents import DocUpdate
-from es_visual.errors import ConfigError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.documents import DocUpdate
+from es_visual.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,7 @@ def test_metadata_page_gives_total_cursor_and_buckets() -> None:
         "aggregations": {"tags": {"buckets": [{"key": "cat", "doc_count": 4}]}},
     }
     result = parse_response(resp, request)
-    from es_visual.query.cursor import decode_cursor
+    from es_visual.core.cursor import decode_cursor
 
     assert result.total == 7 and decode_cursor(result.next_cursor) == ("b", 9)
     assert result.hits[0].score == 1.5  # relevance, untouched

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from es_visual.backends.cluster.dsl import filter_to_query, node_to_query
-from es_visual.errors import QueryError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.errors import QueryError
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from es_visual.backends.cluster.compile_es import to_body
-from es_visual.errors import QueryError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.errors import QueryError
 
 VECTOR_EXCLUDES = [
     "visual.scene",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from es_visual.backends.cluster.compile_opensearch import cosine_to_score, to_body
-from es_visual.query import ir
+from es_visual.core import ir
 
 VECTOR_EXCLUDES = [
     "visual.scene",
@@ -93,7 +93,7 @@ def test_nested_frames_knn_with_inner_hits() -> None:
 
 def test_score_scale_follows_the_fields_engine_and_space() -> None:
     from es_visual.backends.cluster.compile_opensearch import NMSLIB_RECIPROCAL, score_scale
-    from es_visual.errors import BackendError
+    from es_visual.core.errors import BackendError
 
     lucene = {"type": "knn_vector", "method": {"engine": "lucene", "space_type": "cosinesimil"}}
     nmslib = {"type": "knn_vector", "method": {"engine": "nmslib", "space_type": "cosinesimil"}}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.errors import BackendUnavailableError, ModelMismatchError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import BackendUnavailableError, ModelMismatchError
 
 SPEC = VisualSpec(model="test@1", dims=3)
 
@@ -188,7 +188,7 @@ def test_search_after_paging_visits_every_readable_doc_once(es_backend, media):
         seen += [h.id for h in result.hits]
         if result.next_cursor is None:
             break
-        from es_visual.query.cursor import decode_cursor
+        from es_visual.core.cursor import decode_cursor
 
         after = decode_cursor(result.next_cursor)
     assert sorted(seen) == ["car1", "cat1", "dog1", "far1"] and len(seen) == 4

@@ -16,9 +16,9 @@ import pytest
 
 from es_visual.backends.base import Backend
 from es_visual.backends.embedded import EmbeddedBackend
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.query.cursor import decode_cursor
-from es_visual.query.ir import Exists, Ids, MatchAll, Not, SearchRequest, Sort, Term
+from es_visual.core.cursor import decode_cursor
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.ir import Exists, Ids, MatchAll, Not, SearchRequest, Sort, Term
 
 SPEC = VisualSpec("toy@1", 3, face_model="face@1", face_dims=2)
 
@@ -154,7 +154,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from es_visual.backends.embedded import EmbeddedBackend
-    from es_visual.documents import DocUpdate, VisualSpec
+    from es_visual.core.documents import DocUpdate, VisualSpec
     b = EmbeddedBackend(sys.argv[1])
     b.ensure_index("m", VisualSpec("toy@1", 64))
     print("ready", flush=True)

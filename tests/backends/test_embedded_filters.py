@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from es_visual.backends.embedded import EmbeddedBackend
-from es_visual.documents import DocUpdate
-from es_visual.errors import QueryError
-from es_visual.query.ir import (
+from es_visual.core.documents import DocUpdate
+from es_visual.core.errors import QueryError
+from es_visual.core.ir import (
     And,
     Exists,
     Ids,

@@ -10,10 +10,10 @@ import pytest
 
 from es_visual.backends.embedded import EmbeddedBackend
 from es_visual.backends.embedded_vectors import VectorConfig
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.errors import ModelMismatchError, QueryError
-from es_visual.query.cursor import decode_cursor
-from es_visual.query.ir import Ids, MatchAll, Not, SearchRequest, Term, VectorQuery, and_
+from es_visual.core.cursor import decode_cursor
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import ModelMismatchError, QueryError
+from es_visual.core.ir import Ids, MatchAll, Not, SearchRequest, Term, VectorQuery, and_
 
 DIMS = 16
 MODEL = "toy@1"

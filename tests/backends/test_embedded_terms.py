@@ -10,8 +10,8 @@ import pytest
 from es_visual.backends.embedded import EmbeddedBackend
 from es_visual.backends.embedded_sql import compile_filter
 from es_visual.backends.embedded_terms import MAX_TERM_CHARS, TermsEvaluator, doc_terms
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.query.ir import (
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.ir import (
     And,
     Exists,
     Ids,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from es_visual.backends.cluster.server import ServerInfo, parse_version
-from es_visual.errors import BackendError
+from es_visual.core.errors import BackendError
 
 URL = "http://h:9200"
 

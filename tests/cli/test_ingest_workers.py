@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from es_visual.cli import cli
-from es_visual.documents import DocUpdate
-from es_visual.slicing import Slice
+from es_visual.core.documents import DocUpdate
+from es_visual.core.slicing import Slice
 
 DOCS = 24
 

@@ -94,7 +94,7 @@ def test_bad_files_are_reported_and_the_rest_written(
 def test_manifest_metadata_is_stored_and_user_fields_survive(
     tmp_path: Path, folder: Path, mobilenet
 ) -> None:
-    from es_visual.documents import DocUpdate
+    from es_visual.core.documents import DocUpdate
     from es_visual.ingest.sources import iter_manifest
 
     backend = EmbeddedBackend(tmp_path / "store")

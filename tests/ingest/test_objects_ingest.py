@@ -23,7 +23,7 @@ import yaml
 from click.testing import CliRunner
 
 from es_visual.cli import cli
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 from es_visual.ingest.presets import PACKAGED_DIR
 
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png")

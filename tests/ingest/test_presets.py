@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from es_visual.cli.context import AppContext
 from es_visual.cli.pipelines import pipelines
 from es_visual.config import Settings
-from es_visual.errors import ConfigError
+from es_visual.core.errors import ConfigError
 from es_visual.ingest.analyze import ANALYZERS
 from es_visual.ingest.hooks import FacesHook, ObjectsHook
 from es_visual.ingest.presets import list_presets, load_preset

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from es_visual.documents import BulkResult
+from es_visual.core.documents import BulkResult
+from es_visual.core.segments import merge_segments
 from es_visual.ingest import analyze_video  # noqa: F401  (registers the video analyzer)
 from es_visual.ingest.hooks import FacesHook
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.runner import run_ingest
 from es_visual.ingest.sources import iter_folder
-from es_visual.query.segments import merge_segments
 
 SHOTS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"]  # 2 s each, in order
 SIZE = (160, 120)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from live_backends import STORES, open_cluster
 
-from es_visual.documents import DocUpdate, VisualSpec
+from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.models.faces import SAME_PERSON
 from es_visual.people.registry import PeopleRegistry
 from es_visual.people.service import People

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.errors import ModelMismatchError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import ModelMismatchError
 
 SPEC = VisualSpec(model="live@1", dims=3)
 PUBLIC = ir.Terms("acl.read", ("public",))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from live_backends import open_cluster
 
-from es_visual.errors import BackendError
+from es_visual.core.errors import BackendError
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.query.search import Search
 from es_visual.reindex import plan_reindex, run_reindex

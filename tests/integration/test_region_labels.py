@@ -1,6 +1,6 @@
 """Region labels in the DSL (``regions.label:dog``) on every store: a document-level filter
 in any search, and inside a kNN over regions the filter of which regions compete
-(``es_visual.query.nested``). The embedded store and each live engine get the same data.
+(``es_visual.core.nested``). The embedded store and each live engine get the same data.
 
 The pictures are made so that the two levels give different answers: "cats-and-dog" has
 a cat region right at the query and a dog region far from it; "dog" has one dog region
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from es_visual.documents import DocUpdate, VisualSpec
+from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.query.fieldmap import FieldMap
 from es_visual.query.parser import parse
 from es_visual.query.search import Search

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from es_visual.documents import DocUpdate, VisualSpec
+from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.query.search import Search
 
 SPEC = VisualSpec(model="toy@1", dims=3)

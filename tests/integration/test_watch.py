@@ -26,8 +26,8 @@ from live_backends import open_cluster
 from live_engines import ENGINES, engine_request
 from PIL import Image
 
-from es_visual.documents import VisualSpec
-from es_visual.errors import BackendBusyError
+from es_visual.core.documents import VisualSpec
+from es_visual.core.errors import BackendBusyError
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.watch import Checkpoint, Watcher
 
@@ -251,6 +251,6 @@ def test_reads_wait_out_429_and_watch_backs_off_until_the_cluster_answers(
 
 
 def _ids(*values: str) -> Any:
-    from es_visual.query.ir import Ids
+    from es_visual.core.ir import Ids
 
     return Ids(values)

@@ -27,9 +27,9 @@ from live_backends import open_cluster
 from live_engines import ENGINES, engine_request
 from PIL import Image
 
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.errors import ConfigError
-from es_visual.slicing import Slice, all_slices
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import ConfigError
+from es_visual.core.slicing import Slice, all_slices
 
 MODEL = "mobilenet-v2@imagenet1k-v1"
 SPEC = VisualSpec(model=MODEL, dims=1280)

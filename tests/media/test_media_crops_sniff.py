@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from es_visual.errors import MediaError
+from es_visual.core.errors import MediaError
 from es_visual.media.image import content_hash, crop_normalized, sniff_media_type, thumbnail
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from es_visual.errors import MediaError
+from es_visual.core.errors import MediaError
 from es_visual.media.image import DEFAULT_MAX_PIXELS, LoadedImage, open_image, to_rgb
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from es_visual.errors import MediaError
+from es_visual.core.errors import MediaError
 from es_visual.media.video import CoverPlan, Sampling, frame_distance, open_video, sample_video
 
 # Four shots of two seconds each at 10 fps with a keyframe every second.

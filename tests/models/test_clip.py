@@ -15,7 +15,7 @@ from PIL import Image
 
 pytest.importorskip("transformers", reason="the clip extra (transformers) is not installed")
 
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 from es_visual.models.base import Embedder
 from es_visual.models.clip import ClipEmbedder, checkpoint_digest
 

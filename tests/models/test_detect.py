@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 from es_visual.models.detect import Detection, Detector, YoloDetector, load_object_detector
 
 LOW = 1e-4  # below the random head's prior: every candidate box is a detection

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from es_visual.errors import ModelUnavailableError
+from es_visual.core.errors import ModelUnavailableError
 from es_visual.models import mobilenet as mobilenet_module
 from es_visual.models.base import Embedder
 from es_visual.models.mobilenet import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from es_visual.errors import ConfigError, ModelMismatchError
+from es_visual.core.errors import ConfigError, ModelMismatchError
 from es_visual.models.registry import (
     available_embedders,
     get_embedder,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from es_visual.backends.embedded import EmbeddedBackend
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.errors import NotFoundError, QueryError
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import NotFoundError, QueryError
 from es_visual.people.assign import Neighbour, PersonAssigner, choose
 from es_visual.people.registry import PeopleRegistry, is_person_id, new_person_id
 from es_visual.people.service import People

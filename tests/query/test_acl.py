@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from es_visual.config import Settings
-from es_visual.errors import QueryError
+from es_visual.core.errors import QueryError
+from es_visual.core.ir import Exists, MatchAll, MatchNone, Not, Or, Terms
 from es_visual.query.acl import AclPolicy
-from es_visual.query.ir import Exists, MatchAll, MatchNone, Not, Or, Terms
 
 
 def test_principals() -> None:

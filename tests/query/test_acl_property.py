@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ir_oracle import matches
 
-from es_visual.documents import DocUpdate, VisualSpec
+from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.query.acl import AclPolicy
 from es_visual.query.search import Search
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.errors import ModelMismatchError, NotFoundError, QueryError
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import ModelMismatchError, NotFoundError, QueryError
 from es_visual.query.search import Search
 
 embedded = pytest.importorskip(

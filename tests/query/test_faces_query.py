@@ -13,8 +13,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from es_visual.backends.embedded import EmbeddedBackend
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.errors import AmbiguousFaceError, NoFaceError, QueryError
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import AmbiguousFaceError, NoFaceError, QueryError
 from es_visual.models.faces import SAME_PERSON
 from es_visual.people.registry import PeopleRegistry
 from es_visual.query.execute import plan

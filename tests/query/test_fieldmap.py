@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from es_visual.config import Settings
-from es_visual.errors import ConfigError, UnknownFieldError
+from es_visual.core.errors import ConfigError, UnknownFieldError
+from es_visual.core.ir import MultiMatch, Range, Term
 from es_visual.query.fieldmap import FieldInfo, FieldMap
-from es_visual.query.ir import MultiMatch, Range, Term
 from es_visual.query.parser import parse
 
 

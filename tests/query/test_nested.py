@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from es_visual.query import ir
-from es_visual.query.nested import child_filter, fields_of, nested_path, relative
+from es_visual.core import ir
+from es_visual.core.nested import child_filter, fields_of, nested_path, relative
 from es_visual.query.parser import parse
 
 DOG = ir.Term("visual.regions.label", "dog")

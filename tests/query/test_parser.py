@@ -10,9 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from es_visual.errors import QueryError, QuerySyntaxError, UnknownFieldError
-from es_visual.query.fieldmap import FieldMap
-from es_visual.query.ir import (
+from es_visual.core.errors import QueryError, QuerySyntaxError, UnknownFieldError
+from es_visual.core.ir import (
     And,
     Exists,
     Ids,
@@ -26,6 +25,7 @@ from es_visual.query.ir import (
     Range,
     Term,
 )
+from es_visual.query.fieldmap import FieldMap
 from es_visual.query.parser import (
     OPS,
     AndExpr,

@@ -8,11 +8,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from es_visual.config import Settings
-from es_visual.errors import QueryError, QuerySyntaxError, UnknownFieldError
-from es_visual.query.acl import AclPolicy
-from es_visual.query.cursor import encode_cursor
-from es_visual.query.fieldmap import FieldMap
-from es_visual.query.ir import (
+from es_visual.core.cursor import encode_cursor
+from es_visual.core.errors import QueryError, QuerySyntaxError, UnknownFieldError
+from es_visual.core.ir import (
     And,
     Exists,
     Ids,
@@ -27,6 +25,8 @@ from es_visual.query.ir import (
     Terms,
     VectorQuery,
 )
+from es_visual.query.acl import AclPolicy
+from es_visual.query.fieldmap import FieldMap
 from es_visual.query.search import Search
 
 NOW = datetime(2024, 5, 10, 12, 0, 0, tzinfo=UTC)
@@ -269,8 +269,8 @@ def test_ir_nodes_can_be_given_directly() -> None:
 
 
 def test_merge_keeps_each_documents_best_match() -> None:
+    from es_visual.core.results import Hit, Matched, SearchResult
     from es_visual.query.execute import merge
-    from es_visual.query.results import Hit, Matched, SearchResult
 
     scene = SearchResult(
         hits=(

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from es_visual.errors import QueryError
-from es_visual.query.cursor import decode_cursor, encode_cursor
-from es_visual.query.results import Hit, Matched, Segment
-from es_visual.query.segments import merge_segments, video_segments
+from es_visual.core.cursor import decode_cursor, encode_cursor
+from es_visual.core.errors import QueryError
+from es_visual.core.results import Hit, Matched, Segment
+from es_visual.core.segments import merge_segments, video_segments
 
 
 def test_consecutive_frames_merge_and_end_one_step_after() -> None:

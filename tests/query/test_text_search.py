@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from es_visual import labels as schema
 from es_visual.backends.embedded import EmbeddedBackend
-from es_visual.documents import DocUpdate
-from es_visual.errors import QueryError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core import labels as schema
+from es_visual.core.documents import DocUpdate
+from es_visual.core.errors import QueryError
+from es_visual.core.results import Hit
 from es_visual.query.fieldmap import FieldMap
 from es_visual.query.ranking import LabelRank, RankRequest, rank_by_labels, rrf, run_rank
-from es_visual.query.results import Hit
 from es_visual.query.search import Search
 
 # Found, not imported: timm's import wants torchvision, and only its data files are read.
@@ -174,7 +174,7 @@ def test_text_search_refuses_what_it_cannot_do(store) -> None:
 
 
 def test_an_index_without_labels_text_fields_or_clip_says_so(tmp_path: Path) -> None:
-    from es_visual.documents import VisualSpec
+    from es_visual.core.documents import VisualSpec
 
     backend = EmbeddedBackend(tmp_path)
     backend.ensure_index("plain", VisualSpec(model="test@1", dims=2))

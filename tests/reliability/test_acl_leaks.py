@@ -29,9 +29,9 @@ from typing import Any
 
 from ir_oracle import matches
 
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.errors import EsVisualError, NotFoundError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import EsVisualError, NotFoundError
 from es_visual.query.acl import AclPolicy
 from es_visual.query.search import Search
 

@@ -22,7 +22,7 @@ from live_engines import ENGINES
 # The generated cases live beside this file; tests/ is on sys.path (tests/conftest.py).
 from reliability import test_acl_leaks as leaks
 
-from es_visual.documents import DocUpdate, VisualSpec
+from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.query.search import Search
 
 SPEC = VisualSpec(model="toy@1", dims=4, face_model="toyface@1", face_dims=4)

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from es_visual.backends.embedded import EmbeddedBackend
 from es_visual.cli import cli
-from es_visual.errors import ModelMismatchError
+from es_visual.core.errors import ModelMismatchError
 from es_visual.models.registry import clear_cache
 from es_visual.query.search import Search
 

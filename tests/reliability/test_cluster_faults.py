@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from es_visual.documents import DocUpdate, VisualSpec
-from es_visual.errors import BackendUnavailableError
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import BackendUnavailableError
 
 SPEC = VisualSpec(model="toy@1", dims=4)
 HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding"}

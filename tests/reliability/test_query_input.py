@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from es_visual.cli import cli
-from es_visual.errors import QuerySyntaxError, QueryValueError, UnknownFieldError
+from es_visual.core.errors import QuerySyntaxError, QueryValueError, UnknownFieldError
 from es_visual.query.parser import parse
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)

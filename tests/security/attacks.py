@@ -12,9 +12,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from es_visual.documents import DocUpdate, VisualSpec
+from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.ir import Term
 from es_visual.query.acl import AclPolicy
-from es_visual.query.ir import Term
 from es_visual.query.search import Search
 
 DIMS = 4

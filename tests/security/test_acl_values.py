@@ -37,7 +37,7 @@ def test_an_old_row_holding_a_literal_dotted_acl_is_not_public(tmp_path: Path, a
     """Rows written before the store nested dotted keys keep them literally: such a row
     must still not read as "no ACL"."""
     from es_visual.backends.embedded import EmbeddedBackend
-    from es_visual.documents import DocUpdate
+    from es_visual.core.documents import DocUpdate
     from tests.security.attacks import SPEC
 
     with EmbeddedBackend(tmp_path / "store") as backend:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from es_visual.documents import DocUpdate, VisualSpec
+from es_visual.core.documents import DocUpdate, VisualSpec
 from tests.security.test_ui_jobs import USERS
 from tests.ui.conftest import login, make_settings
 

@@ -176,7 +176,7 @@ def test_a_job_cannot_write_a_document_its_user_cannot_read(world, attacks) -> N
 def test_a_job_respects_a_write_acl(world, attacks) -> None:
     """A document alice may read but whose acl.write names only the editors group is
     not hers to re-ingest (the product's one meaning of "write": AclPolicy.writable_filter)."""
-    from es_visual.documents import DocUpdate
+    from es_visual.core.documents import DocUpdate
 
     app, root, _ = world
     alice = as_user(app, "alice")
@@ -217,7 +217,7 @@ def test_a_reanalysis_touches_only_what_its_user_can_read(world, attacks) -> Non
     alice = as_user(app, "alice")
     run_job(alice, kind="folder", path=str(root), readers="")  # the rest: public
     state = app.extensions["es_visual"]
-    from es_visual.documents import DocUpdate
+    from es_visual.core.documents import DocUpdate
 
     every = docs(app)
     # Mark every document; a re-analysis rewrites the mark of what it touches.

@@ -22,8 +22,8 @@ from es_visual.backends.base import ChangeMarks, IndexStats
 from es_visual.backends.cluster import dsl, mappings
 from es_visual.backends.cluster.responses import HALF_PLUS_HALF, ScoreScale, parse_response
 from es_visual.backends.cluster.server import ServerInfo
-from es_visual.documents import BulkResult, DocUpdate, ItemError, VisualSpec
-from es_visual.errors import (
+from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec
+from es_visual.core.errors import (
     BackendBusyError,
     BackendError,
     BackendUnavailableError,
@@ -32,7 +32,7 @@ from es_visual.errors import (
     ModelMismatchError,
     NotFoundError,
 )
-from es_visual.query.ir import (
+from es_visual.core.ir import (
     And,
     Ids,
     MatchAll,
@@ -47,9 +47,9 @@ from es_visual.query.ir import (
     Terms,
     and_,
 )
-from es_visual.query.nested import child_filter, reaches_children
-from es_visual.query.results import SearchResult
-from es_visual.slicing import Slice
+from es_visual.core.nested import child_filter, reaches_children
+from es_visual.core.results import SearchResult
+from es_visual.core.slicing import Slice
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -1227,7 +1227,7 @@ def _exact(node: Node, moved: Mapping[str, str]) -> Node:
 
 
 def _ids(doc_id: str) -> Node:
-    from es_visual.query.ir import Ids
+    from es_visual.core.ir import Ids
 
     return Ids((doc_id,))
 

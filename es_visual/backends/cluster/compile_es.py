@@ -29,7 +29,7 @@ from es_visual.backends.cluster.dsl import (
     source_filter,
     vector_field,
 )
-from es_visual.query import ir
+from es_visual.core import ir
 
 __all__ = ["filter_to_query", "to_body"]
 

@@ -45,9 +45,9 @@ from es_visual.backends.cluster.dsl import (
     vector_field,
 )
 from es_visual.backends.cluster.responses import HALF_PLUS_HALF, ScoreScale
-from es_visual.errors import BackendError
+from es_visual.core import ir
+from es_visual.core.errors import BackendError
 from es_visual.media.sniff import MediaType
-from es_visual.query import ir
 
 __all__ = ["HALF_PLUS_HALF", "ScoreScale", "cosine_to_score", "score_scale", "to_body"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from es_visual.errors import QueryError
-from es_visual.query import ir
+from es_visual.core import ir
+from es_visual.core.errors import QueryError
 
 # Where each vector target lives; the nested ones hold a ``vector`` per child.
 SCENE_FIELD = "visual.scene"

@@ -19,11 +19,11 @@ from es_visual.backends.cluster.backend import (
 )
 from es_visual.backends.cluster.responses import parse_response
 from es_visual.backends.cluster.server import ServerInfo
-from es_visual.errors import BackendBusyError, ConfigError, CursorError
-from es_visual.query.cursor import encode_cursor
-from es_visual.query.ir import SearchRequest
-from es_visual.query.results import SearchResult
-from es_visual.slicing import Slice
+from es_visual.core.cursor import encode_cursor
+from es_visual.core.errors import BackendBusyError, ConfigError, CursorError
+from es_visual.core.ir import SearchRequest
+from es_visual.core.results import SearchResult
+from es_visual.core.slicing import Slice
 
 
 class ElasticsearchBackend(ClusterBackend):

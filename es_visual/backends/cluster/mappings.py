@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from es_visual import labels
-from es_visual.documents import VisualSpec
+from es_visual.core import labels
+from es_visual.core.documents import VisualSpec
 
 Engine = Literal["elasticsearch", "opensearch"]
 META_KEY = "es_visual"
@@ -92,7 +92,7 @@ def visual_properties(
         "format": keyword,
         # Who is in it (es_visual.people): person ids of its faces.
         "persons": keyword,
-        # Concepts the scene model saw (es_visual.labels): flat keyword lists.
+        # Concepts the scene model saw (es_visual.core.labels): flat keyword lists.
         labels.LABELS: labels.MAPPINGS[labels.LABELS],
         labels.SCORES: labels.MAPPINGS[labels.SCORES],
     }

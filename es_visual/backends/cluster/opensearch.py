@@ -20,9 +20,9 @@ from es_visual.backends.cluster.backend import (
     _widened,
     first_settings,
 )
-from es_visual.errors import BackendError, ConfigError
-from es_visual.query.ir import And, Node, SearchRequest, and_
-from es_visual.query.nested import reaches_children
+from es_visual.core.errors import BackendError, ConfigError
+from es_visual.core.ir import And, Node, SearchRequest, and_
+from es_visual.core.nested import reaches_children
 
 
 class OpenSearchBackend(ClusterBackend):

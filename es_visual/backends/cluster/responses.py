@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from es_visual.query.ir import (
+from es_visual.core.ir import (
     And,
     Exists,
     Match,
@@ -28,9 +28,9 @@ from es_visual.query.ir import (
     Term,
     Terms,
 )
-from es_visual.query.nested import NESTED_PATHS, child_filter, reaches_children
-from es_visual.query.results import Hit, Matched, SearchResult
-from es_visual.query.segments import video_segments
+from es_visual.core.nested import NESTED_PATHS, child_filter, reaches_children
+from es_visual.core.results import Hit, Matched, SearchResult
+from es_visual.core.segments import video_segments
 
 KIND = {"regions": "region", "faces": "face", "frames": "frame"}
 
@@ -65,7 +65,7 @@ def parse_response(
     """``resp`` as a ``SearchResult`` for ``request`` (the caller's, whatever was sent).
     ``checked_here``: the part of the filter the engine could not run (see
     ``OpenSearchBackend``), checked on each hit's source before the best are kept."""
-    from es_visual.query.cursor import encode_cursor
+    from es_visual.core.cursor import encode_cursor
 
     raw_hits = resp["hits"]["hits"]
     hits = tuple(_parse_hit(h, request, scale) for h in raw_hits)

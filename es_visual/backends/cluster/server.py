@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from es_visual.errors import BackendError
+from es_visual.core.errors import BackendError
 
 Distribution = Literal["elasticsearch", "opensearch"]
 

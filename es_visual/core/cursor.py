@@ -13,8 +13,8 @@ import json
 import math
 from collections.abc import Sequence
 
-from es_visual.errors import CursorError
-from es_visual.query.ir import Scalar
+from es_visual.core.errors import CursorError
+from es_visual.core.ir import Scalar
 
 
 def encode_cursor(values: Sequence[Scalar | None]) -> str:

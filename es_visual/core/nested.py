@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from es_visual.query import ir
+from es_visual.core import ir
 
 # Where each nested vector target's children live (the cluster mappings use the same paths).
 NESTED_PATHS: dict[str, str] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from es_visual.query.ir import Scalar
+from es_visual.core.ir import Scalar
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from es_visual.query.results import Segment
+from es_visual.core.results import Segment
 
 # Without a threshold, frames within this much of the best frame count as matching:
 # the bar should show where the best match is, not paint the whole timeline.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from es_visual.errors import ConfigError
+from es_visual.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

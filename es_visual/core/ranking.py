@@ -1,0 +1,51 @@
+"""What a backend is asked when a text search ranks by something other than a vector.
+
+Two rankings join the vector searches of ``SearchRequest``: ``LabelRank`` (documents
+by their concept labels) and ``TextRank`` (BM25 over the user's own text fields). A
+backend that ranks them itself implements ``RankSearch``; ``query.ranking`` runs them
+through a plain search on every other backend and fuses the lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from es_visual.core import ir
+from es_visual.core.results import SearchResult
+
+
+@dataclass(frozen=True)
+class LabelRank:
+    """Rank by concept labels; ``concepts`` are (label, weight) pairs."""
+
+    concepts: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class TextRank:
+    """BM25 over ``fields``, any of ``words``."""
+
+    fields: tuple[str, ...]
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RankRequest:
+    index: str
+    rank: LabelRank | TextRank
+    filter: ir.Node = field(default_factory=ir.MatchAll)
+    acl: ir.Node = field(default_factory=ir.MatchAll)
+    size: int = 100
+    fields: tuple[str, ...] | None = None
+
+    @property
+    def scoped_filter(self) -> ir.Node:
+        return ir.and_(self.filter, self.acl)
+
+
+@runtime_checkable
+class RankSearch(Protocol):
+    """A backend that runs ``RankRequest`` itself."""
+
+    def rank_search(self, request: RankRequest) -> SearchResult: ...
