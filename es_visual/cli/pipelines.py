@@ -12,7 +12,7 @@ from es_visual.cli.tables import render_table
 
 @click.group()
 def pipelines() -> None:
-    """Ingest pipeline presets (ingest_pipelines/*.yaml): use one with `ingest --pipeline NAME`."""
+    """Ingest pipeline presets (YAML files): use one with `ingest --pipeline NAME`."""
 
 
 @pipelines.command("list")

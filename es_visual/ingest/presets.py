@@ -26,8 +26,8 @@ never silently turns a detector off.
 
 Presets are looked up, first match wins, in: the folders of the
 ``ES_VISUAL_PIPELINES`` env var (``os.pathsep``-separated), ``<data_dir>/pipelines``,
-``./ingest_pipelines`` and the ``ingest_pipelines`` folder that ships beside
-the package. A name ending in ``.yaml``/``.yml`` or containing a ``/`` is a path.
+``./ingest_pipelines`` and the presets that ship inside the package
+(``es_visual/ingest/pipelines/``, package data, so a wheel install has them too). A name ending in ``.yaml``/``.yml`` or containing a ``/`` is a path.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from es_visual.config import Settings
 
 ENV_VAR = "ES_VISUAL_PIPELINES"
-PACKAGED_DIR = Path(__file__).resolve().parents[2] / "ingest_pipelines"
+PACKAGED_DIR = Path(__file__).resolve().parent / "pipelines"  # shipped in the wheel (package data)
 FACE_DIMS = 128
 
 

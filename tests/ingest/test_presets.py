@@ -97,3 +97,28 @@ def test_cli_list_and_show(settings: Settings) -> None:
     assert json.loads(invoke(settings, "show", "clip", "--json").output)["model"] == "clip"
     missing = invoke(settings, "show", "nope")
     assert missing.exit_code == 1 and "unknown pipeline preset" in missing.output
+
+
+def test_the_wheel_carries_the_presets_and_the_ui_files(tmp_path):
+    """A `pip install es-visual` (a wheel, not this checkout) still has every preset
+    `ingest --pipeline` names and the UI's templates: they are package data."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from es_visual.ingest.presets import PACKAGED_DIR
+
+    repo = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(repo), "--no-deps", "--no-build-isolation",
+         "-q", "-w", str(tmp_path)],
+        check=True, cwd=tmp_path, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("es_visual-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {p.name for p in PACKAGED_DIR.glob("*.yaml")}
+    assert {"offline.yaml", "objects.yaml", "clip.yaml", "full.yaml"} <= shipped
+    for name in shipped:
+        assert f"es_visual/ingest/pipelines/{name}" in names
+    assert "flask_ui/templates/base.html" in names
+    assert "es_visual/py.typed" in names
