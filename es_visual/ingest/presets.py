@@ -27,7 +27,8 @@ never silently turns a detector off.
 Presets are looked up, first match wins, in: the folders of the
 ``ES_VISUAL_PIPELINES`` env var (``os.pathsep``-separated), ``<data_dir>/pipelines``,
 ``./ingest_pipelines`` and the presets that ship inside the package
-(``es_visual/ingest/pipelines/``, package data, so a wheel install has them too). A name ending in ``.yaml``/``.yml`` or containing a ``/`` is a path.
+(``es_visual/ingest/pipelines/``, package data, so a wheel install has them too).
+A name ending in ``.yaml``/``.yml`` or containing a ``/`` is a path.
 """
 
 from __future__ import annotations
