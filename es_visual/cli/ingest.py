@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     help="With --from-index: the document field that holds the media's path.",
 )
 @click.option("--model", help="Scene embedder (default: the pipeline's, e.g. mobilenet-v2).")
-@click.option("--pipeline", help="Ingest preset (see `es-visual pipelines list`; default: offline).")
+@click.option("--pipeline", help="Ingest preset (`es-visual pipelines list`; default: offline).")
 @click.option("--batch-size", type=click.IntRange(1, 1024), help="Images per model call.")
 @click.option("--force", is_flag=True, help="Re-embed assets even when unchanged.")
 @click.option(

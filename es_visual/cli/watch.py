@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     help="Resolve relative paths of the documents against this folder.",
 )
 @click.option("--model", help="Scene embedder (default: the pipeline's, e.g. mobilenet-v2).")
-@click.option("--pipeline", help="Ingest preset (see `es-visual pipelines list`; default: offline).")
+@click.option("--pipeline", help="Ingest preset (`es-visual pipelines list`; default: offline).")
 @click.option("--batch-size", type=click.IntRange(1, 1024), help="Images per model call.")
 @device_option
 @click.option(
