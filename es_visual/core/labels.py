@@ -19,12 +19,21 @@ partial update, so a re-ingest never leaves a stale label behind (an object keye
 by label, such as ``rank_features``, would merge old keys with new). The scores
 are read from the source to rank and to explain; they are never filtered on.
 
+For the clusters to rank by labels themselves, the cluster backends also write
+``visual.label_rank``, a ``rank_features`` field derived from the two lists on every
+write (``rank_features``): a list of one-key objects ``{label: probability}``, so that a
+partial update replaces it whole like the lists (an object would merge old keys with
+new). A ``rank_feature`` query with the ``linear`` function scores a document by the
+probability as Lucene stores it, 9 significant bits (``feature_value``), so every
+backend scores ``concept_score`` with those stored values and ranks alike.
+
 ``MAPPINGS`` is exactly what the ``visual`` mapping of an Elasticsearch or
 OpenSearch index gains (the same for both engines).
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -33,6 +42,8 @@ SCORES = "label_scores"
 LABELS_FIELD = f"visual.{LABELS}"
 SCORES_FIELD = f"visual.{SCORES}"
 FRAME_LABELS_FIELD = f"visual.frames.{LABELS}"
+RANK = "label_rank"
+RANK_FIELD = f"visual.{RANK}"
 
 # How many labels a picture or frame keeps, and the least probability worth keeping:
 # a confident picture keeps 1-3, an ambiguous one up to TOP_K alternatives.
@@ -45,6 +56,7 @@ _SCORES = {"type": "float", "index": False}
 MAPPINGS: dict[str, Any] = {
     LABELS: _KEYWORD,
     SCORES: _SCORES,
+    RANK: {"type": "rank_features"},
     "frames": {"type": "nested", "properties": {LABELS: _KEYWORD, SCORES: _SCORES}},
 }
 
@@ -54,6 +66,33 @@ Pairs = list[tuple[str, float]]
 def label_fields(pairs: Sequence[tuple[str, float]]) -> dict[str, list[Any]]:
     """``{"labels": [...], "label_scores": [...]}`` for a ``visual`` object or a frame."""
     return {LABELS: [name for name, _ in pairs], SCORES: [float(s) for _, s in pairs]}
+
+
+def feature_name(label: str) -> str:
+    """A label as a feature of ``visual.label_rank``: a dot would split the query's field
+    path (``visual.label_rank.<feature>``), so dots (and the escape) are escaped."""
+    return label.replace("%", "%25").replace(".", "%2E")
+
+
+def feature_value(score: float) -> float:
+    """``score`` as a ``rank_features`` field stores it: a float32 keeping its top 17
+    bits (Lucene ``FeatureField``: 9 significant bits, truncated)."""
+    if not score > 0.0:
+        return 0.0
+    (bits,) = struct.unpack("<I", struct.pack("<f", min(float(score), 3.0e38)))
+    (value,) = struct.unpack("<f", struct.pack("<I", (bits >> 15) << 15))
+    return float(value)
+
+
+def rank_features(pairs: Sequence[tuple[str, float]]) -> list[dict[str, float]]:
+    """The ``visual.label_rank`` value for a document's labels (positive scores only:
+    Lucene refuses a feature of 0)."""
+    out: dict[str, float] = {}
+    for name, score in pairs:
+        if feature_value(score) > 0.0:
+            key = feature_name(name)
+            out[key] = max(out.get(key, 0.0), float(score))
+    return [{k: v} for k, v in out.items()]
 
 
 def read_pairs(obj: Mapping[str, Any] | None) -> Pairs:
@@ -91,5 +130,10 @@ def merge_pairs(groups: Iterable[Sequence[tuple[str, float]]], *, k: int = TOP_K
 def concept_score(pairs: Sequence[tuple[str, float]], weights: Mapping[str, float]) -> float:
     """How strongly labelled pairs match a query's weighted concepts: the sum of
     weight x probability over the concepts they share (one definition for every
-    backend, so each ranks the same)."""
-    return float(sum(weights[name] * score for name, score in pairs if name in weights))
+    backend, so each ranks the same: the probability as a cluster stores it,
+    ``feature_value``). A label listed twice counts once, at its best."""
+    best: dict[str, float] = {}
+    for name, score in pairs:
+        if name in weights:
+            best[name] = max(best.get(name, 0.0), feature_value(score))
+    return float(sum(weights[name] * value for name, value in best.items()))

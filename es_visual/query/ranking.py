@@ -8,7 +8,7 @@ Two rankings join the vector searches of ``SearchRequest``:
   word of the query (OR), each document scored by its best field.
 
 A backend that ranks them itself implements ``RankSearch.rank_search`` (the
-embedded store does). For any other backend ``run_rank`` builds them from the
+embedded store and the clusters do: ``backends/cluster/rank.py``). For any other backend ``run_rank`` builds them from the
 plain ``SearchRequest`` every backend runs: BM25 is a scoring metadata search over
 one ``MultiMatch`` per word (both clusters score it; OR of words, as
 ``bool.should``); labels are a ``Terms`` filter on ``visual.labels`` that fetches

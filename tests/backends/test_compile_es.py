@@ -18,6 +18,7 @@ VECTOR_EXCLUDES = [
     "visual.regions.vector",
     "visual.faces.vector",
     "visual.frames.vector",
+    "visual.label_rank",  # what only the engine ranks by (core.labels)
 ]
 ACL = ir.Or((ir.Terms("acl.read", ("user:alice", "group:design", "public")),
              ir.Not(ir.Exists("acl.read"))))  # fmt: skip

@@ -17,6 +17,7 @@ VECTOR_EXCLUDES = [
     "visual.regions.vector",
     "visual.faces.vector",
     "visual.frames.vector",
+    "visual.label_rank",  # what only the engine ranks by (core.labels)
 ]
 ACL = ir.Terms("acl.read", ("user:alice", "public"))
 

@@ -19,9 +19,10 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from es_visual.backends.base import ChangeMarks, IndexStats
-from es_visual.backends.cluster import dsl, mappings
+from es_visual.backends.cluster import dsl, mappings, rank
 from es_visual.backends.cluster.responses import HALF_PLUS_HALF, ScoreScale, parse_response
 from es_visual.backends.cluster.server import ServerInfo
+from es_visual.core import labels
 from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.core.errors import (
     BackendBusyError,
@@ -34,6 +35,7 @@ from es_visual.core.errors import (
 )
 from es_visual.core.ir import (
     And,
+    Exists,
     Ids,
     MatchAll,
     MatchNone,
@@ -48,7 +50,8 @@ from es_visual.core.ir import (
     and_,
 )
 from es_visual.core.nested import child_filter, reaches_children
-from es_visual.core.results import SearchResult
+from es_visual.core.ranking import LabelRank, RankRequest, TextRank
+from es_visual.core.results import Hit, SearchResult
 from es_visual.core.slicing import Slice
 
 log = logging.getLogger(__name__)
@@ -145,6 +148,7 @@ class ClusterBackend:
         self._server: ServerInfo | None = None
         self._keywords: dict[str, dict[str, str]] = {}  # index -> text field -> keyword one
         self._types: dict[str, tuple[float, dict[str, str]]] = {}  # index -> (read at, types)
+        self._label_ranks: dict[str, tuple[float, bool]] = {}  # index -> (read at, complete)
         self.client = client or self._make_client(
             url=self.url,
             basic_auth=(username, password or "") if username else None,
@@ -222,7 +226,7 @@ class ClusterBackend:
 
     def _forget(self, index: str | None) -> None:
         """Drop what is cached about ``index`` (every index: None) after a mapping change."""
-        for cache in (self._specs, self._keywords, self._types):
+        for cache in (self._specs, self._keywords, self._types, self._label_ranks):
             if index is None:
                 cache.clear()
             else:
@@ -477,6 +481,7 @@ class ClusterBackend:
         write guarded by ``if_seq_no``/``if_primary_term``, re-read when someone wrote
         in between: no script, so it works on clusters without painless, and a
         concurrent edit is never overwritten."""
+        updates = [_with_label_rank(u) for u in updates]
         plain = [u for u in updates if not u.unset]
         result = self._bulk([_update_action(index, u) for u in plain], ok_statuses=())
         rewrites = [u for u in updates if u.unset]
@@ -511,7 +516,7 @@ class ClusterBackend:
                 else:
                     missing.errors.append(ItemError(u.id, _DELETED, status=404))
                 continue
-            merged = merge_update(dict(doc.get("_source") or {}), u)
+            merged = label_rank_of(merge_update(dict(doc.get("_source") or {}), u))
             actions.append({"_op_type": "index", "_index": index, "_id": u.id,
                             "if_seq_no": doc["_seq_no"], "if_primary_term": doc["_primary_term"],
                             "_source": merged})  # fmt: skip
@@ -676,7 +681,7 @@ class ClusterBackend:
         if includes is not None:
             source["includes"] = list(includes)
         if not with_vectors:
-            source["excludes"] = list(dsl.VECTOR_FIELDS)
+            source["excludes"] = list(dsl.HIDDEN_FIELDS)
         elif self._ensure_server(what).vectors_left_out_of_source:
             source["exclude_vectors"] = False
         return source
@@ -934,6 +939,122 @@ class ClusterBackend:
             dict(resp), request, took_ms, self._score_scale(request), checked_here
         )
 
+    def rank_search(self, request: RankRequest) -> SearchResult:
+        """``RankSearch``: the engine ranks (``cluster.rank``). An index whose documents
+        do not all carry ``visual.label_rank`` yet (made before it existed: run
+        ``es-visual labels --backfill``) has its labels ranked here, over every document
+        that carries one of the concepts, read in pages: slower, the same order."""
+        started = time.perf_counter()
+        if isinstance(request.rank, LabelRank) and not self.ranks_labels(request.index):
+            return self._labels_by_reading(request, request.rank, started)
+        scoped = self.exact_fields(
+            SearchRequest(index=request.index, filter=request.filter, acl=request.acl)
+        ).scoped_filter
+        body = rank.rank_body(request, scoped)
+        if body is None:
+            return SearchResult(hits=(), took_ms=0.0)
+        params = rank.TEXT_PARAMS if isinstance(request.rank, TextRank) else {}
+        resp = self._call(
+            f"ranking {request.index!r}",
+            self.client.search,
+            index=request.index,
+            body=body,
+            **params,
+        )
+        hits = [
+            Hit(
+                id=h["_id"], score=round(float(h["_score"]), 6), source=dict(h.get("_source") or {})
+            )
+            for h in resp["hits"]["hits"]
+        ]
+        hits.sort(key=lambda h: (-(h.score or 0.0), h.id))
+        return SearchResult(hits=tuple(hits), took_ms=(time.perf_counter() - started) * 1000)
+
+    def ranks_labels(self, index: str) -> bool:
+        """Whether every document of ``index`` carries ``visual.label_rank`` (the mapping
+        has it and its ``_meta`` says so), read once a minute."""
+        cached = self._label_ranks.get(index)
+        if cached is not None and time.monotonic() - cached[0] < FIELD_TYPES_TTL_S:
+            return cached[1]
+        mapping = self._get_mapping(index)
+        visual = (mapping.get("properties") or {}).get("visual") or {}
+        field = (visual.get("properties") or {}).get(labels.RANK) or {}
+        complete = (mapping.get("_meta") or {}).get(mappings.LABEL_RANK_META) is True and (
+            field.get("type") == "rank_features"
+        )
+        self._label_ranks[index] = (time.monotonic(), complete)
+        return complete
+
+    def complete_label_ranks(self, index: str, *, batch_size: int = 500) -> int:
+        """Give ``visual.label_rank`` to every labelled document of ``index`` (an index
+        that gained the field after documents were labelled), then mark the index so
+        that the engine ranks its labels; the number of documents written."""
+        spec = self.visual_spec(index)
+        if spec is None:
+            return 0
+        self.ensure_index(index, spec)  # the field, where the mapping lacks it
+        written = 0
+        wanted = (labels.LABELS_FIELD, labels.SCORES_FIELD)
+        batch: list[DocUpdate] = []
+        docs = self.iter_docs(
+            index, filter=Exists(labels.LABELS_FIELD), fields=wanted, batch_size=batch_size
+        )
+        for doc_id, doc in docs:
+            visual = doc.get("visual") or {}
+            change = {labels.LABELS: visual.get(labels.LABELS)}
+            if labels.SCORES in visual:
+                change[labels.SCORES] = visual[labels.SCORES]
+            batch.append(DocUpdate(doc_id, {"visual": change}, upsert=False))
+            if len(batch) >= batch_size:
+                written += self._write_ranks(index, batch)
+                batch = []
+        if batch:
+            written += self._write_ranks(index, batch)
+        mapping = self._get_mapping(index)
+        meta = dict(mapping.get("_meta") or {})
+        meta[mappings.LABEL_RANK_META] = True
+        self._call(
+            f"marking {index!r} as ranked by labels",
+            self.client.indices.put_mapping,
+            index=index,
+            body={"_meta": meta},
+        )
+        self._forget(index)
+        self.refresh(index)
+        return written
+
+    def _write_ranks(self, index: str, batch: list[DocUpdate]) -> int:
+        result = self.bulk_update(index, batch)
+        if result.errors:
+            first = result.errors[0]
+            raise BackendError(
+                f"{len(result.errors)} document(s) of {index!r} could not be given their "
+                f"label ranks (first: {first.id}: {first.reason})"
+            )
+        return result.written
+
+    def _labels_by_reading(
+        self, request: RankRequest, rank_: LabelRank, started: float
+    ) -> SearchResult:
+        weights = dict(rank_.concepts)
+        if not weights:
+            return SearchResult(hits=(), took_ms=0.0)
+        node = and_(Terms(labels.LABELS_FIELD, tuple(weights)), request.scoped_filter)
+        node = self.exact_fields(SearchRequest(index=request.index, filter=node)).filter
+        wanted = (labels.LABELS_FIELD, labels.SCORES_FIELD)
+        scored: list[tuple[float, str]] = []
+        for doc_id, doc in self.iter_docs(request.index, filter=node, fields=wanted):
+            score = round(labels.concept_score(labels.read_pairs(doc.get("visual")), weights), 6)
+            if score > 0:
+                scored.append((score, doc_id))
+        scored.sort(key=lambda p: (-p[0], p[1]))
+        best = scored[: max(0, request.size)]
+        found = dict(self.iter_docs(
+            request.index, filter=Ids(tuple(i for _, i in best)), fields=request.fields
+        )) if best else {}  # fmt: skip
+        hits = tuple(Hit(id=i, score=s, source=found[i]) for s, i in best if i in found)
+        return SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000)
+
     def _children_in_source(self, request: SearchRequest, body: dict[str, Any]) -> None:
         """A nested kNN whose filter picks the competing children: the hits bring the
         searched list with its vectors, so that ``responses`` scores the children that
@@ -1133,6 +1254,26 @@ def merge_update(stored: dict[str, Any], update: DocUpdate) -> dict[str, Any]:
         unset(stored, path)
     merge(stored, update.doc)
     return stored
+
+
+def _with_label_rank(update: DocUpdate) -> DocUpdate:
+    """``update`` also writing ``visual.label_rank`` when it writes labels (see
+    ``core.labels``): derived here, so documents elsewhere never carry it."""
+    visual = update.doc.get("visual")
+    if not isinstance(visual, Mapping) or labels.LABELS not in visual:
+        return update
+    rank = labels.rank_features(labels.read_pairs(visual))
+    return replace(update, doc={**update.doc, "visual": {**visual, labels.RANK: rank}})
+
+
+def label_rank_of(source: dict[str, Any]) -> dict[str, Any]:
+    """A whole document with its ``visual.label_rank`` made from its labels (or none)."""
+    visual = source.get("visual")
+    if isinstance(visual, dict):
+        visual.pop(labels.RANK, None)
+        if labels.LABELS in visual:
+            visual[labels.RANK] = labels.rank_features(labels.read_pairs(visual))
+    return source
 
 
 def _update_action(index: str, update: DocUpdate) -> dict[str, Any]:

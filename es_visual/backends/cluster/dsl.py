@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from es_visual.core import ir
+from es_visual.core import ir, labels
 from es_visual.core.errors import QueryError
 
 # Where each vector target lives; the nested ones hold a ``vector`` per child.
@@ -21,6 +21,8 @@ NESTED_PATHS: dict[str, str] = {
     "frames": "visual.frames",
 }
 VECTOR_FIELDS: tuple[str, ...] = (SCENE_FIELD, *(f"{p}.vector" for p in NESTED_PATHS.values()))
+# Never in a hit's source: vectors, and what only the engine ranks by (core.labels).
+HIDDEN_FIELDS: tuple[str, ...] = (*VECTOR_FIELDS, labels.RANK_FIELD)
 
 # The most children reported per hit: Elasticsearch's default index.max_inner_result_window.
 INNER_HITS_SIZE = 100
@@ -67,7 +69,7 @@ def source_filter(request: ir.SearchRequest) -> dict[str, Any]:
         # A vector search counts its aggregations over its hits' sources (``responses``).
         extra = request.aggregations if request.vector is not None else ()
         out["includes"] = list(dict.fromkeys([*request.fields, *extra]))
-    out["excludes"] = list(VECTOR_FIELDS)
+    out["excludes"] = list(HIDDEN_FIELDS)
     return out
 
 

