@@ -8,12 +8,12 @@ Two rankings join the vector searches of ``SearchRequest``:
   word of the query (OR), each document scored by its best field.
 
 A backend that ranks them itself implements ``RankSearch.rank_search`` (the
-embedded store and the clusters do: ``backends/cluster/rank.py``). For any other backend ``run_rank`` builds them from the
-plain ``SearchRequest`` every backend runs: BM25 is a scoring metadata search over
-one ``MultiMatch`` per word (both clusters score it; OR of words, as
-``bool.should``); labels are a ``Terms`` filter on ``visual.labels`` that fetches
-the candidates' label scores, ranked here with the same formula. That fallback
-ranks at most ``LABEL_CANDIDATES`` documents per concept search.
+embedded store and the clusters do: ``backends/cluster/rank.py``). For any other
+backend ``run_rank`` builds them from the plain ``SearchRequest`` every backend
+runs: BM25 is a scoring metadata search over one ``MultiMatch`` per word (OR of
+words, as ``bool.should``); labels are a ``Terms`` filter on ``visual.labels``
+that fetches the candidates' label scores, ranked here with the same formula.
+That fallback ranks at most ``LABEL_CANDIDATES`` documents per concept search.
 
 Fusion is reciprocal rank fusion (Cormack et al. 2009, and Elasticsearch's
 ``rrf`` retriever): a document's fused score is ``sum(1 / (RRF_K + rank))`` over
