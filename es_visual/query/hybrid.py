@@ -203,7 +203,9 @@ def _hit(
     plan: TextPlan,
 ) -> FusedHit:
     signals = []
-    matched, children, segments = None, (), ()
+    matched: Matched | None = None
+    children: Sequence[Matched] = ()
+    segments: Sequence[Segment] = ()
     for name, (rank, found) in ranks.items():
         if name == "labels":
             detail = _label_detail(found.source, weights)
@@ -243,7 +245,7 @@ def _fields_with_words(source: dict[str, Any], plan: TextPlan) -> list[str]:
         for part in field.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         values = value if isinstance(value, list) else [value]
-        words = set()
+        words: set[str] = set()
         for v in values:
             if isinstance(v, str):
                 words.update(query_words(v))
