@@ -2,7 +2,8 @@
 
 One flat dataclass so every layer can take just what it needs. The CLI builds
 it (``Settings.load``); the Flask app takes one in ``create_app``; tests build
-one directly.
+one directly. It is frozen: what one layer was given cannot change under another
+(a command that needs another index makes a copy, ``dataclasses.replace``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def default_data_dir() -> Path:
     return Path(base) / "es-visual"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Settings:
     # Where: the store and the index in it.
     backend: str = "embedded"  # embedded | elasticsearch | opensearch
@@ -101,6 +102,11 @@ class Settings:
         settings.validate()
         return settings
 
+    def __post_init__(self) -> None:
+        # The one normalisation: spellings of the cookie mode ("yes", "off") become the
+        # canonical word, set through object.__setattr__ as the instance is frozen.
+        object.__setattr__(self, "cookie_secure", _cookie_mode(self.cookie_secure))
+
     def validate(self) -> None:
         if self.backend not in ("embedded", "elasticsearch", "opensearch"):
             raise ConfigError(
@@ -110,13 +116,10 @@ class Settings:
             raise ConfigError(f"the {self.backend} backend needs a URL: --url or {ENV_PREFIX}URL")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be at least 1")
-        secure = str(self.cookie_secure).strip().lower()
-        modes = {"true": "always", "yes": "always", "on": "always", "1": "always",
-                 "false": "never", "no": "never", "off": "never", "0": "never"}  # fmt: skip
-        secure = modes.get(secure, secure)
-        if secure not in ("auto", "always", "never"):
-            raise ConfigError(f"cookie_secure must be auto, always or never, not {secure!r}")
-        self.cookie_secure = secure
+        if self.cookie_secure not in ("auto", "always", "never"):
+            raise ConfigError(
+                f"cookie_secure must be auto, always or never, not {self.cookie_secure!r}"
+            )
         if self.proxy_hops < 0 or self.thumb_cache_mb < 1 or self.thumb_cache_files < 1:
             raise ConfigError("proxy_hops must be >= 0; thumb_cache_mb and _files >= 1")
 
@@ -129,6 +132,13 @@ class Settings:
         out["users"] = sorted(self.users)
         out["data_dir"] = str(self.data_dir)
         return out
+
+
+def _cookie_mode(value: object) -> str:
+    secure = str(value).strip().lower()
+    modes = {"true": "always", "yes": "always", "on": "always", "1": "always",
+             "false": "never", "no": "never", "off": "never", "0": "never"}  # fmt: skip
+    return modes.get(secure, secure)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import click
@@ -30,8 +31,8 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
     from es_visual.query.search import Search
     from es_visual.workflows import ingest, load_pipeline
 
-    settings = app.settings
-    settings.index = index
+    # Settings are frozen: the demo's index is a copy, and the app's settings from here on.
+    settings = app.settings = dataclasses.replace(app.settings, index=index)
     private_dir(settings.data_dir)  # made here first when the demo is the first command
     root = settings.data_dir / "demo-media"
     media = prepare_demo_media(root)
