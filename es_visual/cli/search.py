@@ -246,11 +246,11 @@ def _build(app: AppContext, opts: dict[str, Any]) -> Any:
 
 
 def _checked_cursor(cursor: str) -> str:
-    from es_visual.core.cursor import decode_cursor
+    from es_visual.core.cursor import check_cursor
     from es_visual.core.errors import CursorError
 
     try:
-        decode_cursor(cursor)
+        check_cursor(cursor)
     except CursorError as exc:
         raise click.BadParameter(
             f"{exc}; give the next_cursor a previous page printed", param_hint="--after"

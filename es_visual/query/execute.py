@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from es_visual.core.cursor import bind_cursor
 from es_visual.core.errors import ModelMismatchError, NotFoundError, QueryError
 from es_visual.core.ir import SearchRequest, VectorTarget
 from es_visual.core.results import Hit, SearchResult
@@ -50,7 +51,9 @@ def execute(
         return execute_text(search, backend, embedder=embedder, now=now)
     requests = plan(search, backend, embedder=embedder, now=now)
     if len(requests) == 1:
-        return _faces_labelled(backend.search(requests[0]), requests[0], search, backend)
+        result = backend.search(requests[0])
+        result = replace(result, next_cursor=bind_cursor(result.next_cursor, requests[0]))
+        return _faces_labelled(result, requests[0], search, backend)
     started = time.perf_counter()
     results = [backend.search(r) for r in requests]
     return merge(results, search.size, took_ms=(time.perf_counter() - started) * 1000)

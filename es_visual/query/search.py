@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 from es_visual.core import ir
+from es_visual.core.cursor import check_cursor, read_cursor
 from es_visual.core.errors import QueryError
 from es_visual.core.ir import SearchRequest
 from es_visual.query.acl import AclPolicy
@@ -397,7 +398,7 @@ class Search:
         if cursor is not None and not isinstance(cursor, str):
             raise QueryError("after() takes the next_cursor string of a previous result")
         if cursor:
-            _decode(cursor)  # a malformed cursor fails here, not at execution
+            check_cursor(cursor)  # a malformed cursor fails here, not at execution
         return self._with(after=cursor or None)
 
     def aggregate(self, *fields: str, size: int | None = None) -> Search:
@@ -494,18 +495,20 @@ class Search:
                 raise QueryError("min_score applies to similarity searches: add similar_to(...)")
             if s.on is not None:
                 raise QueryError("on() chooses what similar_to compares: add similar_to(...)")
-        return SearchRequest(
+        request = SearchRequest(
             index=s.index,
             filter=self.filter_node(now=now),
             acl=self.acl,
             vector=query,
             size=s.size,
             sort=s.sort,
-            after=_decode(s.after) if s.after else None,
             fields=s.fields,
             aggregations=s.aggregations,
             aggregation_size=s.aggregation_size,
         )
+        if s.after:
+            request = replace(request, after=read_cursor(s.after, request))
+        return request
 
     def execute(
         self,
@@ -549,12 +552,6 @@ def _person_ids(field: str, values: list[str], resolver: PeopleResolver) -> ir.N
 
 def _is_ir(value: object) -> bool:
     return isinstance(value, get_args(ir.Node))
-
-
-def _decode(cursor: str) -> tuple[ir.Scalar | None, ...]:
-    from es_visual.core.cursor import decode_cursor
-
-    return tuple(decode_cursor(cursor))
 
 
 def _similar(kind: str, value: Any) -> SimilarTo:

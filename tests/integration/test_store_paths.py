@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from es_visual.core.documents import DocUpdate, VisualSpec
+from es_visual.core.errors import CursorError
 from es_visual.query.search import Search
 
 SPEC = VisualSpec(model="toy@1", dims=3)
@@ -74,6 +75,11 @@ def test_pages_neither_repeat_nor_skip_across_shards(backend, index_name) -> Non
             break
         result = s.after(result.next_cursor).execute(backend)
     assert sorted(seen) == sorted(docs)  # every one exactly once
+    first = s.execute(backend).next_cursor
+    assert first
+    for other in (s.where("width>1"), s.as_user("u2"), s.sort_by("height", "desc")):
+        with pytest.raises(CursorError, match="another search"):
+            other.after(first).execute(backend)
     ranks = [docs[i]["visual"]["width"] for i in seen]
     assert ranks == sorted(ranks, reverse=True)
 

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from es_visual.config import Settings
-from es_visual.core.cursor import encode_cursor
-from es_visual.core.errors import QueryError, QuerySyntaxError, UnknownFieldError
+from es_visual.core.cursor import bind_cursor, encode_cursor
+from es_visual.core.errors import CursorError, QueryError, QuerySyntaxError, UnknownFieldError
 from es_visual.core.ir import (
     And,
     Exists,
@@ -110,7 +110,7 @@ def test_chaining_never_changes_the_original() -> None:
         base.as_user(None),
         base.sort_by("width", "desc"),
         base.limit(3),
-        base.after(encode_cursor([1, "x"])),
+        base.after(bind_cursor(encode_cursor([1, "x"]), before_request)),
         base.aggregate("tags"),
         base.with_fields(["tags"]),
         base.with_field_map(FieldMap.default().with_fields({"tags": "labels"})),
@@ -241,9 +241,31 @@ def test_searching_among_videos_compares_their_frames_by_default() -> None:
 
 
 def test_cursor_becomes_search_after() -> None:
-    cursor = encode_cursor([3, "b.jpg"])
-    assert Search().after(cursor).to_request().after == (3, "b.jpg")
-    assert Search().after(cursor).after(None).to_request().after is None
+    search = Search().where("width>3").sort_by("width", "desc")
+    cursor = bind_cursor(encode_cursor([3, "b.jpg"]), search.to_request())
+    assert search.after(cursor).to_request().after == (3, "b.jpg")
+    assert search.after(cursor).after(None).to_request().after is None
+
+
+def test_a_cursor_pages_only_the_search_that_made_it() -> None:
+    search = Search().where("uploaded_at>7d and tags=x").sort_by("width", "desc")
+    cursor = bind_cursor(encode_cursor([3, "b.jpg"]), search.to_request(now=NOW))
+    # What may change between pages: the clock under a relative date, the page size,
+    # the fields shown and the aggregations.
+    later = datetime(2031, 1, 1, tzinfo=UTC)
+    same = search.limit(50).with_fields(["tags"]).aggregate("tags")
+    assert same.after(cursor).to_request(now=later).after == (3, "b.jpg")
+    for other in (
+        search.where("tags=y"),
+        search.sort_by("height", "desc"),
+        search.as_user("bob"),
+        Search("other").where("uploaded_at>7d and tags=x").sort_by("width", "desc"),
+        search.similar_to(vector=[1.0, 0.0]),
+    ):
+        with pytest.raises(CursorError, match="another search"):
+            other.after(cursor).to_request(now=NOW, vector=[1.0, 0.0])
+    with pytest.raises(CursorError, match="not the next_cursor"):
+        search.after(encode_cursor([3, "b.jpg"]))  # a backend's raw values: not bound
 
 
 def test_from_settings_uses_the_configured_fields_and_acl() -> None:

@@ -153,9 +153,8 @@ def test_every_bad_option_exits_2_in_cli_words(store: Path, tmp_path: Path, tall
     zeros.write_text(json.dumps([0.0] * 1280))
     nan = tmp_path / "nan.json"
     nan.write_text("[NaN, 1.0]")
-    # Cursors of other searches whose shape differs from what this search sorts by. One of
-    # the same shape ([width, id] for [score, id]) cannot be told apart: the cursor holds
-    # sort values only, no fingerprint of the search that made it.
+    # Cursors of other searches: each is bound to the search that made it, so even one of
+    # the same shape ([width, id] on another filter) is refused.
     vector_cursor, filter_cursor = _vector_cursor(store), _filter_cursor(store)
     short_cursor = json.loads(_search(store, "--limit", "1", "--json").stdout)["next_cursor"]
     cases: list[tuple[str, list[str]]] = [
@@ -179,6 +178,9 @@ def test_every_bad_option_exits_2_in_cli_words(store: Path, tmp_path: Path, tall
         ("cursor", ["--after", vector_cursor]),  # a vector search's cursor, on a filter
         ("cursor", ["--sort", "height", "--sort", "width", "--after", filter_cursor]),
         ("cursor", ["--asset", "coffee.png", "--after", short_cursor]),
+        ("cursor", ["--sort", "width:desc", "--where", "width>1", "--after", filter_cursor]),
+        ("cursor", ["--sort", "width:desc", "--user", "bob", "--after", filter_cursor]),
+        ("cursor", ["--after", "WzEsImEiXQ"]),  # a backend's raw sort values, [1,"a"]
         ("region box", ["--region", "coffee.png:0.5,0.5,0.1,0.1"]),
         ("region box", ["--region", "coffee.png:0,0,2,2"]),
         ("region box", ["--region", "coffee.png:nan,0,1,1"]),
