@@ -8,6 +8,9 @@ behave as in production, not as on one shard.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from live_engines import ENGINES, engine_client_kwargs, engine_request
@@ -40,3 +43,32 @@ def open_cluster(name: str, url: str) -> Any:
         assert status == 200, f"index template on {name}: {status} {body}"
         _templated.add(url)
     return cls(url, timeout=60, **kwargs)
+
+
+@contextlib.contextmanager
+def open_store(name: str, live_engine_url: Any, tmp_path: Path) -> Iterator[Any]:
+    """Store ``name`` of ``STORES``: a fresh embedded store under ``tmp_path``, or a client
+    of that live engine (started once per session by ``live_engine_url``: skipped with
+    the reason, or an error for an engine CI requires)."""
+    if name == "embedded":
+        from es_visual.backends.embedded import EmbeddedBackend
+
+        store = EmbeddedBackend(tmp_path / "store")
+    else:
+        store = open_cluster(name, live_engine_url(name))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def drop_indices(backend: Any, name: str) -> None:
+    """Delete index ``name`` and its copies (``name*``) on a cluster: cleanup only, so a
+    failure here never hides the test's own outcome. The embedded store lives in a
+    temporary folder and goes with it."""
+    if backend.name == "embedded":
+        return
+    with contextlib.suppress(Exception):
+        # By name: clusters refuse wildcard deletes (action.destructive_requires_name).
+        for concrete in backend.client.indices.get(index=f"{name}*"):
+            backend.client.indices.delete(index=concrete)
