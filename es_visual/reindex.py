@@ -35,6 +35,7 @@ from es_visual.backends.base import Backend, as_admin
 from es_visual.core.documents import DocUpdate, ItemError, VisualSpec
 from es_visual.core.errors import BackendError, ConfigError, ModelMismatchError
 from es_visual.core.ir import Ids
+from es_visual.ingest.labels import BackfillReport, backfill_index
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import IngestReport
 from es_visual.ingest.runner import STATE_FIELDS
@@ -89,11 +90,13 @@ class ReindexReport:
     deleted_late: int = 0  # documents deleted from the source meanwhile
     swapped: bool = False
     left: list[str] = field(default_factory=list)  # indexes the alias left (or deleted)
+    labels: BackfillReport | None = None  # an up-to-date index: its labels backfilled
 
     @property
     def failed(self) -> int:
         late = self.added_late.failed if self.added_late else 0
-        return len(self.copy_errors) + (self.ingest.failed if self.ingest else 0) + late
+        labels = self.labels.failed if self.labels else 0
+        return len(self.copy_errors) + (self.ingest.failed if self.ingest else 0) + late + labels
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +109,7 @@ class ReindexReport:
             "deleted_late": self.deleted_late,
             "swapped": self.swapped,
             "left": self.left,
+            "labels": self.labels.to_dict() if self.labels else None,
         }
 
 
@@ -190,6 +194,12 @@ def run_reindex(
     name); that needs ``replace_original=True``, asked for before any work is done."""
     report = ReindexReport(plan)
     if plan.up_to_date:
+        # Nothing to embed; documents ingested before labels existed get theirs from
+        # the stored vectors (and, on a cluster, the field the engine ranks them by).
+        from es_visual.models.labels import has_labeler
+
+        if has_labeler(plan.new_model):
+            report.labels = backfill_index(backend, plan.source, progress=progress)
         return report
     if plan.replaces_original and not replace_original:
         raise ConfigError(

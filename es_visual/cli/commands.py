@@ -8,6 +8,7 @@ from es_visual.cli.dups import dups
 from es_visual.cli.explain import explain
 from es_visual.cli.ingest import ingest
 from es_visual.cli.init_cmd import init
+from es_visual.cli.labels import labels
 from es_visual.cli.people import people
 from es_visual.cli.pipelines import pipelines
 from es_visual.cli.reindex import reindex
@@ -18,6 +19,6 @@ from es_visual.cli.users import users
 from es_visual.cli.watch import watch
 
 ALL = [
-    demo, init, ingest, watch, search, explain, dups, people, reindex, stats, pipelines, serve,
-    users, config,
+    demo, init, ingest, watch, search, explain, dups, labels, people, reindex, stats, pipelines,
+    serve, users, config,
 ]  # fmt: skip

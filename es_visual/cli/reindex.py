@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -60,7 +61,8 @@ def reindex(
     copied) is replaced by that alias: pass --replace-original to allow it.
     With --in-place the same index is re-embedded (same dims only).
     Interrupted? Run the same command again: documents already carrying the
-    new model are skipped.
+    new model are skipped. An index already on the model: its documents without
+    concept labels get them from their stored vectors (es-visual labels --backfill).
 
     \b
     Examples:
@@ -77,11 +79,22 @@ def reindex(
     embedder = app.embedder(model)
     backend = app.backend()
     plan = plan_reindex(backend, settings.index, embedder, in_place=in_place, path_field=path_field)
-    if dry_run or plan.up_to_date:
+    if dry_run:
         if as_json:
             emit_json({"dry_run": dry_run, **plan.to_dict()})
         else:
             click.echo(describe_plan(plan, dry_run))
+        return
+    if plan.up_to_date:
+        # Nothing to embed: the labels of documents that lack them, from their vectors.
+        report = run_reindex(backend, plan, embedder, config)
+        if as_json:
+            emit_json({"dry_run": False, **plan.to_dict(), **_labels_json(report)})
+        else:
+            click.echo(describe_plan(plan, dry_run))
+            _echo_labels(report)
+        if report.failed:
+            raise SystemExit(3)
         return
     with click.progressbar(
         length=plan.documents,
@@ -128,6 +141,21 @@ def reindex(
             click.secho(f"  failed  {err.id}: {err.reason}", fg="yellow", err=True)
     if report.failed:
         raise SystemExit(3)
+
+
+def _labels_json(report: Any) -> dict[str, Any]:
+    return {"labels": report.labels.to_dict() if report.labels else None}
+
+
+def _echo_labels(report: Any) -> None:
+    labels = report.labels
+    if labels is None:
+        return
+    click.echo(f"labels: {labels.labelled} document(s) labelled from their stored vectors")
+    if labels.label_ranks:
+        click.echo(f"labels: {labels.label_ranks} document(s) made rankable by the engine")
+    for error in labels.errors or []:
+        click.secho(f"  failed  {error}", fg="yellow", err=True)
 
 
 def describe_plan(plan, dry_run: bool) -> str:  # type: ignore[no-untyped-def]

@@ -49,3 +49,17 @@ class RankSearch(Protocol):
     """A backend that runs ``RankRequest`` itself."""
 
     def rank_search(self, request: RankRequest) -> SearchResult: ...
+
+
+@runtime_checkable
+class LabelRanks(Protocol):
+    """A backend that ranks labels by a representation of its own (the clusters'
+    ``visual.label_rank``), which documents labelled before it existed lack."""
+
+    def ranks_labels(self, index: str) -> bool:
+        """Whether every labelled document of ``index`` has it (the engine ranks)."""
+        ...
+
+    def complete_label_ranks(self, index: str) -> int:
+        """Give it to every labelled document; the number written."""
+        ...

@@ -108,6 +108,7 @@ class BackfillReport:
     labelled: int = 0
     failed: int = 0
     errors: list[str] | None = None
+    label_ranks: int = 0  # documents given the engine's label ranks (``backfill_index``)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +117,7 @@ class BackfillReport:
             "seen": self.seen,
             "labelled": self.labelled,
             "failed": self.failed,
+            "label_ranks": self.label_ranks,
             "errors": list(self.errors or [])[:20],
         }
 
@@ -184,3 +186,23 @@ def _batches(items: Iterator[tuple[str, dict[str, Any]]], size: int) -> Iterator
             batch = []
     if batch:
         yield batch
+
+
+def backfill_index(
+    backend: Backend,
+    index: str,
+    *,
+    force: bool = False,
+    batch_size: int = 200,
+    progress: Callable[[int], None] | None = None,
+) -> BackfillReport:
+    """``backfill_labels``, then, on a backend that ranks labels by a representation of
+    its own (``LabelRanks``: the clusters), that representation for every labelled
+    document still without it: what ``es-visual labels --backfill`` and an up-to-date
+    ``es-visual reindex`` run."""
+    from es_visual.core.ranking import LabelRanks
+
+    report = backfill_labels(backend, index, force=force, batch_size=batch_size, progress=progress)
+    if isinstance(backend, LabelRanks) and not backend.ranks_labels(index):
+        report.label_ranks = backend.complete_label_ranks(index)
+    return report
