@@ -43,7 +43,7 @@ def main() -> None:
 
     from es_visual.backends.cluster.compile_es import to_body as es_body
     from es_visual.backends.cluster.compile_opensearch import to_body as os_body
-    from es_visual.backends.embedded_sql import compile_filter
+    from es_visual.backends.embedded.sql import compile_filter
     from es_visual.query.parser import parse
     from es_visual.query.search import Search
 

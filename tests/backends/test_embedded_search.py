@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from es_visual.backends.embedded import EmbeddedBackend
-from es_visual.backends.embedded_vectors import VectorConfig
+from es_visual.backends.embedded.vectors import VectorConfig
 from es_visual.core.cursor import decode_cursor
 from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.core.errors import ModelMismatchError, QueryError

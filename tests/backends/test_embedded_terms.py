@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from es_visual.backends.embedded import EmbeddedBackend
-from es_visual.backends.embedded_sql import compile_filter
-from es_visual.backends.embedded_terms import MAX_TERM_CHARS, TermsEvaluator, doc_terms
+from es_visual.backends.embedded.sql import compile_filter
+from es_visual.backends.embedded.terms import MAX_TERM_CHARS, TermsEvaluator, doc_terms
 from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.core.ir import (
     And,
@@ -243,7 +243,7 @@ def test_vector_search_with_terms_filter_is_exact(tmp_path) -> None:
 
 
 def test_top_docs_keeps_every_row_that_can_matter() -> None:
-    from es_visual.backends.embedded_search import _top_docs
+    from es_visual.backends.embedded.search import _top_docs
 
     rng = np.random.default_rng(3)
     doc_rids = rng.integers(0, 50, 2000)  # many rows per document
@@ -262,7 +262,7 @@ def test_top_docs_keeps_every_row_that_can_matter() -> None:
 
 
 def test_ann_scores_are_exact_cosines(tmp_path) -> None:
-    from es_visual.backends.embedded_vectors import VectorConfig
+    from es_visual.backends.embedded.vectors import VectorConfig
 
     rng = np.random.default_rng(4)
     cfg = VectorConfig(exact_max_vectors=10, exact_max_fraction=0.0, ann_min_vectors=500)

@@ -41,7 +41,7 @@ def loose_modes(root: Path) -> list[str]:
 
 def test_the_embedded_store_is_created_private(tmp_path: Path, umask_022: None, attacks) -> None:
     from es_visual.backends.embedded import EmbeddedBackend
-    from es_visual.backends.embedded_vectors import VectorConfig
+    from es_visual.backends.embedded.vectors import VectorConfig
     from es_visual.query.search import Search
 
     data = tmp_path / "new" / "data"

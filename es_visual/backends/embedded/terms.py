@@ -6,7 +6,7 @@ index range read and a numeric ``Range`` one range scan; ``And``/``Or``/``Not``
 combine sorted rid arrays in numpy.
 
 What is indexed, so that the answer is *identical* to the JSON scan of
-``embedded_sql`` (which asks ``json_each(source, '$."a"."b"')`` for scalars):
+``sql`` (which asks ``json_each(source, '$."a"."b"')`` for scalars):
 every scalar reached from the root through objects only, either directly or as
 an element of a list at that place; stored as the very SQL value ``json_each``
 yields (text, integer, real; true/false as 1/0; integers past 64 bits as real).
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from es_visual.backends.embedded_sql import _SEGMENT, ID_FIELD, compile_filter, json_path
+from es_visual.backends.embedded.sql import _SEGMENT, ID_FIELD, compile_filter, json_path
 from es_visual.core import ir
 from es_visual.core.nested import NESTED_PATHS, nested_path
 

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from es_visual.backends.embedded_sql import register_functions
-from es_visual.backends.embedded_terms import TERMS_SCHEMA, index_doc, unindex_docs
+from es_visual.backends.embedded.sql import register_functions
+from es_visual.backends.embedded.terms import TERMS_SCHEMA, index_doc, unindex_docs
 from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec, is_utf8
 from es_visual.core.errors import BackendError
 from es_visual.core.ir import TARGETS

@@ -27,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from es_visual.backends.embedded_index import IndexHandle
-from es_visual.backends.embedded_sql import (
+from es_visual.backends.embedded.handle import IndexHandle
+from es_visual.backends.embedded.sql import (
     compile_child_filter,
     compile_filter,
     json_path,
     order_and_after,
 )
-from es_visual.backends.embedded_store import IndexStore
-from es_visual.backends.embedded_vectors import Selection, TargetVectors, normalize
+from es_visual.backends.embedded.store import IndexStore
+from es_visual.backends.embedded.vectors import Selection, TargetVectors, normalize
 from es_visual.core.cursor import encode_cursor
 from es_visual.core.documents import VisualSpec
 from es_visual.core.errors import CursorError, ModelMismatchError, QueryError

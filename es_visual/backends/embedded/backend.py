@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from es_visual.backends.base import IndexStats
-from es_visual.backends.embedded_index import IndexHandle
-from es_visual.backends.embedded_search import metadata_search, project, vector_search
-from es_visual.backends.embedded_sql import compile_filter
-from es_visual.backends.embedded_vectors import VectorConfig
+from es_visual.backends.embedded.handle import IndexHandle
+from es_visual.backends.embedded.search import metadata_search, project, vector_search
+from es_visual.backends.embedded.sql import compile_filter
+from es_visual.backends.embedded.vectors import VectorConfig
 from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.core.errors import BackendError, ModelMismatchError, QueryError
 from es_visual.core.ir import MatchAll, Node, SearchRequest
@@ -236,7 +236,7 @@ class EmbeddedBackend:
 
     def rank_search(self, request: RankRequest) -> SearchResult:
         """A text search's concept-label or BM25 ranking (``query.ranking.RankSearch``)."""
-        from es_visual.backends.embedded_rank import rank_search
+        from es_visual.backends.embedded.rank import rank_search
 
         handle = self._open(request.index, create=False)
         if handle is None:

@@ -1,7 +1,7 @@
 """One open index of the embedded store: its SQLite store, its per-target vector
 caches and a small cache of filter results.
 
-A new filter is answered from the inverted terms (``embedded_terms``): a
+A new filter is answered from the inverted terms (``terms``): a
 ``Term``/``Terms``/numeric ``Range`` leaf is an index read, boolean structure is
 numpy set algebra, other leaves scan the JSON (narrowed by the rest of an
 ``And``). Results (the rids of matching documents) are also cached per (store
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from es_visual.backends.embedded_store import IndexStore
-from es_visual.backends.embedded_terms import TermsEvaluator, _rids, ensure_terms
-from es_visual.backends.embedded_vectors import TargetVectors, VectorConfig
+from es_visual.backends.embedded.store import IndexStore
+from es_visual.backends.embedded.terms import TermsEvaluator, _rids, ensure_terms
+from es_visual.backends.embedded.vectors import TargetVectors, VectorConfig
 from es_visual.core.ir import TARGETS, MatchAll, Node
 
 FILTER_CACHE_SIZE = 64

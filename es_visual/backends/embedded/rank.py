@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from es_visual.backends.embedded_index import IndexHandle
-from es_visual.backends.embedded_search import project
-from es_visual.backends.embedded_sql import tokenize
+from es_visual.backends.embedded.handle import IndexHandle
+from es_visual.backends.embedded.search import project
+from es_visual.backends.embedded.sql import tokenize
 from es_visual.core import ir
 from es_visual.core import labels as schema
 from es_visual.core.ranking import LabelRank, RankRequest, TextRank

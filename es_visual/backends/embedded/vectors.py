@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from es_visual.backends.embedded_store import IndexStore
+from es_visual.backends.embedded.store import IndexStore
 from es_visual.private import make_private, private_dir, write_private
 
 log = logging.getLogger(__name__)
