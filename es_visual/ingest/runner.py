@@ -20,7 +20,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
@@ -61,6 +61,12 @@ Progress = Callable[[int], None]
 OnFailure = Callable[[Failure], None]
 
 
+# Pictures (crops and sampled frames, at the model's input size: ~150 kB each at 224 px)
+# that analysed assets may hold before the model embeds them. Without a bound, two chunks
+# of long videos (600 frames each) held ~5.8 GB; with it, ~0.6 GB plus one asset.
+MAX_HELD_PICTURES = 4096
+
+
 def run_ingest(
     source: Iterable[Asset | SourceError],
     *,
@@ -74,6 +80,7 @@ def run_ingest(
     force: bool = False,
     progress: Progress | None = None,
     on_failure: OnFailure | None = None,
+    max_held_pictures: int = MAX_HELD_PICTURES,
 ) -> IngestReport:
     """Ingest every asset of ``source``; returns what happened. Never raises for a
     bad asset; raises only when the store itself fails (``BackendError``).
@@ -81,29 +88,100 @@ def run_ingest(
     ``on_failure`` is called with each per-item ``Failure`` as soon as its chunk is
     written (before ``progress``), so a caller can show errors while the run goes on.
 
+    Memory: analyses wait to start while ``max_held_pictures`` pictures are analysed
+    but not yet embedded, and a chunk is embedded and written in parts when its
+    pictures reach that bound, so a folder of long videos runs in bounded memory.
+
     Ctrl-C (``KeyboardInterrupt``) raises ``IngestInterrupted`` with the report so far:
-    every chunk is one write, counted only once it is stored, so the report's
+    every part is one write, counted only once it is stored, so the report's
     ``written`` is exact and a re-run resumes after it."""
     report = IngestReport(index=index, model=embedder.tag, pipeline=config.name)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="analyze")
+    budget = PictureBudget(max_held_pictures)
+
+    def finish(pending: _Pending) -> None:
+        # In submission order, embedding and writing whenever the held pictures reach the
+        # bound: an analysis waiting for room is always behind the ones collected here
+        # (the pool starts tasks in order), so waiting on the next one cannot deadlock.
+        part: list[_Outcome] = list(pending.outcomes)
+        held = 0
+        for future in pending.futures:
+            outcome = future.result()
+            part.append(outcome)
+            held += outcome.pictures
+            if held >= budget.limit:
+                _finish(part, embedder, write, report, progress, on_failure, config)
+                budget.release(held)
+                part, held = [], 0
+        if part:
+            _finish(part, embedder, write, report, progress, on_failure, config)
+            budget.release(held)
+
     try:
-        pending: Callable[[], list[_Outcome]] | None = None
+        pending: _Pending | None = None
         for chunk in _chunks(source, batch_size):
             # Start analysing this chunk before embedding the previous one.
-            upcoming = _submit_chunk(pool, chunk, embedder, config, lookup, report, force)
+            upcoming = _submit_chunk(pool, chunk, embedder, config, lookup, report, force, budget)
             if pending is not None:
-                _finish(pending(), embedder, write, report, progress, on_failure, config)
+                finish(pending)
             pending = upcoming
         if pending is not None:
-            _finish(pending(), embedder, write, report, progress, on_failure, config)
+            finish(pending)
     except KeyboardInterrupt:
         report.interrupted = True
         raise IngestInterrupted(report) from None
     finally:
         # Stopped early (Ctrl-C, a store failure): queued analyses are dropped, one already
-        # decoding finishes in its thread. Done: every analysis was collected anyway.
+        # decoding finishes in its thread, one waiting for room is let go. Done: every
+        # analysis was collected anyway.
+        budget.close()
         pool.shutdown(wait=False, cancel_futures=True)
     return report
+
+
+class PictureBudget:
+    """How many pictures analysed assets hold until the model embeds them.
+
+    An analysis cannot know its count before it runs (a video's frames), so it waits
+    while the held count is at the limit, then adds what it made: the bound is soft by
+    at most the pictures of the assets analysing at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.held = 0
+        self.peak = 0
+        self._closed = False
+        self._room = threading.Condition()
+
+    def wait_for_room(self) -> bool:
+        """Block while the budget is full; False once the run has stopped."""
+        with self._room:
+            self._room.wait_for(lambda: self._closed or self.held < self.limit)
+            return not self._closed
+
+    def add(self, pictures: int) -> None:
+        with self._room:
+            self.held += pictures
+            self.peak = max(self.peak, self.held)
+
+    def release(self, pictures: int) -> None:
+        with self._room:
+            self.held -= pictures
+            self._room.notify_all()
+
+    def close(self) -> None:
+        with self._room:
+            self._closed = True
+            self._room.notify_all()
+
+
+class _Pending:
+    """A chunk being analysed: its source errors now, its assets' futures in order."""
+
+    __slots__ = ("futures", "outcomes")
+
+    def __init__(self, outcomes: list[_Outcome], futures: list[Future[_Outcome]]) -> None:
+        self.outcomes, self.futures = outcomes, futures
 
 
 class _Outcome:
@@ -127,6 +205,11 @@ class _Outcome:
         self.asset, self.analysis, self.failure = asset, analysis, failure
         self.unset, self.metadata_only = unset, metadata_only
 
+    @property
+    def pictures(self) -> int:
+        """Pictures this outcome holds for the model (counted in the ``PictureBudget``)."""
+        return len(self.analysis.crops) if self.analysis is not None else 0
+
 
 def _submit_chunk(
     pool: ThreadPoolExecutor,
@@ -136,8 +219,9 @@ def _submit_chunk(
     lookup: Lookup,
     report: IngestReport,
     force: bool,
-) -> Callable[[], list[_Outcome]]:
-    """Queue the chunk's analyses; the returned function waits for them."""
+    budget: PictureBudget,
+) -> _Pending:
+    """Queue the chunk's analyses, each started when the budget has room."""
     assets = [a for a in chunk if isinstance(a, Asset)]
     outcomes: list[_Outcome] = []
     for bad in chunk:
@@ -145,11 +229,16 @@ def _submit_chunk(
             outcomes.append(_Outcome(None, None, Failure(bad.id, bad.origin, "source", bad.reason)))
     with report.timed("lookup"):
         existing = lookup([a.id for a in assets]) if assets else {}
-    futures = [
-        pool.submit(_analyze_one, a, embedder, config, existing.get(a.id), force) for a in assets
-    ]
 
-    return lambda: outcomes + [f.result() for f in futures]
+    def analyse(asset: Asset) -> _Outcome:
+        if not budget.wait_for_room():
+            failure = Failure(asset.id, asset.origin, "analyze", "stopped before analysis")
+            return _Outcome(asset, None, failure)
+        outcome = _analyze_one(asset, embedder, config, existing.get(asset.id), force)
+        budget.add(outcome.pictures)
+        return outcome
+
+    return _Pending(outcomes, [pool.submit(analyse, a) for a in assets])
 
 
 def _analyze_one(

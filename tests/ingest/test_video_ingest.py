@@ -129,6 +129,44 @@ def test_frame_search_gives_each_shot_its_time_range(
         assert abs(seg.start - 2 * i) <= step and abs(seg.end - (2 * i + 2)) <= step, (mode, seg)
 
 
+@pytest.mark.parametrize("limit", [1, 25])
+def test_long_videos_are_embedded_in_parts_within_the_picture_budget(
+    tmp_path: Path, video_dir: Path, skimage_dir: Path, scene_model, limit: int
+) -> None:
+    """A chunk of videos is not held whole: pictures waiting for the model stay within
+    the budget (plus the assets analysing at once), every video is written complete."""
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(6):
+        shutil.copy(video_dir / "shots.mp4", root / f"v{i}.mp4")
+    shutil.copy(skimage_dir / "coffee.png", root / "coffee.png")
+    writes: list[int] = []
+    memory = Memory()
+
+    def write(updates) -> BulkResult:
+        writes.append(sum(1 + len(u.doc["visual"].get("frames", [])) for u in updates))
+        return memory(updates)
+
+    report = run_ingest(
+        iter_folder(root),
+        embedder=scene_model,
+        config=PipelineConfig(name="t"),
+        write=write,
+        lookup=lambda ids: {},
+        batch_size=8,
+        workers=2,
+        max_held_pictures=limit,
+    )
+    assert report.failed == 0 and report.written == 7, report.failures
+    per_video = 1 + len(memory.docs["v0.mp4"]["visual"]["frames"])
+    assert per_video >= 8
+    for i in range(6):
+        frames = memory.docs[f"v{i}.mp4"]["visual"]["frames"]
+        assert len(frames) == per_video - 1 and all(len(f["vector"]) == 1280 for f in frames)
+    assert len(writes) > 1  # one chunk of 7 assets, written in parts
+    assert max(writes) <= limit + 2 * per_video, writes
+
+
 def test_bad_videos_fail_one_by_one_and_the_rest_is_written(
     tmp_path: Path, video_dir: Path, skimage_dir: Path, scene_model
 ) -> None:
