@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from es_visual.core import ir
-from es_visual.core.results import SearchResult
+from es_visual.core.results import Hit, SearchResult
 
 
 @dataclass(frozen=True)
@@ -62,4 +62,44 @@ class LabelRanks(Protocol):
 
     def complete_label_ranks(self, index: str) -> int:
         """Give it to every labelled document; the number written."""
+        ...
+
+
+@dataclass(frozen=True)
+class FuseRequest:
+    """Named rankings and vector searches of one text search, to be fused by reciprocal
+    rank (``k``) over their best ``window`` each; the best ``size`` fused hits."""
+
+    index: str
+    ranks: tuple[tuple[str, RankRequest], ...] = ()
+    vectors: tuple[tuple[str, ir.SearchRequest], ...] = ()
+    size: int = 10
+    window: int = 100
+    k: int = 60
+    fields: tuple[str, ...] | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.ranks) + tuple(n for n, _ in self.vectors)
+
+
+@dataclass(frozen=True)
+class FusedResult:
+    """The engine's fused hits, best first; ``ranks``: id -> signal -> its 1-based rank
+    in that signal's list, where the engine says (an engine that does not leaves it
+    out, and the caller explains the hit from its source)."""
+
+    hits: tuple[Hit, ...]
+    ranks: dict[str, dict[str, int]]
+    took_ms: float
+    fused_by: str
+
+
+@runtime_checkable
+class FuseSearch(Protocol):
+    """A backend that may fuse a text search's rankings itself."""
+
+    def fuse_search(self, request: FuseRequest) -> FusedResult | None:
+        """The fused hits, or None where this server cannot fuse this request (the
+        caller then runs each ranking and fuses them, ``query.ranking.rrf``)."""
         ...

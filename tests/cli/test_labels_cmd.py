@@ -131,6 +131,8 @@ def test_a_cluster_index_labelled_before_label_rank_becomes_rankable(labelled, t
     backend, index, args = target
     if backend.name == "embedded":
         pytest.skip("visual.label_rank is the clusters' own field; the embedded store ranks as is")
+    if not backend.server_extensions().rank_features:
+        pytest.skip(f"{backend.server.label} here has no rank_features (no mapper-extras module)")
     # The cat labelled as an older es-visual wrote it: no label_rank, index not marked.
     cat = backend.get(index, "cat", with_vectors=True)
     cat["visual"].update(

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from es_visual.backends.base import ChangeMarks, IndexStats
-from es_visual.backends.cluster import dsl, mappings, rank
+from es_visual.backends.cluster import dsl, fusion, mappings, rank
 from es_visual.backends.cluster.responses import HALF_PLUS_HALF, ScoreScale, parse_response
 from es_visual.backends.cluster.server import ServerInfo
 from es_visual.core import labels
@@ -50,7 +50,7 @@ from es_visual.core.ir import (
     and_,
 )
 from es_visual.core.nested import child_filter, reaches_children
-from es_visual.core.ranking import LabelRank, RankRequest, TextRank
+from es_visual.core.ranking import FusedResult, FuseRequest, LabelRank, RankRequest, TextRank
 from es_visual.core.results import Hit, SearchResult
 from es_visual.core.slicing import Slice
 
@@ -148,7 +148,10 @@ class ClusterBackend:
         self._server: ServerInfo | None = None
         self._keywords: dict[str, dict[str, str]] = {}  # index -> text field -> keyword one
         self._types: dict[str, tuple[float, dict[str, str]]] = {}  # index -> (read at, types)
-        self._label_ranks: dict[str, tuple[float, bool]] = {}  # index -> (read at, complete)
+        # index -> (read at, (label_rank mapped, every document has it))
+        self._label_ranks: dict[str, tuple[float, tuple[bool, bool]]] = {}
+        self._pipelines: set[str] = set()  # search pipelines made (cluster.fusion)
+        self._extensions_read = False  # server_extensions
         self.client = client or self._make_client(
             url=self.url,
             basic_auth=(username, password or "") if username else None,
@@ -323,7 +326,11 @@ class ClusterBackend:
     def ensure_index(self, index: str, spec: VisualSpec) -> None:
         self._forget(index)
         if not self._index_exists(index):
-            body: dict[str, Any] = {"mappings": mappings.mapping_body(self.engine, spec)}
+            body: dict[str, Any] = {
+                "mappings": mappings.mapping_body(
+                    self.engine, spec, label_rank=self._rank_features()
+                )
+            }
             settings = mappings.index_settings(self.engine)
             if settings:
                 body["settings"] = settings
@@ -338,7 +345,9 @@ class ClusterBackend:
             existing = existing or _spec_from_properties(visual)
             _check_compatible(index, existing, spec)
             # A newer es-visual (or faces turned on) adds fields: put_mapping adds them.
-            wanted = mappings.visual_properties(self.engine, spec.dims, spec.face_dims)
+            wanted = mappings.visual_properties(
+                self.engine, spec.dims, spec.face_dims, label_rank=self._rank_features()
+            )
             if mappings.spec_from_meta(mapping.get("_meta")) == spec and not _missing(
                 wanted, visual
             ):
@@ -351,7 +360,9 @@ class ClusterBackend:
         body = {
             "_meta": meta,
             "properties": {
-                "visual": mappings.visual_properties(self.engine, spec.dims, spec.face_dims)
+                "visual": mappings.visual_properties(
+                    self.engine, spec.dims, spec.face_dims, label_rank=self._rank_features()
+                )
             },
         }
         self._call(
@@ -391,7 +402,13 @@ class ClusterBackend:
         properties.pop("visual", None)
         meta = dict(mapping.get("_meta") or {})
         meta[mappings.META_KEY] = mappings.spec_meta(spec)
-        visual = mappings.visual_properties(self.engine, spec.dims, spec.face_dims)
+        ranked = self._rank_features()
+        meta.pop(mappings.LABEL_RANK_META, None)
+        if ranked:  # a new index, every document written by es-visual: all will have it
+            meta[mappings.LABEL_RANK_META] = True
+        visual = mappings.visual_properties(
+            self.engine, spec.dims, spec.face_dims, label_rank=ranked
+        )
         body: dict[str, Any] = {
             "mappings": {**mapping, "_meta": meta, "properties": {**properties, "visual": visual}}
         }
@@ -481,7 +498,8 @@ class ClusterBackend:
         write guarded by ``if_seq_no``/``if_primary_term``, re-read when someone wrote
         in between: no script, so it works on clusters without painless, and a
         concurrent edit is never overwritten."""
-        updates = [_with_label_rank(u) for u in updates]
+        if any(_writes_labels(u.doc) for u in updates) and self._label_rank_state(index)[0]:
+            updates = [_with_label_rank(u) for u in updates]
         plain = [u for u in updates if not u.unset]
         result = self._bulk([_update_action(index, u) for u in plain], ok_statuses=())
         rewrites = [u for u in updates if u.unset]
@@ -516,7 +534,9 @@ class ClusterBackend:
                 else:
                     missing.errors.append(ItemError(u.id, _DELETED, status=404))
                 continue
-            merged = label_rank_of(merge_update(dict(doc.get("_source") or {}), u))
+            merged = merge_update(dict(doc.get("_source") or {}), u)
+            if _writes_labels(merged) and self._label_rank_state(index)[0]:
+                merged = label_rank_of(merged)
             actions.append({"_op_type": "index", "_index": index, "_id": u.id,
                             "if_seq_no": doc["_seq_no"], "if_primary_term": doc["_primary_term"],
                             "_source": merged})  # fmt: skip
@@ -970,20 +990,125 @@ class ClusterBackend:
         hits.sort(key=lambda h: (-(h.score or 0.0), h.id))
         return SearchResult(hits=tuple(hits), took_ms=(time.perf_counter() - started) * 1000)
 
+    def fuse_search(self, request: FuseRequest) -> FusedResult | None:
+        """``FuseSearch``: the engine fuses (``cluster.fusion``) where the server can
+        (``ServerInfo.fusion``, read once) and the request allows; None otherwise."""
+        if not fusion.fusable(request):
+            return None
+        labelled = any(isinstance(rr.rank, LabelRank) for _, rr in request.ranks)
+        if labelled and not self.ranks_labels(request.index):
+            return None
+        info = self.server_extensions()
+        if info.fusion == "client":
+            return None
+        scoped = {
+            name: self.exact_fields(
+                SearchRequest(index=rr.index, filter=rr.filter, acl=rr.acl)
+            ).scoped_filter
+            for name, rr in request.ranks
+        }
+        request = replace(
+            request, vectors=tuple((n, self.exact_fields(vr)) for n, vr in request.vectors)
+        )
+        started = time.perf_counter()
+        what = f"fusing a text search of {request.index!r} ({info.fusion})"
+        if info.fusion == "rrf_retriever":
+            body = fusion.es_body(request, scoped)
+            resp = self._call(what, self.client.search, index=request.index, body=body)
+        else:
+            name = self._fusion_pipeline(request.k)
+            body = fusion.opensearch_body(request, scoped, search_width=info.knn_method_parameters)
+            resp = self._call(
+                what,
+                self.client.search,
+                index=request.index,
+                body=body,
+                params={"search_pipeline": name},
+            )
+        raw = resp["hits"]["hits"]
+        hits = [
+            Hit(
+                id=h["_id"],
+                score=round(float(h["_score"] or 0.0), 8),
+                source=dict(h.get("_source") or {}),
+            )
+            for h in raw
+        ]
+        hits.sort(key=lambda h: (-(h.score or 0.0), h.id))  # ties by id, as query.ranking.rrf
+        ranks = {}
+        if info.fusion == "rrf_retriever":
+            ranks = {h["_id"]: fusion.es_ranks(h, request.names) for h in raw}
+        return FusedResult(
+            hits=tuple(hits[: request.size]),
+            ranks=ranks,
+            took_ms=(time.perf_counter() - started) * 1000,
+            fused_by=info.fusion,
+        )
+
+    def server_extensions(self) -> ServerInfo:
+        """``server`` with the plugins and modules of every node and, on Elasticsearch,
+        the license: read once, the first time a choice depends on them. A user who
+        may not list plugins (no ``monitor`` privilege) gets the distribution's
+        defaults (``ServerInfo.extensions`` None) and es-visual's own fusion."""
+        info = self.server
+        if self._extensions_read:
+            return info
+        try:
+            nodes = self._call(
+                "reading the plugins of each node", self.client.nodes.info, metric="plugins"
+            )
+        except BackendUnavailableError:
+            raise
+        except BackendError as exc:
+            log.warning("the plugins of %s could not be read: %s", self.url, exc)
+            self._extensions_read = True
+            return info
+        license_body = None
+        if info.distribution == "elasticsearch":
+            try:
+                license_body = self.client.license.get()
+            except Exception as exc:  # no x-pack: no license API, so no licensed feature
+                log.debug("no license on %s: %s", self.url, self._failure(exc) or exc)
+        self._server = info.with_extensions(dict(nodes), dict(license_body or {}))
+        self._extensions_read = True
+        return self._server
+
+    def _fusion_pipeline(self, k: int) -> str:
+        """The search pipeline fusing a hybrid query by reciprocal rank, made once."""
+        name = fusion.pipeline_name(k)
+        if name not in self._pipelines:
+            self._call(
+                f"creating the search pipeline {name!r}",
+                self.client.transport.perform_request,
+                "PUT",
+                f"/_search/pipeline/{name}",
+                body=fusion.pipeline(k),
+            )
+            self._pipelines.add(name)
+        return name
+
     def ranks_labels(self, index: str) -> bool:
         """Whether every document of ``index`` carries ``visual.label_rank`` (the mapping
-        has it and its ``_meta`` says so), read once a minute."""
+        has it and its ``_meta`` says so)."""
+        return self._label_rank_state(index)[1]
+
+    def _label_rank_state(self, index: str) -> tuple[bool, bool]:
+        """(the mapping has ``visual.label_rank``, every document has it), read once a
+        minute: writes add the field only where it is mapped (elsewhere dynamic
+        mapping would make a float field of every label)."""
         cached = self._label_ranks.get(index)
         if cached is not None and time.monotonic() - cached[0] < FIELD_TYPES_TTL_S:
             return cached[1]
-        mapping = self._get_mapping(index)
+        mapping = self._get_mapping(index) if self._index_exists(index) else {}
         visual = (mapping.get("properties") or {}).get("visual") or {}
         field = (visual.get("properties") or {}).get(labels.RANK) or {}
-        complete = (mapping.get("_meta") or {}).get(mappings.LABEL_RANK_META) is True and (
-            field.get("type") == "rank_features"
-        )
-        self._label_ranks[index] = (time.monotonic(), complete)
-        return complete
+        mapped = field.get("type") == "rank_features"
+        complete = mapped and (mapping.get("_meta") or {}).get(mappings.LABEL_RANK_META) is True
+        self._label_ranks[index] = (time.monotonic(), (mapped, complete))
+        return mapped, complete
+
+    def _rank_features(self) -> bool:
+        return self.server_extensions().rank_features
 
     def complete_label_ranks(self, index: str, *, batch_size: int = 500) -> int:
         """Give ``visual.label_rank`` to every labelled document of ``index`` (an index
@@ -993,6 +1118,8 @@ class ClusterBackend:
         if spec is None:
             return 0
         self.ensure_index(index, spec)  # the field, where the mapping lacks it
+        if not self._label_rank_state(index)[0]:
+            return 0  # a server without rank_features: es-visual ranks the labels
         written = 0
         wanted = (labels.LABELS_FIELD, labels.SCORES_FIELD)
         batch: list[DocUpdate] = []
@@ -1254,6 +1381,11 @@ def merge_update(stored: dict[str, Any], update: DocUpdate) -> dict[str, Any]:
         unset(stored, path)
     merge(stored, update.doc)
     return stored
+
+
+def _writes_labels(doc: Mapping[str, Any]) -> bool:
+    visual = doc.get("visual")
+    return isinstance(visual, Mapping) and (labels.LABELS in visual or labels.RANK in visual)
 
 
 def _with_label_rank(update: DocUpdate) -> DocUpdate:

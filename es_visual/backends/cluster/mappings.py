@@ -46,9 +46,14 @@ def vector_field(engine: Engine, dims: int | str) -> dict[str, Any]:
 
 
 def visual_properties(
-    engine: Engine, dims: int | str, face_dims: int | str | None = None
+    engine: Engine,
+    dims: int | str,
+    face_dims: int | str | None = None,
+    *,
+    label_rank: bool = True,
 ) -> dict[str, Any]:
-    """The mapping of the ``visual`` object (DESIGN.md, "The visual object")."""
+    """The mapping of the ``visual`` object (DESIGN.md, "The visual object");
+    ``label_rank=False`` for a server without the ``rank_features`` type."""
     keyword = {"type": "keyword"}
     floats = {"type": "float"}
     props: dict[str, Any] = {
@@ -99,8 +104,9 @@ def visual_properties(
         # Concepts the scene model saw (es_visual.core.labels): flat keyword lists.
         labels.LABELS: labels.MAPPINGS[labels.LABELS],
         labels.SCORES: labels.MAPPINGS[labels.SCORES],
-        labels.RANK: labels.MAPPINGS[labels.RANK],
     }
+    if label_rank:
+        props[labels.RANK] = labels.MAPPINGS[labels.RANK]
     if face_dims is not None:
         props["faces"] = {
             "type": "nested",
@@ -136,11 +142,16 @@ def spec_from_meta(meta: dict[str, Any] | None) -> VisualSpec | None:
     )
 
 
-def mapping_body(engine: Engine, spec: VisualSpec) -> dict[str, Any]:
+def mapping_body(engine: Engine, spec: VisualSpec, *, label_rank: bool = True) -> dict[str, Any]:
     """The ``mappings`` section: ``_meta`` plus ``visual`` (user fields untouched)."""
+    meta: dict[str, Any] = {META_KEY: spec_meta(spec)}
+    if label_rank:
+        meta[LABEL_RANK_META] = True
     return {
-        "_meta": {META_KEY: spec_meta(spec), LABEL_RANK_META: True},
-        "properties": {"visual": visual_properties(engine, spec.dims, spec.face_dims)},
+        "_meta": meta,
+        "properties": {
+            "visual": visual_properties(engine, spec.dims, spec.face_dims, label_rank=label_rank)
+        },
     }
 
 

@@ -9,12 +9,17 @@ Elasticsearch 8 and a 9.2.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from es_visual.core.errors import BackendError
 
 Distribution = Literal["elasticsearch", "opensearch"]
+# Who fuses a text search's rankings (``ServerInfo.fusion``).
+Fusion = Literal["rrf_retriever", "hybrid_rrf", "client"]
+# Elasticsearch licenses that include the rrf retriever (x-pack rank-rrf's
+# ``RANK_RRF_FEATURE``: Enterprise; a trial includes everything).
+RRF_LICENSES = frozenset({"enterprise", "trial"})
 
 # The oldest servers es-visual runs on, and why:
 # - Elasticsearch 8.11: nested kNN returns every child through inner_hits (8.11), kNN
@@ -32,6 +37,11 @@ class ServerInfo:
     distribution: Distribution
     version: tuple[int, int, int]
     number: str  # as the server printed it, for messages
+    # Plugins and modules installed on every node (``GET /_nodes/plugins``), and the
+    # active license type (Elasticsearch ``GET /_license``); read only when a choice
+    # needs them (``with_extensions``), None until then.
+    extensions: frozenset[str] | None = None
+    license: str | None = None
 
     @classmethod
     def from_root(cls, body: Any, url: str) -> ServerInfo:
@@ -46,6 +56,24 @@ class ServerInfo:
             "opensearch" if version.get("distribution") == "opensearch" else "elasticsearch"
         )
         return cls(dist, parse_version(number), number)
+
+    def with_extensions(self, nodes: Any, license_body: Any = None) -> ServerInfo:
+        """With the plugins and modules every node has, from the body of ``GET
+        /_nodes/plugins`` (a capability counts only when all nodes have it), and the
+        license from ``GET /_license`` (None: no license API, or not active)."""
+        names: set[str] | None = None
+        for node in ((nodes or {}).get("nodes") or {}).values():
+            have = {
+                str(p.get("name"))
+                for kind in ("plugins", "modules")
+                for p in (node.get(kind) or [])
+                if isinstance(p, dict)
+            }
+            names = have if names is None else names & have
+        lic = (license_body or {}).get("license") if isinstance(license_body, dict) else None
+        active = isinstance(lic, dict) and lic.get("status") == "active"
+        kind = str(lic.get("type")).lower() if active and isinstance(lic, dict) else None
+        return replace(self, extensions=frozenset(names or ()), license=kind)
 
     @property
     def label(self) -> str:
@@ -87,7 +115,53 @@ class ServerInfo:
         documents was applied to the children as is."""
         return self.distribution == "opensearch" and self.version[:2] >= (3, 5)
 
+    @property
+    def hybrid_rrf(self) -> bool:
+        """The ``hybrid`` query fused by a search pipeline's ``score-ranker-processor``
+        with ``technique: rrf`` (neural-search 2.19). Before 2.19 the pipeline only
+        normalizes scores (min-max, L2) and combines them: another ranking than the
+        reciprocal rank every other backend fuses with, so es-visual fuses there itself."""
+        return (
+            self.distribution == "opensearch"
+            and self.version[:2] >= (2, 19)
+            and "opensearch-neural-search" in (self.extensions or ())
+        )
+
     # --- Elasticsearch -----------------------------------------------------------------
+
+    @property
+    def rrf_retriever(self) -> bool:
+        """The ``rrf`` retriever (generally available in 8.16), from x-pack's
+        ``rank-rrf`` module, licensed Enterprise (or a trial)."""
+        return (
+            self.distribution == "elasticsearch"
+            and self.version[:2] >= (8, 16)
+            and "rank-rrf" in (self.extensions or ())
+            and self.license in RRF_LICENSES
+        )
+
+    # --- both ----------------------------------------------------------------------------
+
+    @property
+    def rank_features(self) -> bool:
+        """The ``rank_features`` field type and the ``rank_feature`` query, from the
+        ``mapper-extras`` module that every distribution of both engines ships; a node
+        built without it (Elasticsearch from Maven artifacts: the module is not
+        published there since 7.x) ranks labels through es-visual. Unknown extensions
+        (not read yet) count as the distribution's default."""
+        if self.extensions is None:
+            return True
+        return any("mapper-extras" in n or "MapperExtras" in n for n in self.extensions)
+
+    @property
+    def fusion(self) -> Fusion:
+        """Who fuses a text search's rankings: the engine where it can rank by reciprocal
+        rank (the same formula as ``query.ranking.rrf``), else es-visual."""
+        if self.rrf_retriever:
+            return "rrf_retriever"
+        if self.hybrid_rrf:
+            return "hybrid_rrf"
+        return "client"
 
     @property
     def compatible_with(self) -> int:
