@@ -99,6 +99,10 @@ class FusedResult:
 class FuseSearch(Protocol):
     """A backend that may fuse a text search's rankings itself."""
 
+    def can_fuse(self) -> bool:
+        """Whether this server fuses at all (cheap: asked before the query is embedded)."""
+        ...
+
     def fuse_search(self, request: FuseRequest) -> FusedResult | None:
         """The fused hits, or None where this server cannot fuse this request (the
         caller then runs each ranking and fuses them, ``query.ranking.rrf``)."""

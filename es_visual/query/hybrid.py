@@ -130,12 +130,18 @@ def execute_text(
     now: datetime | None = None,
 ) -> SearchResult:
     """Run the text search ``search`` (see the module docstring)."""
+    from es_visual.query.engine_fusion import fuse_by_engine
     from es_visual.query.execute import execute
 
     started = time.perf_counter()
     _check(search)
     plan = plan_text(search, backend, embedder=embedder)
     window = max(search.size, RANK_WINDOW)
+    native = fuse_by_engine(
+        search, backend, plan, window=window, label_fields=_LABEL_SOURCE, embedder=embedder, now=now
+    )
+    if native is not None:  # the engine fused the same lists (query.engine_fusion)
+        return native
     filter_node, acl = search.filter_node(now=now), search.acl
     fields = search._s.fields  # the builder's own state, read-only
     lists: dict[str, Sequence[Hit]] = {}

@@ -990,6 +990,9 @@ class ClusterBackend:
         hits.sort(key=lambda h: (-(h.score or 0.0), h.id))
         return SearchResult(hits=tuple(hits), took_ms=(time.perf_counter() - started) * 1000)
 
+    def can_fuse(self) -> bool:
+        return self.server_extensions().fusion != "client"
+
     def fuse_search(self, request: FuseRequest) -> FusedResult | None:
         """``FuseSearch``: the engine fuses (``cluster.fusion``) where the server can
         (``ServerInfo.fusion``, read once) and the request allows; None otherwise."""
