@@ -37,12 +37,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from es_visual.core import ir
+from es_visual.core.batching import batched
 from es_visual.core.errors import QueryError
 from es_visual.media.phash import (
     decode_thumb,
@@ -345,7 +345,7 @@ def find_duplicates(
         fields.append("visual.phash_thumb")
     stream = backend.iter_docs(s.index, filter=scope, fields=fields, with_vectors=True)
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="dups") as pool:
-        for batch in _batches(stream, 256):
+        for batch in batched(stream, 256):
             todo = []
             mirror_hash: dict[str, int] = {}
             for doc_id, source in batch:
@@ -762,11 +762,6 @@ def _file_size(path: str | None) -> int | None:
 def _unit(values: Any) -> np.ndarray:
     v = np.asarray(values, dtype=np.float32)
     return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    while batch := list(islice(items, size)):
-        yield batch
 
 
 class _UnionFind:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from es_visual.backends.base import Backend, as_admin
+from es_visual.core.batching import batched
 from es_visual.core.documents import DocUpdate, ItemError, VisualSpec
 from es_visual.core.errors import BackendError, ConfigError, ModelMismatchError
 from es_visual.core.ir import Ids
@@ -158,7 +159,7 @@ def plan_reindex(
         plan.documents = backend.stats(source).documents
         return plan
     fields = [path_field, "visual.content_hash"]
-    for batch in _batches(backend.iter_docs(source, fields=fields), LOOKUP_BATCH):
+    for batch in batched(backend.iter_docs(source, fields=fields), LOOKUP_BATCH):
         done = _done_in_target(backend, target, [i for i, _ in batch], embedder.tag)
         for doc_id, doc in batch:
             plan.documents += 1
@@ -291,7 +292,7 @@ def _final_pass(backend: Backend, plan: ReindexPlan, report: ReindexReport) -> l
     left the source, and return the ids the source gained (to copy and embed)."""
     seen: set[str] = set()
     added: list[str] = []
-    for batch in _batches(backend.iter_docs(plan.source), LOOKUP_BATCH):
+    for batch in batched(backend.iter_docs(plan.source), LOOKUP_BATCH):
         ids = [doc_id for doc_id, _ in batch]
         seen.update(ids)
         copied = dict(backend.iter_docs(plan.target, filter=Ids(tuple(ids))))
@@ -347,14 +348,3 @@ def _resolve(backend: Backend, index: str) -> str:
 
 def _exists(backend: Backend, index: str) -> bool:
     return backend.index_exists(index)
-
-
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -14,7 +14,7 @@ without a classification head (CLIP) writes no labels; a missing data file
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from es_visual.core import ir
 from es_visual.core import labels as schema
+from es_visual.core.batching import batched
 from es_visual.core.documents import DocUpdate
 from es_visual.core.errors import ModelUnavailableError
 
@@ -147,7 +148,7 @@ def backfill_labels(
     options = options or LabelOptions()
     report = BackfillReport(index=index, model=spec.model, errors=[])
     wanted: ir.Node = ir.MatchAll() if force else ir.Not(ir.Exists(schema.LABELS_FIELD))
-    for batch in _batches(
+    for batch in batched(
         backend.iter_docs(index, filter=wanted, batch_size=batch_size, with_vectors=True),
         batch_size,
     ):
@@ -175,17 +176,6 @@ def backfill_labels(
             progress(len(batch))
     backend.refresh(index)
     return report
-
-
-def _batches(items: Iterator[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def backfill_index(

@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from es_visual.core.batching import batched
 from es_visual.core.documents import BulkResult, DocUpdate
 from es_visual.core.errors import EsVisualError, MediaError
 from es_visual.ingest.analyze import Analysis, analyze
@@ -119,7 +119,7 @@ def run_ingest(
 
     try:
         pending: _Pending | None = None
-        for chunk in _chunks(source, batch_size):
+        for chunk in batched(source, batch_size):
             # Start analysing this chunk before embedding the previous one.
             upcoming = _submit_chunk(pool, chunk, embedder, config, lookup, report, force, budget)
             if pending is not None:
@@ -501,9 +501,3 @@ def _sigint_deferred() -> Iterator[None]:
             previous(*caught[0])
         elif previous == signal.SIG_DFL:
             raise KeyboardInterrupt
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
