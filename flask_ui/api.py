@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from es_visual.core.errors import (
@@ -20,6 +20,7 @@ from es_visual.core.errors import (
     UnknownFieldError,
 )
 from flask_ui.auth import current_user
+from flask_ui.errors import http_error, retry_after
 from flask_ui.indexpage import index_info
 from flask_ui.jobrunner import JobRefused
 from flask_ui.jobs import job_view, start_job
@@ -37,35 +38,34 @@ def error(status: int, kind: str, message: str, **extra: Any) -> Any:
     return response
 
 
-@bp.errorhandler(NotFoundError)
-def _not_found(exc: Exception) -> Any:
-    return error(404, "not_found", "no such asset")
-
-
-@bp.errorhandler(QuerySyntaxError)
-def _syntax(exc: QuerySyntaxError) -> Any:
-    return error(400, "syntax_error", str(exc), pos=exc.pos, expected=exc.expected, found=exc.found)
-
-
-@bp.errorhandler(UnknownFieldError)
-def _field(exc: UnknownFieldError) -> Any:
-    return error(400, "unknown_field", str(exc), field=exc.field)
-
-
-@bp.errorhandler(MediaError)
-def _media(exc: MediaError) -> Any:
-    return error(400, "bad_image", f"the uploaded file could not be read: {exc.reason}")
-
-
-@bp.errorhandler(AmbiguousFaceError)
-def _several_faces(exc: AmbiguousFaceError) -> Any:
-    # Search faces by a picture with several: the caller picks one (``query_face``).
-    return error(400, "several_faces", f"{exc}; send query_face=N", faces=exc.faces)
-
-
 @bp.errorhandler(EsVisualError)
-def _other(exc: EsVisualError) -> Any:
-    return error(400, exc.__class__.__name__, str(exc))
+def _es_visual_error(exc: EsVisualError) -> Any:
+    """Every es-visual error, by the one table (flask_ui/errors.py) the pages use too."""
+    found = http_error(exc)
+    if found.status >= 500:
+        current_app.logger.warning("%s %s: %s", request.method, request.path, exc)
+    message, extra = found.message, _details(exc)
+    if isinstance(exc, NotFoundError):
+        message = "no such asset"
+    elif isinstance(exc, MediaError):
+        message = f"the uploaded file could not be read: {exc.reason}"
+    elif isinstance(exc, AmbiguousFaceError):
+        # Search faces by a picture with several: the caller picks one (``query_face``).
+        message = f"{exc}; send query_face=N"
+    response = error(found.status, found.type, message, **extra)
+    response.headers.update(retry_after(found.status))
+    return response
+
+
+def _details(exc: EsVisualError) -> dict[str, Any]:
+    """The fields beside ``type`` and ``message`` that let a client point at the problem."""
+    if isinstance(exc, QuerySyntaxError):
+        return {"pos": exc.pos, "expected": exc.expected, "found": exc.found}
+    if isinstance(exc, UnknownFieldError):
+        return {"field": exc.field}
+    if isinstance(exc, AmbiguousFaceError):
+        return {"faces": exc.faces}
+    return {}
 
 
 @bp.errorhandler(HTTPException)

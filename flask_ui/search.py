@@ -77,14 +77,25 @@ def home() -> Any:
         empty_note = _empty_target_note(state, query, result)
     except NotFoundError:
         abort(404)
-    except AmbiguousFaceError as exc:
-        error = f"Your picture has {len(exc.faces)} faces: click the one to search for."
-    except (QuerySyntaxError, UnknownFieldError) as exc:
-        where_error = expression_error(exc)
-    except MediaError as exc:
-        error = f"The uploaded file could not be read as an image: {exc.reason}"
-    except (QueryError, ModelUnavailableError, ModelMismatchError) as exc:
-        error = str(exc)
+    except (
+        QueryError,
+        MediaError,
+        ModelUnavailableError,
+        ModelMismatchError,
+        UnknownFieldError,
+        QuerySyntaxError,
+    ) as exc:
+        # Shown on the page, under the box it concerns: the page answers (200) with the
+        # form to correct it; the API gives these their status (flask_ui/errors.py), and
+        # what the page does not show itself, the app's handler answers by that table.
+        if isinstance(exc, AmbiguousFaceError):
+            error = f"Your picture has {len(exc.faces)} faces: click the one to search for."
+        elif isinstance(exc, (QuerySyntaxError, UnknownFieldError)):
+            where_error = expression_error(exc)
+        elif isinstance(exc, MediaError):
+            error = f"The uploaded file could not be read as an image: {exc.reason}"
+        else:
+            error = str(exc)
     # What the user waited for: embedding the query included, not only the store's time.
     latency_ms = (time.perf_counter() - started) * 1000
     subject = query.subject

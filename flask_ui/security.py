@@ -13,6 +13,7 @@ from flask import (
     flash,
     has_request_context,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -21,7 +22,9 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from es_visual.core.errors import EsVisualError
 from es_visual.private import private_dir
+from flask_ui.errors import http_error, retry_after
 
 # Everything the pages use comes from the app itself: no CDN, no inline script or
 # style (boxes and timeline bars are SVG attributes or set from JS).
@@ -142,6 +145,22 @@ def register_error_pages(app: Flask) -> None:
     @app.errorhandler(400)
     def bad_request(exc: HTTPException) -> Any:
         return render(400, "Bad request", exc.description or "The request was not understood.")
+
+    @app.errorhandler(EsVisualError)
+    def es_visual_error(exc: EsVisualError) -> Any:
+        # A page that does not show the error itself: the status the API gives it
+        # (flask_ui/errors.py), instead of a 500 for a store that is merely down.
+        found = http_error(exc)
+        if found.status >= 500:
+            app.logger.warning("%s %s: %s", request.method, request.path, exc)
+        if found.status == 404:  # a forbidden asset reads exactly like a missing one
+            return render(404, "Not found", "There is nothing here, or you may not see it.")
+        titles = {502: "Search store error", 503: "Unavailable"}
+        response = make_response(
+            render(found.status, titles.get(found.status, "Bad request"), found.message)
+        )
+        response.headers.update(retry_after(found.status))
+        return response
 
     @app.errorhandler(500)
     def server_error(exc: Exception) -> Any:
