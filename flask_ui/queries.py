@@ -14,6 +14,8 @@ from es_visual.core.errors import NotFoundError, QueryError
 from es_visual.core.ir import Ids, Node
 from es_visual.core.results import SearchResult, Segment
 from es_visual.query.acl import AclPolicy
+from es_visual.query.params import SearchParams
+from es_visual.query.params import build_search as build_from_params
 from flask_ui.state import AppState
 from flask_ui.uploads import Upload
 from flask_ui.users import User
@@ -198,46 +200,48 @@ def build_search(
     ``user``, ``QuerySyntaxError`` / ``UnknownFieldError`` for a bad expression,
     ``MediaError`` for an unreadable upload, ``QueryError`` for a bad combination.
     """
-    from es_visual.query.search import Search
-
     subject = query.subject
     if subject is not None and readable_doc(state, user, subject) is None:
         raise NotFoundError(f"no asset {subject!r}")
-    search = Search.for_index(state.settings, state.backend(), state.index)
-    search = search.with_people(people_registry(state).resolver(state.index))
-    if query.where:
-        search = search.where(query.where)
-    if query.media != "all":
-        search = search.media(query.media)
+    params = search_params(state, user, query, upload)
+    search = build_from_params(
+        state.settings, state.backend(), params, people=people_registry(state).resolver(state.index)
+    )
+    if not params.is_similarity:  # a similarity search ranks by score; browsing sorts
+        from flask_ui.browse import sort_search  # like a library
+
+        search = sort_search(search, query)
+    return search, params.is_similarity
+
+
+def search_params(
+    state: AppState, user: User, query: Query, upload: Upload | None = None
+) -> SearchParams:
+    """The page's parameters as the ``SearchParams`` every front end builds from."""
     kind = query.kind
-    vector = True
+    vector = None
     if kind == "image":
         if upload is None:
             raise QueryError("the uploaded image has expired; upload it again")
-        search = search.similar_to(vector=upload_vector(state, query, upload))
-    elif kind == "asset":
-        search = search.similar_to(asset=query.similar)
-    elif kind == "region":
-        search = search.similar_to(region=(query.region, query.bbox))
-    elif kind == "face":
-        search = search.similar_to(face=(query.face, query.face_index))
-    elif kind == "text":
-        search = search.text(query.text)  # concepts + text fields (+ CLIP), fused
-    else:
-        vector = False
-    if vector:
-        if query.on:  # "Auto" leaves the choice to Search: its default follows the kind
-            search = search.on(query.on)  # of similarity and the media toggle
-        if query.min_score > 0:
-            search = search.min_score(query.min_score)
-    search = search.as_user(user.name, groups=list(user.groups)).limit(query.limit)
-    if not vector:  # a similarity search ranks by score; browsing sorts like a library
-        from flask_ui.browse import sort_search
-
-        search = sort_search(search, query)
-    if query.after:
-        search = search.after(query.after)
-    return search, vector
+        vector = upload_vector(state, query, upload)
+    similarity = kind != "browse"
+    return SearchParams(
+        where=query.where,
+        media=query.media if query.media in ("image", "video") else None,  # type: ignore[arg-type]
+        vector=vector,
+        asset=query.similar if kind == "asset" else None,
+        region=(query.region, query.bbox) if kind == "region" and query.bbox else None,
+        face=(query.face, query.face_index) if kind == "face" else None,
+        text=query.text if kind == "text" else None,  # concepts + text fields (+ CLIP), fused
+        # "Auto" leaves the choice to Search: its default follows the kind of
+        # similarity and the media toggle.
+        on=query.on or None if similarity else None,
+        min_score=query.min_score if similarity and query.min_score > 0 else None,
+        user=user.name,
+        groups=tuple(user.groups),
+        after=query.after or None,
+        limit=query.limit,
+    )
 
 
 def upload_vector(state: AppState, query: Query, upload: Upload) -> tuple[float, ...]:
@@ -346,7 +350,8 @@ def text_search_support(state: AppState) -> tuple[bool, str]:
     from es_visual.models.labels import has_labeler
     from es_visual.query.fieldmap import FieldMap
 
-    if has_labeler(spec.model) or FieldMap.from_settings(state.settings).text_fields:
+    fields = FieldMap.for_index(state.settings, state.backend(), state.index)
+    if has_labeler(spec.model) or fields.text_fields:
         return True, ""  # concept labels or the user's own text fields rank the words
     try:
         embedder = state.embedder()

@@ -290,11 +290,11 @@ def _print_report(report: IngestReport, index: str) -> None:
 def _date_fields(app: AppContext) -> list[str]:
     """The document fields that hold dates: those the field map types as dates (the
     product's own, the configured ones, and on a cluster the index mapping's)."""
-    from es_visual.cli.search import field_map_for
+    from es_visual.query.fieldmap import FieldMap
 
     return [
         info.field
-        for info in field_map_for(app)
+        for info in FieldMap.for_index(app.settings, app.backend(), app.settings.index)
         if info.type == "date" and not info.field.startswith("visual.")
     ]
 

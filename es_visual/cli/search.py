@@ -11,12 +11,15 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app
 from es_visual.cli.tables import render_table
+
+if TYPE_CHECKING:
+    from es_visual.query.fieldmap import FieldMap
 
 # Source fields shown in the table when --fields is not given (those present in the hits).
 DEFAULT_COLUMNS = ("visual.media_type", "tags", "folder", "caption", "title")
@@ -198,51 +201,43 @@ def cli_terms(message: str) -> str:
 
 
 def _build(app: AppContext, opts: dict[str, Any]) -> Any:
-    from es_visual.query.search import Search
+    from es_visual.query.params import SearchParams
+    from es_visual.query.params import build_search as search_from_params
 
-    s = Search(app.settings.index, field_map=field_map_for(app), acl_policy=_acl(app))
-    s = s.with_people(_people(app).resolver(app.settings.index))  # person:"Alice"
-    if opts.get("where"):
-        s = s.where(opts["where"])
-    if opts.get("image"):
-        s = s.similar_to(image=opts["image"])
-        if opts.get("query_face") is not None:
-            s = s.query_face(opts["query_face"])
-    elif opts.get("vector_file"):
-        s = s.similar_to(vector=_read_vector(opts["vector_file"]))
-    elif opts.get("asset"):
-        if opts.get("bbox"):
-            s = s.similar_to(region=(opts["asset"], _parse_bbox(opts["bbox"])))
-        elif opts.get("face") is not None:
-            s = s.similar_to(face=(opts["asset"], opts["face"]))
-        else:
-            s = s.similar_to(asset=opts["asset"])
-    if opts.get("text"):
-        s = s.text(opts["text"])
-    if opts.get("on"):
-        s = s.on(opts["on"])
-    if opts.get("media"):
-        s = s.media(opts["media"])
-    if opts.get("min_score") is not None:
-        s = s.min_score(opts["min_score"])
     groups = _split(opts.get("groups") or ())
     if groups and not opts.get("as_user"):
         raise click.UsageError("--groups needs --as-user")
-    if opts.get("as_user"):
-        s = s.as_user(opts["as_user"], groups=groups)
+    sort: list[tuple[str, Any]] = []
     for spec in opts.get("sorts") or ():
         name, _, order = spec.partition(":")
         if order not in ("", "asc", "desc"):
             raise click.BadParameter(f"{spec!r}: the order is asc or desc", param_hint="--sort")
-        s = s.sort_by(name, order or "asc")  # type: ignore[arg-type]
-    if opts.get("aggregates"):
-        s = s.aggregate(*opts["aggregates"])
-    fields = _split(opts.get("fields") or ())
-    if fields:
-        s = s.with_fields(fields)
-    if opts.get("after"):
-        s = s.after(_checked_cursor(opts["after"]))
-    return s.limit(opts.get("limit") or 10)
+        sort.append((name, order or "asc"))
+    asset, bbox, face = opts.get("asset"), opts.get("bbox"), opts.get("face")
+    region = (asset, _parse_bbox(bbox)) if asset and bbox else None
+    face_ref = (asset, face) if asset and face is not None and not bbox else None
+    params = SearchParams(
+        where=opts.get("where") or "",
+        media=opts.get("media"),
+        text=opts.get("text") or None,
+        image=opts.get("image"),
+        query_face=opts.get("query_face") if opts.get("image") else None,
+        vector=_read_vector(opts["vector_file"]) if opts.get("vector_file") else None,
+        asset=asset if asset and region is None and face_ref is None else None,
+        region=region,
+        face=face_ref,
+        on=opts.get("on"),
+        min_score=opts.get("min_score"),
+        user=opts.get("as_user"),
+        groups=groups,
+        sort=sort,
+        aggregates=tuple(opts.get("aggregates") or ()),
+        fields=_split(opts.get("fields") or ()),
+        after=_checked_cursor(opts["after"]) if opts.get("after") else None,
+        limit=opts.get("limit") or 10,
+    )
+    people = _people(app).resolver(app.settings.index)  # person:"Alice"
+    return search_from_params(app.settings, app.backend(), params, people=people)
 
 
 def _checked_cursor(cursor: str) -> str:
@@ -256,26 +251,6 @@ def _checked_cursor(cursor: str) -> str:
             f"{exc}; give the next_cursor a previous page printed", param_hint="--after"
         ) from None
     return cursor
-
-
-def field_map_for(app: AppContext) -> Any:
-    """The DSL's field map. On a cluster: the fields of the index's own mapping (by
-    their dotted paths, common names such as ``tags`` where the index has them),
-    with the configured ``fields`` aliases on top, so ``--where "owner=team-b"``
-    works on a user's index with no configuration. Elsewhere, or when the index
-    does not exist yet: the configured map."""
-    from es_visual.query.fieldmap import FieldMap
-
-    settings = app.settings
-    if settings.backend == "embedded":
-        return FieldMap.from_settings(settings)
-    return FieldMap.for_index(settings, app.backend(), settings.index)
-
-
-def _acl(app: AppContext) -> Any:
-    from es_visual.query.acl import AclPolicy
-
-    return AclPolicy.from_settings(app.settings)
 
 
 @click.command()
@@ -316,7 +291,7 @@ def search(app: AppContext, as_json: bool, **opts: Any) -> None:
     if as_json:
         emit_json(_with_note(_with_person_names(result.to_dict(), names), note))
         return
-    click.echo(render_result(result, _split(opts.get("fields") or ()), app, names))
+    click.echo(render_result(result, _split(opts.get("fields") or ()), s.field_map, names))
     if note:
         click.echo(f"note: {note}", err=True)
 
@@ -370,13 +345,11 @@ def _with_note(body: dict[str, Any], note: str | None) -> dict[str, Any]:
 
 
 def render_result(
-    result: Any, fields: Sequence[str], app: AppContext, names: dict[str, str] | None = None
+    result: Any, fields: Sequence[str], field_map: FieldMap, names: dict[str, str] | None = None
 ) -> str:
-    """The hits as a table, then the next-page cursor and the aggregations."""
-    from es_visual.query.fieldmap import FieldMap
-
-    fm = FieldMap.from_settings(app.settings)
-    columns = [fm.index_field(f) for f in fields] or [
+    """The hits as a table (``fields`` named as the search's ``field_map`` knows them),
+    then the next-page cursor and the aggregations."""
+    columns = [field_map.index_field(f) for f in fields] or [
         c for c in DEFAULT_COLUMNS if any(_lookup(h.source, c) is not None for h in result.hits)
     ]
     rows = [
