@@ -19,6 +19,9 @@ from typing import Any
 from es_visual.core.errors import ConfigError
 
 ENV_PREFIX = "ES_VISUAL_"
+# Every backend es_visual.backends.open_backend opens: the settings check and the CLI's
+# choices (--backend, explain --target) read this one list.
+BACKENDS: tuple[str, ...] = ("embedded", "elasticsearch", "opensearch")
 DEFAULT_CONFIG_FILES = ("es-visual.toml", "es-visual.yaml", "es-visual.yml")
 
 
@@ -108,9 +111,10 @@ class Settings:
         object.__setattr__(self, "cookie_secure", _cookie_mode(self.cookie_secure))
 
     def validate(self) -> None:
-        if self.backend not in ("embedded", "elasticsearch", "opensearch"):
+        if self.backend not in BACKENDS:
             raise ConfigError(
-                f"backend must be embedded, elasticsearch or opensearch, not {self.backend!r}"
+                f"backend must be {', '.join(BACKENDS[:-1])} or {BACKENDS[-1]}, "
+                f"not {self.backend!r}"
             )
         if self.backend != "embedded" and not self.url:
             raise ConfigError(f"the {self.backend} backend needs a URL: --url or {ENV_PREFIX}URL")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from es_visual.config import Settings
+from es_visual.config import BACKENDS, Settings
 from es_visual.core.errors import ConfigError
 
 
@@ -45,3 +45,24 @@ def test_bad_settings_are_named(values: dict, message: str) -> None:
 def test_public_masks_secrets() -> None:
     s = Settings.from_mapping({"password": "hunter2", "api_key": "k"})
     assert s.public()["password"] == "***" and s.public()["api_key"] == "***"
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_every_backend_name_opens_that_backend(name: str, tmp_path: Path) -> None:
+    """The one list of backend names (settings check, CLI choices) and open_backend agree:
+    a name in the list that open_backend does not know would be a ConfigError at run time.
+    A cluster client connects on its first request, not here."""
+    from es_visual.backends import open_backend
+
+    settings = Settings(backend=name, url="http://127.0.0.1:9", data_dir=tmp_path)
+    settings.validate()
+    backend = open_backend(settings)
+    try:
+        assert backend.name == name
+    finally:
+        backend.close()
+
+
+def test_an_unknown_backend_names_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="embedded, elasticsearch or opensearch, not 'solr'"):
+        Settings(backend="solr").validate()

@@ -16,7 +16,7 @@ import click
 
 from es_visual import __version__
 from es_visual.cli.context import AppContext
-from es_visual.config import Settings
+from es_visual.config import BACKENDS, Settings
 from es_visual.core.errors import (
     ConfigError,
     CursorError,
@@ -67,7 +67,7 @@ class Group(click.Group):
 )
 @click.option(
     "--backend",
-    type=click.Choice(["embedded", "elasticsearch", "opensearch"]),
+    type=click.Choice(BACKENDS),
     help="Where the index lives. Default: embedded (a local store, no server).",
 )
 @click.option(

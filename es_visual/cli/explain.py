@@ -9,6 +9,7 @@ import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app
 from es_visual.cli.search import build_search, query_options
+from es_visual.config import BACKENDS
 
 SHORT_VECTOR = 4  # floats of a vector shown without --full-vectors
 
@@ -17,7 +18,7 @@ SHORT_VECTOR = 4  # floats of a vector shown without --full-vectors
 @query_options
 @click.option(
     "--target",
-    type=click.Choice(["elasticsearch", "opensearch", "embedded"]),
+    type=click.Choice(BACKENDS),
     help="Compile for this backend (default: the configured one). For embedded, the "
     "request is printed as its IR.",
 )
