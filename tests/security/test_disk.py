@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,8 @@ def ui(tmp_path: Path, skimage_dir: Path):
 def make_app(data: Path, backend: Any, **settings: Any) -> Any:
     from flask_ui import create_app
 
-    values = make_settings(data, users=USERS, **settings)
-    values.data_dir = data  # the data dir itself, as `es-visual serve` gives it
-    values.secret_key = None  # generated and kept in the data dir
+    # The data dir itself, as `es-visual serve` gives it; the secret generated and kept there.
+    values = replace(make_settings(data, users=USERS, **settings), data_dir=data, secret_key=None)
     return create_app(
         values,
         test_config={"TESTING": True, "WTF_CSRF_ENABLED": False, "ES_VISUAL_BACKEND": backend},
