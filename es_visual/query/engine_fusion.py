@@ -56,6 +56,11 @@ def fuse_by_engine(
     if plan.text_fields and plan.words:
         words = TextRank(plan.text_fields, plan.words)
         ranks.append(("text", RankRequest(search.index, words, filter_node, acl, window, fields)))
+    if plan.text_fields and plan.concept_words:
+        named = TextRank(plan.text_fields, plan.concept_words)
+        ranks.append(
+            ("concept_words", RankRequest(search.index, named, filter_node, acl, window, fields))
+        )
     vectors: list[tuple[str, SearchRequest]] = []
     plain = search.text(None).limit(min(window, 10_000))
     searches = []
@@ -99,4 +104,6 @@ def _from_source(hit: Hit, weights: dict[str, float], plan: TextPlan) -> dict[st
         out["labels"] = 0
     if _fields_with_words(hit.source, plan):
         out["text"] = 0
+    if plan.concept_words and _fields_with_words(hit.source, plan, plan.concept_words):
+        out["concept_words"] = 0
     return out

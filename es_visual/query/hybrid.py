@@ -7,6 +7,10 @@ The signals, each a ranked list of the documents the caller may read (the filter
   matches the words to the scene model's ImageNet classes) against each
   document's ``visual.labels``. Needs an index whose model labels its pictures.
 * ``text``: BM25 over the field map's text fields (caption, title, ...).
+* ``concept_words``: BM25 over the same fields for the names of the query's best
+  concepts ("man taking pictures" -> "reflex camera" -> the caption "camera sample").
+* ``meaning``: the same fields ranked by what they mean (``query.meaning``: the
+  sentence model's similarity of the query to each document's text).
 * ``clip``: the query embedded by the index's model, when it has a text tower.
 * the picture of ``similar_to(...)``, when the search has one (named after its
   kind: ``image``, ``asset``, ...).
@@ -47,6 +51,12 @@ log = logging.getLogger(__name__)
 
 # How deep each list goes before fusion (Elasticsearch's rrf rank_window_size).
 RANK_WINDOW = 100
+# The user's text is also searched for the names of the query's best EXPAND_CONCEPTS
+# concepts, as its own list ("concept_words"): "man taking pictures" finds the caption
+# "camera sample" through the concept "reflex camera". 0 turns it off.
+EXPAND_CONCEPTS = 3
+# Whether the user's text is also ranked by meaning (``query.meaning``).
+MEANING = True
 # Model names whose embedders have a text tower (known without loading them).
 TEXT_MODELS = frozenset({"clip"})
 # Fields a labels ranking needs back when the caller asked for only some.
@@ -98,6 +108,8 @@ class TextPlan:
     concepts: tuple[Concept, ...]
     clip: bool
     notes: tuple[str, ...] = ()
+    # the names of the best concepts, as words to look for in the user's text
+    concept_words: tuple[str, ...] = ()
 
 
 def plan_text(search: Search, backend: Backend, *, embedder: Embedder | None = None) -> TextPlan:
@@ -119,7 +131,13 @@ def plan_text(search: Search, backend: Backend, *, embedder: Embedder | None = N
                 notes.append(f"no concept search: {exc}")
     clip = spec is not None and _has_text_tower(spec.model, embedder)
     fields = search.field_map.text_fields
-    return TextPlan(query_words(text), fields, tuple(concepts), clip, tuple(notes))
+    words = query_words(text)
+    expansion: dict[str, None] = {}
+    # a kind's members share its weight: the kind's name stands for them all
+    names = dict.fromkeys(c.via or c.name for c in concepts)
+    for name in list(names)[:EXPAND_CONCEPTS]:
+        expansion.update(dict.fromkeys(w for w in query_words(name) if w not in words))
+    return TextPlan(words, fields, tuple(concepts), clip, tuple(notes), tuple(expansion))
 
 
 def execute_text(
@@ -137,13 +155,25 @@ def execute_text(
     _check(search)
     plan = plan_text(search, backend, embedder=embedder)
     window = max(search.size, RANK_WINDOW)
-    native = fuse_by_engine(
-        search, backend, plan, window=window, label_fields=_LABEL_SOURCE, embedder=embedder, now=now
-    )
-    if native is not None:  # the engine fused the same lists (query.engine_fusion)
-        return native
     filter_node, acl = search.filter_node(now=now), search.acl
     fields = search._s.fields  # the builder's own state, read-only
+    # The meaning of the user's text is ranked here (no engine can): when it found
+    # something, es-visual fuses every list itself, so each backend ranks alike.
+    meaning: list[Hit] = []
+    if plan.text_fields and MEANING:
+        meaning = _by_meaning(search, backend, plan, filter_node, acl, window, fields)
+    if not meaning:
+        native = fuse_by_engine(
+            search,
+            backend,
+            plan,
+            window=window,
+            label_fields=_LABEL_SOURCE,
+            embedder=embedder,
+            now=now,
+        )
+        if native is not None:  # the engine fused the same lists (query.engine_fusion)
+            return native
     lists: dict[str, Sequence[Hit]] = {}
     weights = {c.name: c.weight for c in plan.concepts}
     if weights:
@@ -157,6 +187,12 @@ def execute_text(
             search.index, TextRank(plan.text_fields, plan.words), filter_node, acl, window, fields
         )
         lists["text"] = run_rank(backend, request).hits
+    if plan.text_fields and plan.concept_words:
+        rank = TextRank(plan.text_fields, plan.concept_words)
+        request = RankRequest(search.index, rank, filter_node, acl, window, fields)
+        lists["concept_words"] = run_rank(backend, request).hits
+    if meaning:
+        lists["meaning"] = meaning
     plain = search.text(None).limit(min(window, 10_000))
     if plan.clip:
         try:
@@ -174,6 +210,34 @@ def execute_text(
     fused = rrf(lists, search.size)
     hits = tuple(_hit(f.hit, f.score, f.ranks, weights, plan) for f in fused)
     return SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000)
+
+
+def _by_meaning(
+    search: Search,
+    backend: Backend,
+    plan: TextPlan,
+    filter_node: Any,
+    acl: Any,
+    window: int,
+    fields: tuple[str, ...] | None,
+) -> list[Hit]:
+    from es_visual.query.meaning import rank_by_meaning
+
+    text = search.text_query or ""
+    try:
+        return rank_by_meaning(
+            backend,
+            search.index,
+            text,
+            plan.text_fields,
+            filter=filter_node,
+            acl=acl,
+            size=window,
+            source_fields=fields,
+        )
+    except ModelUnavailableError as exc:
+        log.warning("text search without the meaning of the user's text: %s", exc)
+        return []
 
 
 def _check(search: Search) -> None:
@@ -216,7 +280,11 @@ def _hit(
         if name == "labels":
             detail = _label_detail(found.source, weights)
         elif name == "text":
-            detail = ", ".join(_fields_with_words(found.source, plan))
+            detail = ", ".join(_fields_with_words(found.source, plan, plan.words))
+        elif name == "meaning":
+            detail = f"{', '.join(plan.text_fields)} ~ {found.score:.2f}" if found.score else ""
+        elif name == "concept_words":
+            detail = ", ".join(_fields_with_words(found.source, plan, plan.concept_words))
         else:
             detail = ""
             if matched is None:  # a vector signal knows where in the picture it matched
@@ -243,8 +311,11 @@ def _label_detail(source: dict[str, Any], weights: dict[str, float]) -> str:
     return ", ".join(f"{name} {score:.2f}" for name, score in hits[:3])
 
 
-def _fields_with_words(source: dict[str, Any], plan: TextPlan) -> list[str]:
-
+def _fields_with_words(
+    source: dict[str, Any] | None, plan: TextPlan, wanted: tuple[str, ...] | None = None
+) -> list[str]:
+    """The text fields of ``source`` holding any of ``wanted`` (the query's words)."""
+    wanted = plan.words if wanted is None else wanted
     out = []
     for field in plan.text_fields:
         value: Any = source or {}
@@ -255,7 +326,7 @@ def _fields_with_words(source: dict[str, Any], plan: TextPlan) -> list[str]:
         for v in values:
             if isinstance(v, str):
                 words.update(query_words(v))
-        if words & set(plan.words):
+        if words & set(wanted):
             out.append(field)
     return out
 

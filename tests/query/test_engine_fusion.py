@@ -73,8 +73,19 @@ def store(tmp_path: Path):
     backend.close()
 
 
+@pytest.fixture
+def without_meaning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lists an engine can fuse only: the meaning of the user's text is ranked by
+    es-visual (query.meaning), and when it finds something es-visual fuses everything."""
+    from es_visual.query import hybrid
+
+    monkeypatch.setattr(hybrid, "MEANING", False)
+
+
 @pytest.mark.parametrize("report_ranks", [True, False])
-def test_engine_fused_hits_match_and_explain_themselves(store, report_ranks) -> None:
+def test_engine_fused_hits_match_and_explain_themselves(
+    store, report_ranks, without_meaning
+) -> None:
     fuser = _Fuser(store, report_ranks=report_ranks)
     assert isinstance(fuser, FuseSearch)
     search = Search(INDEX).as_user("alice").text("a kitty cat").limit(3)
@@ -83,13 +94,24 @@ def test_engine_fused_hits_match_and_explain_themselves(store, report_ranks) -> 
     assert [h.id for h in fused.hits] == [h.id for h in here.hits]
     assert "secret" not in [h.id for h in fused.hits]
     (request,) = fuser.requests
-    assert [n for n, _ in request.ranks] == ["labels", "text"] and request.window == 100
+    names = [n for n, _ in request.ranks]
+    assert names[:2] == ["labels", "text"] and set(names) <= {"labels", "text", "concept_words"}
+    assert request.window == 100
     assert all("acl.read" in str(rr.acl) for _, rr in request.ranks)  # ACL in every list
     for a, b in zip(fused.hits, here.hits, strict=True):
         assert [s.signal for s in a.signals] == [s.signal for s in b.signals]
         assert [s.detail for s in a.signals] == [s.detail for s in b.signals]
         expected = [s.rank for s in b.signals] if report_ranks else [0] * len(b.signals)
         assert [s.rank for s in a.signals] == expected
+
+
+def test_the_meaning_of_the_users_text_is_fused_by_es_visual(store) -> None:
+    fuser = _Fuser(store, report_ranks=True)
+    search = Search(INDEX).as_user("alice").text("a kitty cat").limit(3)
+    fused = search.execute(fuser)
+    assert fuser.requests == []  # no engine ranks by meaning: es-visual fuses every list
+    assert [h.id for h in fused.hits] == [h.id for h in search.execute(store).hits]
+    assert "meaning" in {s.signal for h in fused.hits for s in h.signals}
 
 
 def test_a_backend_that_cannot_fuse_is_not_asked(store) -> None:
