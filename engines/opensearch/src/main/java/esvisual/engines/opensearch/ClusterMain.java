@@ -119,7 +119,13 @@ public final class ClusterMain {
             b.putList("discovery.seed_hosts", seeds);
             // Node 1 alone bootstraps: node.start() of node 1 then does not wait for a quorum
             // of nodes that the runner starts only after it returns.
-            b.putList("cluster.initial_cluster_manager_nodes", "node-1");
+            // One node is "single-node" (the 3.x runner makes it so after this callback,
+            // and single-node refuses cluster.initial_cluster_manager_nodes).
+            if (n == 1) {
+                b.put("discovery.type", "single-node");
+            } else {
+                b.putList("cluster.initial_cluster_manager_nodes", "node-1");
+            }
             b.putList("node.roles", "cluster_manager", "data", "ingest");
             // a small shared test machine: never refuse to allocate a shard for a full-ish disk
             b.put("cluster.routing.allocation.disk.threshold_enabled", false);
