@@ -321,7 +321,7 @@ def find_duplicates(
     base = s.limit(k).min_score(rule.cosine).with_fields(["visual.content_hash"])
     to_query = len({rep(i) for i in assets})
     done = queries = rejected = 0
-    n_workers = workers or (1 if backend.name == "embedded" else 8)
+    n_workers = workers or backend.capabilities.search_workers
 
     def neighbours(doc_id: str, vector: list[float]) -> list[tuple[str, float]]:
         # The asset and its exact copies are dropped here rather than sent as exclude_ids:

@@ -63,15 +63,10 @@ def ensure_ready(
     wanted = spec_for(embedder, face_dims)
     if spec is not None and wanted.face_dims in (None, spec.face_dims):
         return "unchanged"  # faces already there, or not asked for: nothing to add
-    exists = _index_exists(backend, index)
+    exists = backend.index_exists(index)
     # Always through ensure_index: it also adds faces to an index set up without them.
     backend.ensure_index(index, wanted)
     return "extended" if exists else "created"
-
-
-def _index_exists(backend: Backend, index: str) -> bool:
-    exists = getattr(backend, "index_exists", None)
-    return bool(exists(index)) if exists is not None else backend.visual_spec(index) is not None
 
 
 def person_assigner(

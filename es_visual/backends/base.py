@@ -30,9 +30,24 @@ class IndexStats:
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (disk size, ...)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a store is and can do, for callers that choose by it (never by its name).
+
+    The embedded store's are fixed; a cluster's are derived from its distribution and
+    version (``ServerInfo``, read once per backend). Protocols say which operations a
+    store has (``IndexAdmin``, ``ChangeFeed``); this says how to use the ones all have."""
+
+    store: str  # "embedded", "Elasticsearch 9.1.0", "OpenSearch 2.19.1": for messages
+    # Searches worth sending at once: the embedded store already spreads one search over
+    # every core (more threads only contend), a cluster spreads concurrent ones over nodes.
+    search_workers: int
+
+
 __all__ = [
     "Backend",
     "BulkResult",
+    "Capabilities",
     "ChangeFeed",
     "ChangeMarks",
     "DocUpdate",
@@ -48,6 +63,11 @@ class Backend(Protocol):
     subclasses (``BackendUnavailableError`` when unreachable)."""
 
     name: str
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this store can do (read once; a cluster may be asked for its version)."""
+        ...
 
     def ensure_index(self, index: str, spec: VisualSpec) -> None:
         """Create the index, or add the ``visual`` mapping to an existing one without

@@ -42,3 +42,19 @@ def test_old_or_other_servers_are_refused_naming_the_minimum() -> None:
         )
     with pytest.raises(BackendError, match="did not answer GET /"):
         ServerInfo.from_root("<html>", URL)
+
+
+def test_capabilities_come_from_the_server_and_the_store_type(tmp_path) -> None:
+    """Callers choose by ``Backend.capabilities`` and the admin protocol, never by name."""
+    from es_visual.backends.base import Backend, Capabilities, IndexAdmin
+    from es_visual.backends.embedded import EmbeddedBackend
+
+    caps = ServerInfo.from_root(_root("2.19.1", "opensearch"), URL).capabilities()
+    assert caps == Capabilities(store="OpenSearch 2.19.1", search_workers=8)
+    assert ServerInfo.from_root(_root("9.1.3"), URL).capabilities().store == "Elasticsearch 9.1.3"
+    store = EmbeddedBackend(tmp_path)
+    try:
+        assert isinstance(store, Backend) and isinstance(store, IndexAdmin)
+        assert store.capabilities == Capabilities(store="embedded", search_workers=1)
+    finally:
+        store.close()

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
-from es_visual.backends.base import ChangeMarks, IndexStats
+from es_visual.backends.base import Capabilities, ChangeMarks, IndexStats
 from es_visual.backends.cluster import dsl, fusion, mappings, rank
 from es_visual.backends.cluster.responses import HALF_PLUS_HALF, ScoreScale, parse_response
 from es_visual.backends.cluster.server import ServerInfo
@@ -234,6 +234,11 @@ class ClusterBackend:
                 cache.clear()
             else:
                 cache.pop(index, None)  # type: ignore[attr-defined]
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """From the server's distribution and version, read once (``server``)."""
+        return self.server.capabilities()
 
     @property
     def server(self) -> ServerInfo:

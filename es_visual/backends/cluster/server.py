@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from es_visual.backends.base import Capabilities
 from es_visual.core.errors import BackendError
 
 Distribution = Literal["elasticsearch", "opensearch"]
@@ -74,6 +75,10 @@ class ServerInfo:
         active = isinstance(lic, dict) and lic.get("status") == "active"
         kind = str(lic.get("type")).lower() if active and isinstance(lic, dict) else None
         return replace(self, extensions=frozenset(names or ()), license=kind)
+
+    def capabilities(self) -> Capabilities:
+        """What callers above the backend choose by (``Backend.capabilities``)."""
+        return Capabilities(store=self.label, search_workers=8)
 
     @property
     def label(self) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from es_visual.backends.base import IndexStats
+from es_visual.backends.base import Capabilities, IndexStats
 from es_visual.backends.embedded.handle import IndexHandle
 from es_visual.backends.embedded.search import metadata_search, project, vector_search
 from es_visual.backends.embedded.sql import compile_filter
@@ -51,6 +51,7 @@ ALIASES_FILE = "aliases.json"
 
 class EmbeddedBackend:
     name = "embedded"
+    capabilities = Capabilities(store="embedded", search_workers=1)
 
     def __init__(self, data_dir: str | Path, *, vectors: VectorConfig | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser()
