@@ -1,10 +1,11 @@
 """The one protocol every store implements: embedded, Elasticsearch, OpenSearch.
 
 Documents are plain dicts shaped like the user's own index documents, with
-everything es-visual writes under ``visual`` (see DESIGN.md). Vectors travel as
-lists of floats inside that dict on the way in; they are never returned in a
-hit's ``source`` (they are large and the user never wants to read them), but
-``get(..., with_vectors=True)`` returns them for "find similar".
+everything es-visual writes under ``visual`` (es_visual.core.schema, described in
+docs/architecture.md). Vectors travel as lists of floats inside that dict on the
+way in; they are never returned in a hit's ``source`` (they are large and the user
+never wants to read them), but ``get(..., with_vectors=True)`` returns them for
+"find similar".
 """
 
 from __future__ import annotations

@@ -29,9 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+# The vector targets are the schema's; re-exported for the IR's users.
+from es_visual.core.schema import TARGETS as TARGETS
+from es_visual.core.schema import VectorTarget as VectorTarget
+
 Scalar: TypeAlias = str | int | float | bool
-VectorTarget: TypeAlias = Literal["scene", "regions", "faces", "frames"]
-TARGETS: tuple[VectorTarget, ...] = ("scene", "regions", "faces", "frames")
 
 
 # --- filter nodes -------------------------------------------------------------

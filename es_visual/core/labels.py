@@ -1,4 +1,4 @@
-"""The schema of concept labels on a document: ``visual.labels``, in one place.
+"""Concept labels on a document (`visual.labels`): their shape, reading and merging.
 
 What a document carries (written by ingest, or by ``es-visual labels --backfill``
 from the vectors already stored)::
@@ -37,13 +37,16 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-LABELS = "labels"
-SCORES = "label_scores"
-LABELS_FIELD = f"visual.{LABELS}"
-SCORES_FIELD = f"visual.{SCORES}"
-FRAME_LABELS_FIELD = f"visual.frames.{LABELS}"
-RANK = "label_rank"
-RANK_FIELD = f"visual.{RANK}"
+from es_visual.core.schema import FRAME_LABELS_FIELD as FRAME_LABELS_FIELD
+from es_visual.core.schema import LABEL_RANK_FIELD, LABEL_SCORES_FIELD, LABELS_FIELD, key
+
+# The paths are the schema's (es_visual.core.schema); the keys are what a ``visual``
+# object and each of its frames hold.
+SCORES_FIELD = LABEL_SCORES_FIELD
+RANK_FIELD = LABEL_RANK_FIELD
+LABELS = key(LABELS_FIELD)
+SCORES = key(SCORES_FIELD)
+RANK = key(RANK_FIELD)
 
 # How many labels a picture or frame keeps, and the least probability worth keeping:
 # a confident picture keeps 1-3, an ambiguous one up to TOP_K alternatives.

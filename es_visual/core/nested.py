@@ -29,13 +29,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from es_visual.core import ir
-
-# Where each nested vector target's children live (the cluster mappings use the same paths).
-NESTED_PATHS: dict[str, str] = {
-    "regions": "visual.regions",
-    "faces": "visual.faces",
-    "frames": "visual.frames",
-}
+from es_visual.core.schema import NESTED_PATHS
 
 
 def nested_path(field: str) -> str | None:

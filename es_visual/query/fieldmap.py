@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, get_args, runtime_checkable
 
+from es_visual.core import schema
 from es_visual.core.errors import ConfigError, UnknownFieldError
 
 if TYPE_CHECKING:
@@ -41,30 +42,31 @@ class FieldInfo:
     type: FieldType
 
 
-# What es-visual writes under ``visual`` (DESIGN.md), always present once an index is set up.
+# What es-visual writes under ``visual`` (es_visual.core.schema), always present once an
+# index is set up, by the names the DSL gives them.
 VISUAL_FIELDS: dict[str, tuple[str, FieldType]] = {
-    "media_type": ("visual.media_type", "keyword"),
-    "width": ("visual.width", "number"),
-    "height": ("visual.height", "number"),
-    "duration": ("visual.duration", "number"),
-    "model": ("visual.model", "keyword"),
-    "pipeline": ("visual.pipeline", "keyword"),
-    "indexed_at": ("visual.indexed_at", "date"),
+    "media_type": (schema.MEDIA_TYPE_FIELD, "keyword"),
+    "width": (schema.WIDTH_FIELD, "number"),
+    "height": (schema.HEIGHT_FIELD, "number"),
+    "duration": (schema.DURATION_FIELD, "number"),
+    "model": (schema.MODEL_FIELD, "keyword"),
+    "pipeline": (schema.PIPELINE_FIELD, "keyword"),
+    "indexed_at": (schema.INDEXED_AT_FIELD, "date"),
     # The file's name and size as ingested (what the web UI sorts by "name" and "size").
-    "filename": ("visual.filename", "keyword"),
-    "bytes": ("visual.bytes", "number"),
-    "content_hash": ("visual.content_hash", "keyword"),
-    "error": ("visual.error", "keyword"),
+    "filename": (schema.FILENAME_FIELD, "keyword"),
+    "bytes": (schema.BYTES_FIELD, "number"),
+    "content_hash": (schema.CONTENT_HASH_FIELD, "keyword"),
+    "error": (schema.ERROR_FIELD, "keyword"),
     # Who is in it: the ids of the persons its faces were clustered into (es_visual.people);
     # person:"Alice" is resolved to ids by the people registry (Search.with_people).
-    "person": ("visual.persons", "keyword"),
+    "person": (schema.PERSONS_FIELD, "keyword"),
     # Concepts the scene model saw (es_visual.core.labels): labels:tabby, aggregate("labels").
-    "labels": ("visual.labels", "keyword"),
+    "labels": (schema.LABELS_FIELD, "keyword"),
     # Detected regions (es_visual.core.nested): a document with such a region, and in a
     # search --on regions only such regions compete: regions.label:dog, regions.score>0.5.
-    "regions.label": ("visual.regions.label", "keyword"),
-    "regions.kind": ("visual.regions.kind", "keyword"),
-    "regions.score": ("visual.regions.score", "number"),
+    "regions.label": (schema.REGION_LABEL_FIELD, "keyword"),
+    "regions.kind": (schema.REGION_KIND_FIELD, "keyword"),
+    "regions.score": (schema.REGION_SCORE_FIELD, "number"),
 }
 
 # Short names that came after users' indexes did: an index's own field of that name keeps
@@ -194,7 +196,7 @@ class FieldMap:
             text_fields = [
                 f
                 for f, t in types.items()
-                if _ES_TYPES.get(t) == "text" and not f.startswith("visual.")
+                if _ES_TYPES.get(t) == "text" and not schema.is_visual(f)
             ]
         base = cls(infos.values(), text_fields)
         return base.with_fields(overrides) if overrides else base

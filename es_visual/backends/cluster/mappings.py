@@ -52,7 +52,7 @@ def visual_properties(
     *,
     label_rank: bool = True,
 ) -> dict[str, Any]:
-    """The mapping of the ``visual`` object (DESIGN.md, "The visual object");
+    """The mapping of the ``visual`` object (es_visual.core.schema; docs/architecture.md);
     ``label_rank=False`` for a server without the ``rank_features`` type."""
     keyword = {"type": "keyword"}
     floats = {"type": "float"}
