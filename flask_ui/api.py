@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from es_visual.core import schema
 from es_visual.core.errors import (
     AmbiguousFaceError,
     EsVisualError,
@@ -124,7 +125,7 @@ def asset(asset_id: str) -> Any:
         return error(404, "not_found", "no such asset")
     extra: dict[str, Any] = {}
     query = Query.from_args(request.args)
-    if (doc.get("visual") or {}).get("media_type") == "video" and query.kind != "browse":
+    if schema.visual_of(doc).get("media_type") == "video" and query.kind != "browse":
         # Search parameters given: where in this video the search matches.
         upload = state.uploads.entry(current_user().name, query.upload)
         found = video_segments(state, current_user(), query, asset_id, upload)
@@ -143,11 +144,11 @@ def asset(asset_id: str) -> Any:
 
 def _paths_for_caller(hit: dict[str, Any]) -> dict[str, Any]:
     """``visual.path`` is a server path: shown to admins only."""
-    visual = (hit.get("source") or {}).get("visual")
+    visual = schema.visual_of(hit.get("source"))
     if current_user().is_admin or not isinstance(visual, dict) or "path" not in visual:
         return hit
     visual = {k: v for k, v in visual.items() if k != "path"}
-    return {**hit, "source": {**hit["source"], "visual": visual}}
+    return {**hit, "source": {**hit["source"], schema.ROOT: visual}}
 
 
 def _admin_only() -> Any:

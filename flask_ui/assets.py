@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from es_visual.core import schema
 from es_visual.core.errors import EsVisualError, NotFoundError
 from flask_ui.auth import current_user
 from flask_ui.media import local_path
@@ -95,7 +96,7 @@ def show(asset_id: str) -> Any:
         )
     frames = sorted(
         float(f["t"])
-        for f in (doc.get("visual") or {}).get("frames") or ()
+        for f in schema.visual_of(doc).get("frames") or ()
         if isinstance(f, dict) and isinstance(f.get("t"), int | float)
     )
     return render_template(
@@ -123,7 +124,7 @@ def _person_names(doc: dict[str, Any]) -> dict[str, str]:
     from flask_ui.queries import people_registry
 
     state = get_state()
-    ids = sorted(set((doc.get("visual") or {}).get("persons") or []))
+    ids = sorted(set(schema.visual_of(doc).get("persons") or []))
     return people_registry(state).names(state.index, ids) if ids else {}
 
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from flask import url_for
 
+from es_visual.core import schema
+
 if TYPE_CHECKING:
     from es_visual.core.results import SearchResult
     from es_visual.query.search import Search
@@ -46,7 +48,11 @@ SORTS: dict[str, SortChoice] = {
     "smallest": SortChoice("Smallest first", "size", "asc"),
 }
 GROUPS: dict[str, str] = {"day": "Day", "month": "Month", "year": "Year"}
-NAME_FIELD, SIZE_FIELD, INGESTED_FIELD = "visual.filename", "visual.bytes", "visual.indexed_at"
+NAME_FIELD, SIZE_FIELD, INGESTED_FIELD = (
+    schema.FILENAME_FIELD,
+    schema.BYTES_FIELD,
+    schema.INDEXED_AT_FIELD,
+)
 MAX_BACK = 40  # pages "Previous" can walk back through exactly
 CURSOR_SEP = "."  # not in the cursors' URL-safe base64 alphabet
 
@@ -184,6 +190,6 @@ def media_counts(state: AppState, user: User, query: Query) -> dict[str, int] | 
         result = search.aggregate("media_type", size=10).limit(1).execute(state.backend())
     except EsVisualError:
         return None
-    counts = {str(value): n for value, n in result.aggregations.get("visual.media_type", [])}
+    counts = {str(value): n for value, n in result.aggregations.get(schema.MEDIA_TYPE_FIELD, [])}
     total = result.total if result.total is not None else sum(counts.values())
     return {"all": total, "image": counts.get("image", 0), "video": counts.get("video", 0)}

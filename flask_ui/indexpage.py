@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 
 from es_visual.backends.base import IndexStats
+from es_visual.core import schema
 from es_visual.core.ir import Exists, MatchAll, Node, SearchRequest, and_
 from flask_ui.auth import admin_required, current_user
 from flask_ui.queries import acl_node
@@ -29,14 +30,14 @@ def index_info(state: AppState, limit_errors: int = 25) -> dict[str, Any]:
     errors = [
         {
             "id": doc_id,
-            "error": (src.get("visual") or {}).get("error"),
-            "path": (src.get("visual") or {}).get("path"),
+            "error": schema.visual_of(src).get("error"),
+            "path": schema.visual_of(src).get("path"),
         }
         for doc_id, src in islice(
             backend.iter_docs(
                 state.index,
-                filter=and_(Exists("visual.error"), acl_node(state.settings, current_user())),
-                fields=["visual.error", "visual.path"],
+                filter=and_(Exists(schema.ERROR_FIELD), acl_node(state.settings, current_user())),
+                fields=[schema.ERROR_FIELD, schema.PATH_FIELD],
                 batch_size=limit_errors,
             ),
             limit_errors,
@@ -66,17 +67,18 @@ def readable_stats(state: AppState, acl: Node) -> IndexStats:
     if isinstance(acl, MatchAll) or _count(state, acl) == stats.documents:
         return stats
     documents = with_visual = with_errors = 0
-    vectors = {"scene": 0, "regions": 0, "faces": 0, "frames": 0}
-    fields = ["visual.content_hash", "visual.error", *(f"visual.{t}.t" for t in list(vectors)[1:])]
+    vectors = dict.fromkeys(schema.TARGETS, 0)
+    children = [f"{schema.NESTED_PATHS[t]}.t" for t in schema.CHILD_TARGETS]
+    fields = [schema.CONTENT_HASH_FIELD, schema.ERROR_FIELD, *children]
     for _, source in backend.iter_docs(index, filter=acl, fields=fields):
-        visual = source.get("visual") or {}
+        visual = schema.visual_of(source)
         documents += 1
         with_errors += bool(visual.get("error"))
         # A document that was ever analysed keeps its vectors (a later failure adds
         # only the error), and only an analysis writes the content hash.
         if visual.get("content_hash"):
             with_visual += 1
-            for target in ("regions", "faces", "frames"):
+            for target in schema.CHILD_TARGETS:
                 vectors[target] += len(visual.get(target) or ())
     vectors["scene"] = with_visual
     # Backend extras (disk size, ANN sizes) describe the whole index: not shown.

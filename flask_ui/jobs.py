@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from es_visual.core import schema
 from es_visual.core.ir import Ids, MatchAll, Node, and_
 from es_visual.query.acl import AclPolicy
 from flask_ui.auth import admin_required, current_user
@@ -81,7 +82,7 @@ def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
         mine = _Writable(state, writable)
 
         def source() -> Any:
-            return guard(iter_index(mine, index, path_field="visual.path"))
+            return guard(iter_index(mine, index, path_field=schema.PATH_FIELD))
 
         def count() -> int:
             return sum(1 for _ in mine.iter_docs(index, fields=[]))

@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, request, send_file
 
+from es_visual.core import schema
 from flask_ui.auth import current_user
 from flask_ui.queries import readable_doc
 from flask_ui.state import AppState, get_state
@@ -37,7 +38,7 @@ def _pick_size(value: Any) -> int:
 
 def local_path(doc: dict[str, Any]) -> Path | None:
     """The asset's file on this machine, or None (a URI or a file that has gone)."""
-    value = (doc.get("visual") or {}).get("path")
+    value = schema.visual_of(doc).get("path")
     if not isinstance(value, str) or not value or "://" in value:
         return None
     path = Path(value)
@@ -91,7 +92,7 @@ def render_thumbnail(
 def cached_thumbnail(
     state: AppState, asset_id: str, doc: dict[str, Any], size: int, t: float | None = None
 ) -> Path:
-    visual = doc.get("visual") or {}
+    visual = schema.visual_of(doc)
     if visual.get("media_type") != "video":
         t = None
     key = f"{state.index}\0{asset_id}\0{visual.get('content_hash') or visual.get('path')}\0{size}"

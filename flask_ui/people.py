@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 
+from es_visual.core import schema
 from es_visual.core.errors import EsVisualError, NotFoundError
 from flask_ui.auth import current_user
 from flask_ui.present import crop_view, fmt_time, title_of
@@ -36,7 +37,7 @@ def _acl() -> Any:
 
 def face_tile(asset: str, source: dict[str, Any], face: Any, size: int = 320) -> dict[str, Any]:
     """A face cut out of its picture as a square SVG window (no inline styles: the CSP)."""
-    visual = source.get("visual") or {}
+    visual = schema.visual_of(source)
     width, height = visual.get("width"), visual.get("height")
     t = face.t if visual.get("media_type") == "video" else None
     return {
@@ -102,7 +103,7 @@ def _person_view(value: str) -> dict[str, Any]:
     result = ppl.backend.search(
         SearchRequest(
             index=ppl.index,
-            filter=Terms("visual.persons", ids),
+            filter=Terms(schema.PERSONS_FIELD, ids),
             acl=acl,
             size=PAGE,
             after=cursor,
@@ -111,7 +112,7 @@ def _person_view(value: str) -> dict[str, Any]:
     items = []
     for hit in result.hits:
         seen = ppl.in_asset(hit.id, hit.source, person.id)
-        visual = hit.source.get("visual") or {}
+        visual = schema.visual_of(hit.source)
         items.append(
             {
                 "id": hit.id,
@@ -193,7 +194,7 @@ def _not_theirs(pid: str, picked: list[tuple[str, int]]) -> str | None:
     state = get_state()
     for asset, index in picked:
         doc = state.backend().get(state.index, asset, acl=_acl())
-        faces = ((doc or {}).get("visual") or {}).get("faces") or []
+        faces = schema.visual_of(doc).get("faces") or []
         if not 0 <= index < len(faces) or faces[index].get("person") not in ids:
             return f"{asset}:{index}"
     return None

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import url_for
 
+from es_visual.core import schema
 from es_visual.core.results import Hit
 
 TITLE_FIELDS = ("title", "caption", "name", "filename")
-HIDDEN_FIELDS = ("visual",)
+HIDDEN_FIELDS = (schema.ROOT,)
 
 
 def title_of(asset_id: str, source: dict[str, Any]) -> str:
@@ -37,7 +38,7 @@ def metadata_rows(source: dict[str, Any], prefix: str = "") -> list[tuple[str, s
 
 
 def visual_summary(source: dict[str, Any]) -> dict[str, Any]:
-    visual = source.get("visual") or {}
+    visual = schema.visual_of(source)
     return {
         "media_type": visual.get("media_type") or "image",
         "width": visual.get("width"),
@@ -56,7 +57,7 @@ def visual_summary(source: dict[str, Any]) -> dict[str, Any]:
 
 def boxes(source: dict[str, Any]) -> list[dict[str, Any]]:
     """Detected faces and regions with a box, as drawn over the asset (normalized coords)."""
-    visual = source.get("visual") or {}
+    visual = schema.visual_of(source)
     out: list[dict[str, Any]] = []
     for kind, key in (("face", "faces"), ("region", "regions")):
         for i, child in enumerate(visual.get(key) or ()):
@@ -128,7 +129,7 @@ def hit_card(
     asset page asks the same question of the video's frames and draws the timeline.
     ``names``: person id -> name, for a face's "same person" badge."""
     source = hit.source or {}
-    visual = source.get("visual") or {}
+    visual = schema.visual_of(source)
     matched = hit.matched
     tags = source.get("tags")
     link: dict[str, Any] = {}

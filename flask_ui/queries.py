@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from es_visual.config import Settings
+from es_visual.core import schema
 from es_visual.core.errors import NotFoundError, QueryError
 from es_visual.core.ir import Ids, Node
 from es_visual.core.results import SearchResult, Segment
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 Kind = Literal["browse", "text", "image", "asset", "region", "face"]
 MEDIA_CHOICES = ("all", "image", "video")
-TARGET_CHOICES = ("", "scene", "regions", "faces", "frames", "any")
+TARGET_CHOICES = ("", *schema.TARGETS, "any")
 MAX_LIMIT = 100
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
+from es_visual.core import schema
 from es_visual.core.errors import (
     AmbiguousFaceError,
     MediaError,
@@ -125,7 +126,7 @@ def home() -> Any:
 def _empty_target_note(state: Any, query: Query, result: Any) -> str | None:
     """Match on regions, faces or frames found nothing because the index holds none of
     them: say so, and which presets add them (``preset_targets.empty_target_note``)."""
-    if result.hits or query.kind == "browse" or query.on not in ("regions", "faces", "frames"):
+    if result.hits or query.kind == "browse" or query.on not in schema.CHILD_TARGETS:
         return None
     from es_visual.ingest.preset_targets import empty_target_note
 

@@ -10,6 +10,7 @@ import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
 from es_visual.cli.devices import device_option, embedder_for
+from es_visual.core import schema
 from es_visual.core.slicing import Slice
 
 if TYPE_CHECKING:
@@ -295,7 +296,7 @@ def _date_fields(app: AppContext) -> list[str]:
     return [
         info.field
         for info in FieldMap.for_index(app.settings, app.backend(), app.settings.index)
-        if info.type == "date" and not info.field.startswith("visual.")
+        if info.type == "date" and not schema.is_visual(info.field)
     ]
 
 

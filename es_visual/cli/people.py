@@ -14,6 +14,7 @@ import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app
 from es_visual.cli.tables import render_table
+from es_visual.core.schema import visual_of
 
 
 def _people(app: AppContext) -> Any:
@@ -111,7 +112,7 @@ def show(
                 "assets": [
                     {
                         "id": a.asset,
-                        "media_type": (a.source.get("visual") or {}).get("media_type"),
+                        "media_type": visual_of(a.source).get("media_type"),
                         "faces": [f.to_dict() for f in a.faces],
                         "segments": [s.to_dict() for s in a.segments],
                     }
@@ -126,7 +127,7 @@ def show(
     for a in seen:
         faces = ", ".join(f"#{f.index}" for f in a.faces)
         moments = ", ".join(f"{s.start:.1f}-{s.end:.1f}s" for s in a.segments)
-        rows.append((a.asset, (a.source.get("visual") or {}).get("media_type"), faces, moments))
+        rows.append((a.asset, visual_of(a.source).get("media_type"), faces, moments))
     click.echo(render_table(["asset", "media", "faces", "on screen"], rows))
 
 
@@ -176,7 +177,7 @@ def split(app: AppContext, person: str, faces: tuple[str, ...], name: str | None
         if not sep or not asset or not number.isdigit():
             raise click.BadParameter(f"{ref!r} is not ID:N", param_hint="--face")
         doc = ppl.backend.get(ppl.index, asset)
-        stored = ((doc or {}).get("visual") or {}).get("faces") or []
+        stored = visual_of(doc).get("faces") or []
         i = int(number)
         if not 0 <= i < len(stored) or stored[i].get("person") not in ids:
             raise click.BadParameter(f"{ref}: not a face of {person}", param_hint="--face")

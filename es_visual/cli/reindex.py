@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
+from es_visual.core.schema import PATH_FIELD
 
 
 @click.command()
@@ -28,7 +29,7 @@ from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
 @click.option("--pipeline", help="Preset for the new vectors (default: offline).")
 @click.option(
     "--path-field",
-    default="visual.path",
+    default=PATH_FIELD,
     show_default=True,
     help="Document field naming each media file (es-visual records it in visual.path).",
 )

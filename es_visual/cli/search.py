@@ -17,12 +17,13 @@ import click
 
 from es_visual.cli.context import AppContext, emit_json, pass_app
 from es_visual.cli.tables import render_table
+from es_visual.core import schema
 
 if TYPE_CHECKING:
     from es_visual.query.fieldmap import FieldMap
 
 # Source fields shown in the table when --fields is not given (those present in the hits).
-DEFAULT_COLUMNS = ("visual.media_type", "tags", "folder", "caption", "title")
+DEFAULT_COLUMNS = (schema.MEDIA_TYPE_FIELD, "tags", "folder", "caption", "title")
 
 
 def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,7 +78,7 @@ def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--on",
             "on",
-            type=click.Choice(["scene", "regions", "faces", "frames", "any"]),
+            type=click.Choice([*schema.TARGETS, "any"]),
             help=(
                 "Which vectors to compare. Default: scene (frames with --media video); "
                 "any for a box (--region, --bbox); faces for --face."
@@ -162,7 +163,7 @@ def _check_target(opts: dict[str, Any], similar: bool) -> None:
                     f"{option} applies to a similarity search: add {SIMILARITY_OPTIONS}"
                 )
         return
-    if opts.get("face") is not None and on in ("scene", "regions", "frames"):
+    if opts.get("face") is not None and on in schema.SCENE_SPACE_TARGETS:
         raise click.UsageError(
             f"--face compares faces (face-model vectors), not --on {on}: drop --on or use "
             "--on faces"
@@ -333,7 +334,7 @@ def _empty_target_note(app: AppContext, s: Any, backend: Any, result: Any) -> st
     """When a search of regions, faces or frames found nothing because the index holds
     no such vectors: the sentence that says so and names the presets that add them."""
     target = s.resolved_target
-    if result.hits or target not in ("regions", "faces", "frames"):
+    if result.hits or target not in schema.CHILD_TARGETS:
         return None
     from es_visual.ingest.preset_targets import empty_target_note
 

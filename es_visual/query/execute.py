@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from es_visual.core import schema
 from es_visual.core.cursor import bind_cursor
 from es_visual.core.errors import ModelMismatchError, NotFoundError, QueryError
 from es_visual.core.ir import SearchRequest, VectorTarget
@@ -116,8 +117,8 @@ def targets_for(search: Search, backend: Backend, resolved: ResolvedVector) -> l
     holds vectors in that live in the query vector's space."""
     similar = search.similar
     assert similar is not None
-    space_targets: tuple[VectorTarget, ...] = (
-        ("faces",) if resolved.space == "face" else ("scene", "regions", "frames")
+    space_targets = (
+        schema.FACE_SPACE_TARGETS if resolved.space == "face" else schema.SCENE_SPACE_TARGETS
     )
     chosen = search.resolved_target
     if chosen != "any":
@@ -176,7 +177,7 @@ def resolve(
     if doc is None:
         # The same words whether it is missing or forbidden: nothing leaks.
         raise NotFoundError(f"asset {similar.asset!r} not found")
-    visual = doc.get("visual") or {}
+    visual = schema.visual_of(doc)
     exclude = (similar.asset,)
     if kind == "asset":
         scene = visual.get("scene")
@@ -224,7 +225,7 @@ def _region(
     if not path:
         raise QueryError(
             f"asset {similar.asset!r} has no stored region at {list(similar.bbox)} and no "
-            "visual.path to crop a new one from"
+            f"{schema.PATH_FIELD} to crop a new one from"
         )
     from es_visual.media.crops import crop_normalized
     from es_visual.media.image import open_image

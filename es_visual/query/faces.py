@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from es_visual.core import schema
 from es_visual.core.errors import AmbiguousFaceError, ModelMismatchError, NoFaceError, QueryError
 from es_visual.core.results import Hit, Matched, SearchResult
 from es_visual.core.segments import video_segments
@@ -106,7 +107,7 @@ def annotate(result: SearchResult, threshold: float | None) -> SearchResult:
 
 
 def _annotate_hit(hit: Hit, threshold: float | None) -> Hit:
-    visual = (hit.source or {}).get("visual") or {}
+    visual = schema.visual_of(hit.source)
     stored = visual.get("faces") or []
     children = tuple(_label(c, threshold, stored) for c in hit.children)
     matched = _label(hit.matched, threshold, stored) if hit.matched is not None else None

@@ -32,6 +32,14 @@ from typing import TYPE_CHECKING, Any
 from es_visual.core import labels as schema
 from es_visual.core.errors import ModelUnavailableError, QueryError
 from es_visual.core.results import Hit, Matched, SearchResult, Segment
+from es_visual.core.schema import (
+    DURATION_FIELD,
+    FRAME_LABEL_SCORES_FIELD,
+    FRAME_LABELS_FIELD,
+    FRAME_T_FIELD,
+    MEDIA_TYPE_FIELD,
+    visual_of,
+)
 from es_visual.query.ranking import (
     LabelRank,
     RankRequest,
@@ -63,11 +71,11 @@ TEXT_MODELS = frozenset({"clip"})
 _LABEL_SOURCE = (
     schema.LABELS_FIELD,
     schema.SCORES_FIELD,
-    "visual.media_type",
-    "visual.duration",
-    "visual.frames.t",
-    f"visual.frames.{schema.LABELS}",
-    f"visual.frames.{schema.SCORES}",
+    MEDIA_TYPE_FIELD,
+    DURATION_FIELD,
+    FRAME_T_FIELD,
+    FRAME_LABELS_FIELD,
+    FRAME_LABEL_SCORES_FIELD,
 )
 
 
@@ -306,7 +314,7 @@ def _hit(
 
 
 def _label_detail(source: dict[str, Any], weights: dict[str, float]) -> str:
-    pairs = schema.read_pairs((source or {}).get("visual"))
+    pairs = schema.read_pairs(visual_of(source))
     hits = sorted(((n, s) for n, s in pairs if n in weights), key=lambda p: -weights[p[0]] * p[1])
     return ", ".join(f"{name} {score:.2f}" for name, score in hits[:3])
 
@@ -337,7 +345,7 @@ def _label_frames(
     """For a video found by its labels: the frames whose labels match, and their runs."""
     from es_visual.core.segments import merge_segments
 
-    visual = (source or {}).get("visual") or {}
+    visual = visual_of(source)
     frames = [f for f in visual.get("frames") or [] if isinstance(f, dict)]
     if not frames:
         return None, [], []

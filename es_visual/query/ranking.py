@@ -31,6 +31,7 @@ from es_visual.core import ir
 from es_visual.core import labels as schema
 from es_visual.core.ranking import LabelRank, RankRequest, RankSearch, TextRank
 from es_visual.core.results import Hit, SearchResult
+from es_visual.core.schema import visual_of
 
 RRF_K = 60
 LABEL_CANDIDATES = 1000
@@ -98,7 +99,7 @@ def rank_by_labels(
     """Hits ordered by their concept score (best first, ties by id), those above 0."""
     scored = []
     for hit in hits:
-        pairs = schema.read_pairs((hit.source or {}).get("visual"))
+        pairs = schema.read_pairs(visual_of(hit.source))
         score = round(schema.concept_score(pairs, weights), 6)
         if score > 0:
             scored.append(replace(hit, score=score, sort=None))

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
-from es_visual.core import ir
+from es_visual.core import ir, schema
 from es_visual.core.cursor import check_cursor, read_cursor
 from es_visual.core.errors import QueryError
 from es_visual.core.ir import SearchRequest
@@ -42,7 +42,9 @@ if TYPE_CHECKING:
     from es_visual.core.results import SearchResult
     from es_visual.models.base import Embedder
 
-OnTarget: TypeAlias = Literal["scene", "regions", "faces", "frames", "any"]
+# A vector target (es_visual.core.schema.TARGETS), or "any": each the index holds.
+OnTarget: TypeAlias = schema.VectorTarget | Literal["any"]
+ON_TARGETS: tuple[OnTarget, ...] = (*schema.TARGETS, "any")
 SimilarKind: TypeAlias = Literal["image", "text", "vector", "asset", "region", "face"]
 MediaKind: TypeAlias = Literal["image", "video"]
 MAX_SIZE = 10_000  # Elasticsearch's index.max_result_window and kNN k limit
@@ -50,7 +52,7 @@ MAX_TEXT = 1_000  # characters of a text query: a sentence, not a document
 BBox: TypeAlias = tuple[float, float, float, float]
 # A person's name or id -> the person ids it stands for (es_visual.people.PeopleRegistry).
 PeopleResolver: TypeAlias = Callable[[str], Sequence[str]]
-PERSON_FIELD = "visual.persons"  # the ids of the persons whose faces a document holds
+PERSON_FIELD = schema.PERSONS_FIELD  # the ids of the persons whose faces a document holds
 
 
 @dataclass(frozen=True)
@@ -317,8 +319,8 @@ class Search:
     def on(self, target: OnTarget) -> Search:
         """Which vectors to compare: the whole ``scene``, detected/drawn ``regions``,
         ``faces``, video ``frames``, or ``any`` (each that the index has; best wins)."""
-        if target not in get_args(OnTarget):
-            raise QueryError(f"on() takes one of {', '.join(get_args(OnTarget))}, not {target!r}")
+        if target not in ON_TARGETS:
+            raise QueryError(f"on() takes one of {', '.join(ON_TARGETS)}, not {target!r}")
         return self._with(on=target)
 
     def min_score(self, score: float | None) -> Search:
@@ -443,7 +445,7 @@ class Search:
             nodes = [_resolve_people(n, field, s.people) for n in nodes]
         if s.media:
             info = s.field_map.get("media_type")
-            nodes.append(ir.Term(info.field if info else "visual.media_type", s.media))
+            nodes.append(ir.Term(info.field if info else schema.MEDIA_TYPE_FIELD, s.media))
         return ir.and_(*nodes)
 
     def to_request(
