@@ -100,8 +100,7 @@ def labels(
 
 
 def _counts(backend: Any, index: str, top: int) -> dict[str, Any]:
-    from es_visual.core import ir
-    from es_visual.core import labels as schema
+    from es_visual.core import ir, schema
 
     def total(node: ir.Node, aggs: tuple[str, ...] = ()) -> Any:
         request = ir.SearchRequest(
@@ -115,7 +114,7 @@ def _counts(backend: Any, index: str, top: int) -> dict[str, Any]:
     if spec is None:
         raise ConfigError(f"index {index!r} has no visual vectors: nothing to label")
     # What a backfill labels: documents whose vectors come from the index's model.
-    vectors = ir.Term("visual.model", spec.model)
+    vectors = ir.Term(schema.MODEL_FIELD, spec.model)
     labelled = total(ir.and_(vectors, ir.Exists(schema.LABELS_FIELD)), (schema.LABELS_FIELD,))
     unlabelled = total(ir.and_(vectors, ir.Not(ir.Exists(schema.LABELS_FIELD))))
     with_labels, without = labelled.total or 0, unlabelled.total or 0
