@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from es_visual.core import ir
+from es_visual.core import ir, schema
 from es_visual.core.documents import DocUpdate
 from es_visual.core.errors import QueryError
 
@@ -189,7 +189,7 @@ def apply_plan(
         for doc_id, src in backend.iter_docs(
             plan.index,
             filter=ir.and_(ir.Ids(tuple(i.id for i in ready)), writable),
-            fields=None if plan.action == "delete" else [plan.tags_field, "visual.path"],
+            fields=None if plan.action == "delete" else [plan.tags_field, schema.PATH_FIELD],
             with_vectors=plan.action == "delete",
         )
     }

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
-from es_visual.core import ir
+from es_visual.core import ir, schema
 from es_visual.core.batching import batched
 from es_visual.core.errors import QueryError
 from es_visual.media.phash import (
@@ -86,16 +86,16 @@ VIDEO_OFFSET_SLACK = 2.0
 DEFAULT_K = 8  # neighbours asked per asset; a group larger than k still joins by chains
 FETCH_BATCH = 128  # members fetched (with prints and vectors) per request
 META_FIELDS = (
-    "visual.content_hash",
-    "visual.width",
-    "visual.height",
-    "visual.indexed_at",
-    "visual.media_type",
-    "visual.path",
-    "visual.bytes",
-    "visual.phash",
-    "visual.format",
-    "visual.duration",
+    schema.CONTENT_HASH_FIELD,
+    schema.WIDTH_FIELD,
+    schema.HEIGHT_FIELD,
+    schema.INDEXED_AT_FIELD,
+    schema.MEDIA_TYPE_FIELD,
+    schema.PATH_FIELD,
+    schema.BYTES_FIELD,
+    schema.PHASH_FIELD,
+    schema.FORMAT_FIELD,
+    schema.DURATION_FIELD,
 )
 # Formats by how likely a file in them is the original: lossless first, then camera
 # formats, then the formats pictures are re-encoded to for the web.
@@ -318,7 +318,7 @@ def find_duplicates(
     for ids in by_hash.values():
         for other in ids[1:]:
             uf.union(ids[0], other)
-    base = s.limit(k).min_score(rule.cosine).with_fields(["visual.content_hash"])
+    base = s.limit(k).min_score(rule.cosine).with_fields([schema.CONTENT_HASH_FIELD])
     to_query = len({rep(i) for i in assets})
     done = queries = rejected = 0
     n_workers = workers or backend.capabilities.search_workers
@@ -340,16 +340,16 @@ def find_duplicates(
         hits = [(h.id, float(h.score or 0.0)) for h in backend.search(request).hits]
         return [(i, score) for i, score in hits if i not in copies][:k]
 
-    fields = ["visual.content_hash", "visual.scene"]
+    fields = [schema.CONTENT_HASH_FIELD, schema.SCENE_FIELD]
     if mirrored:
-        fields.append("visual.phash_thumb")
+        fields.append(schema.PHASH_THUMB_FIELD)
     stream = backend.iter_docs(s.index, filter=scope, fields=fields, with_vectors=True)
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="dups") as pool:
         for batch in batched(stream, 256):
             todo = []
             mirror_hash: dict[str, int] = {}
             for doc_id, source in batch:
-                visual = source.get("visual") or {}
+                visual = schema.visual_of(source)
                 asset = assets.get(doc_id)
                 if asset is None or not visual.get("scene") or rep(doc_id) != doc_id:
                     continue  # not scanned, no vector, or its first copy asks for all of them
@@ -673,7 +673,7 @@ def _fetch(
     metadata: dict[str, int] = {}
     flt = ir.and_(ir.Ids(tuple(ids)), scope)
     for doc_id, source in backend.iter_docs(s.index, filter=flt, with_vectors=True):
-        visual = source.get("visual") or {}
+        visual = schema.visual_of(source)
         scene = visual.get("scene")
         w, h = _int(visual.get("width")), _int(visual.get("height"))
         frames = None
@@ -701,7 +701,7 @@ def _fetch(
 
 
 # Not the user's metadata: what es-visual writes, and who may read or change the document.
-_NOT_METADATA = frozenset({"visual", "acl"})
+_NOT_METADATA = frozenset({schema.ROOT, "acl"})
 
 
 def _count_values(value: Any) -> int:
@@ -726,7 +726,7 @@ def _chunked_components(found: list[list[str]], size: int) -> Iterator[list[list
 
 
 def _asset(doc_id: str, source: dict[str, Any]) -> _Asset | None:
-    visual = source.get("visual")
+    visual = source.get(schema.ROOT)
     if not isinstance(visual, dict) or not visual.get("content_hash"):
         return None
     fmt = visual.get("format")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from es_visual.backends.base import Backend, as_admin
+from es_visual.core import schema
 from es_visual.core.batching import batched
 from es_visual.core.documents import DocUpdate, ItemError, VisualSpec
 from es_visual.core.errors import BackendError, ConfigError, ModelMismatchError
@@ -44,7 +45,7 @@ from es_visual.ingest.sources import Asset
 from es_visual.models.base import Embedder
 from es_visual.workflows import ingest, spec_for
 
-PATH_FIELD = "visual.path"
+PATH_FIELD = schema.PATH_FIELD
 LOOKUP_BATCH = 200
 
 
@@ -158,7 +159,7 @@ def plan_reindex(
     if plan.up_to_date:
         plan.documents = backend.stats(source).documents
         return plan
-    fields = [path_field, "visual.content_hash"]
+    fields = [path_field, schema.CONTENT_HASH_FIELD]
     for batch in batched(backend.iter_docs(source, fields=fields), LOOKUP_BATCH):
         done = _done_in_target(backend, target, [i for i, _ in batch], embedder.tag)
         for doc_id, doc in batch:
@@ -168,7 +169,7 @@ def plan_reindex(
                 continue
             plan.with_media += 1
             stored = done.get(doc_id)
-            hash_ = (doc.get("visual") or {}).get("content_hash")
+            hash_ = schema.visual_of(doc).get("content_hash")
             if stored is None or (stored.get("content_hash") != hash_ and not in_place):
                 plan.to_embed += 1
     if target != source:
@@ -283,7 +284,7 @@ def run_reindex(
 
 
 def _user_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k != "visual"}
+    return {k: v for k, v in doc.items() if k != schema.ROOT}
 
 
 def _final_pass(backend: Backend, plan: ReindexPlan, report: ReindexReport) -> list[str]:
@@ -324,7 +325,7 @@ def _done_in_target(
         return {}
     out = {}
     for doc_id, doc in backend.iter_docs(target, filter=Ids(tuple(ids)), fields=STATE_FIELDS):
-        visual = doc.get("visual") or {}
+        visual = schema.visual_of(doc)
         if visual.get("model") == model and not visual.get("error"):
             out[doc_id] = visual
     return out

@@ -25,6 +25,7 @@ from es_visual.core import labels as schema
 from es_visual.core.batching import batched
 from es_visual.core.documents import DocUpdate
 from es_visual.core.errors import ModelUnavailableError
+from es_visual.core.schema import ROOT, visual_of
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -154,7 +155,7 @@ def backfill_labels(
     ):
         updates = []
         for doc_id, doc in batch:
-            visual = doc.get("visual") or {}
+            visual = visual_of(doc)
             report.seen += 1
             if visual.get("model") != spec.model or not label_visual(visual, labeler, options):
                 continue
@@ -165,7 +166,7 @@ def backfill_labels(
             if visual.get("frames"):
                 # A partial update replaces a list whole: the frames go back with their vectors.
                 change["frames"] = visual["frames"]
-            updates.append(DocUpdate(doc_id, {"visual": change}, upsert=False))
+            updates.append(DocUpdate(doc_id, {ROOT: change}, upsert=False))
         if updates:
             result = backend.bulk_update(index, updates)
             report.labelled += result.written

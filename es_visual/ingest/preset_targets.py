@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from es_visual.core import schema
 from es_visual.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
     from es_visual.config import Settings
 
-TARGETS = ("scene", "regions", "faces", "frames")
+TARGETS = schema.TARGETS
 # What each target holds, in a user's words.
 WHAT: dict[str, str] = {
     "scene": "scene vectors (whole pictures)",
@@ -92,12 +93,7 @@ class VectorOrigins(Protocol):
 
 # A child field every child of the target has once written (what a cluster can ask
 # ``exists`` of); the scene is the vector field itself.
-_PRESENT = {
-    "scene": "visual.scene",
-    "regions": "visual.regions.vector",
-    "faces": "visual.faces.vector",
-    "frames": "visual.frames.vector",
-}
+_PRESENT = schema.VECTOR_FIELDS
 
 
 def vector_origins(
@@ -119,10 +115,10 @@ def vector_origins(
         if not counts.get(target):
             continue
         request = ir.SearchRequest(
-            index=index, filter=ir.Exists(field), size=1, aggregations=("visual.pipeline",),
+            index=index, filter=ir.Exists(field), size=1, aggregations=(schema.PIPELINE_FIELD,),
             aggregation_size=100,
         )  # fmt: skip
-        buckets = backend.search(request).aggregations.get("visual.pipeline") or []
+        buckets = backend.search(request).aggregations.get(schema.PIPELINE_FIELD) or []
         if buckets:
             out[target] = {str(k): int(n) for k, n in buckets}
     return out

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from es_visual.core import schema
 from es_visual.core.batching import batched
 from es_visual.core.documents import BulkResult, DocUpdate
 from es_visual.core.errors import EsVisualError, MediaError
@@ -41,13 +42,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATE_FIELDS = (
-    "visual.content_hash",
-    "visual.model",
-    "visual.pipeline",
-    "visual.error",
+    schema.CONTENT_HASH_FIELD,
+    schema.MODEL_FIELD,
+    schema.PIPELINE_FIELD,
+    schema.ERROR_FIELD,
     # What a manifest last wrote: a hash of its metadata and the top-level fields it owns.
-    "visual.metadata_hash",
-    "visual.metadata_fields",
+    schema.METADATA_HASH_FIELD,
+    schema.METADATA_FIELDS_FIELD,
 )
 
 
@@ -319,11 +320,11 @@ _NO_METADATA = metadata_hash({})
 
 def _stored_hash(stored: dict[str, Any] | None) -> str:
     # A document no manifest wrote has no metadata of ours: that of an empty line.
-    return ((stored or {}).get("visual") or {}).get("metadata_hash") or _NO_METADATA
+    return schema.visual_of(stored).get("metadata_hash") or _NO_METADATA
 
 
 def _owned_fields(stored: dict[str, Any] | None) -> tuple[str, ...]:
-    fields = ((stored or {}).get("visual") or {}).get("metadata_fields") or []
+    fields = schema.visual_of(stored).get("metadata_fields") or []
     return tuple(str(f) for f in fields) if isinstance(fields, list) else ()
 
 
@@ -331,10 +332,10 @@ def _document(asset: Asset, visual: dict[str, Any]) -> dict[str, Any]:
     """The partial document for ``asset``: its metadata beside ``visual``; a manifest's
     metadata also leaves its hash and field names, to compare and remove them next time."""
     if asset.owns_metadata:
-        owned = sorted(k for k in asset.metadata if k != "visual")
+        owned = sorted(k for k in asset.metadata if k != schema.ROOT)
         stamp = {"metadata_hash": metadata_hash(asset.metadata), "metadata_fields": owned}
         visual = {**visual, **stamp}
-    return {**asset.metadata, "visual": visual}
+    return {**asset.metadata, schema.ROOT: visual}
 
 
 def _file_bytes(path: Any) -> int | None:
@@ -345,7 +346,7 @@ def _file_bytes(path: Any) -> int | None:
 
 
 def _unchanged(stored: dict[str, Any] | None, digest: str, model: str, pipeline: str) -> bool:
-    visual = (stored or {}).get("visual") or {}
+    visual = schema.visual_of(stored)
     return (
         visual.get("content_hash") == digest
         and visual.get("model") == model
@@ -405,7 +406,7 @@ def _finish(
             visual = {"error": f"{f.stage}: {f.reason}"}
             failed = by_id.get(f.id)
             if failed is None or failed.asset is None:
-                updates.append(DocUpdate(f.id, {"visual": visual}))
+                updates.append(DocUpdate(f.id, {schema.ROOT: visual}))
             else:
                 doc = _document(failed.asset, visual)
                 updates.append(

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from es_visual.backends.base import Backend
+from es_visual.core import schema
 from es_visual.core.documents import DocUpdate
 from es_visual.core.errors import EsVisualError
 from es_visual.core.ir import SearchRequest, VectorQuery
@@ -90,7 +91,7 @@ class PersonAssigner:
         return [self._assign(u) for u in updates]
 
     def _assign(self, update: DocUpdate) -> DocUpdate:
-        visual = update.doc.get("visual")
+        visual = update.doc.get(schema.ROOT)
         if not isinstance(visual, dict) or not isinstance(visual.get("faces"), list):
             return update  # a failure record: its stored faces and persons stay as they were
         faces = [dict(f) if isinstance(f, dict) else f for f in visual["faces"]]
@@ -115,7 +116,7 @@ class PersonAssigner:
             self._persons.append(person)
         self._docs.add(update.id)
         persons = sorted({f["person"] for f in faces if isinstance(f, dict) and f.get("person")})
-        doc = {**update.doc, "visual": {**visual, "faces": faces, "persons": persons}}
+        doc = {**update.doc, schema.ROOT: {**visual, "faces": faces, "persons": persons}}
         return DocUpdate(update.id, doc, upsert=update.upsert)
 
     def _neighbours(self, vector: np.ndarray, doc_id: str) -> list[Neighbour]:
@@ -140,7 +141,7 @@ class PersonAssigner:
                 model=self.face_model,
             ),
             size=NEIGHBOURS,
-            fields=("visual.faces",),
+            fields=(schema.FACES_FIELD,),
         )
         try:
             result = self.backend.search(request)
@@ -154,7 +155,7 @@ class PersonAssigner:
         for hit in result.hits:
             if hit.id in self._docs:
                 continue  # already counted from this run's own faces
-            stored = ((hit.source or {}).get("visual") or {}).get("faces") or []
+            stored = schema.visual_of(hit.source).get("faces") or []
             for child in hit.children:
                 if child.index is None or not 0 <= child.index < len(stored):
                     continue

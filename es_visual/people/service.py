@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from es_visual.backends.base import Backend
+from es_visual.core import schema
 from es_visual.core.documents import DocUpdate
 from es_visual.core.errors import BackendError, NotFoundError, QueryError
 from es_visual.core.ir import Exists, MatchAll, Node, SearchRequest, Terms, and_
@@ -23,7 +24,7 @@ from es_visual.core.results import Segment
 from es_visual.core.segments import merge_segments
 from es_visual.people.registry import PeopleRegistry, is_person_id, new_person_id
 
-PERSONS = "visual.persons"
+PERSONS = schema.PERSONS_FIELD
 MAX_PEOPLE = 10_000  # persons listed at most (one terms aggregation)
 BATCH = 200
 
@@ -127,7 +128,7 @@ class People:
                 filter=Terms(PERSONS, tuple(ids)),
                 acl=acl,
                 size=1,
-                fields=("visual.faces", "visual.media_type"),
+                fields=(schema.FACES_FIELD, schema.MEDIA_TYPE_FIELD),
             )
         )
         if not result.hits:
@@ -145,7 +146,7 @@ class People:
                 filter=Terms(PERSONS, tuple(sorted(ids))),
                 acl=acl,
                 size=3,
-                fields=("visual.faces", "visual.media_type"),
+                fields=(schema.FACES_FIELD, schema.MEDIA_TYPE_FIELD),
             )
         )
         faces = [f for h in result.hits if (f := _best_face(h.id, h.source, ids)) is not None]
@@ -165,7 +166,7 @@ class People:
     def in_asset(self, asset: str, source: Mapping[str, Any], pid: str) -> PersonInAsset:
         """The faces of ``pid`` (and its merged ids) in one document, with video moments."""
         ids = set(self.registry.aliases(self.index, pid))
-        visual = source.get("visual") or {}
+        visual = schema.visual_of(source)
         faces = tuple(
             _ref(asset, i, f)
             for i, f in enumerate(visual.get("faces") or [])
@@ -213,7 +214,7 @@ class People:
         docs: dict[str, dict[str, Any]] = {}
         for asset, indexes in wanted.items():
             doc = self.backend.get(self.index, asset, with_vectors=True)
-            faces_there = ((doc or {}).get("visual") or {}).get("faces") or []
+            faces_there = schema.visual_of(doc).get("faces") or []
             for i in indexes:
                 if doc is None or not 0 <= i < len(faces_there):
                     raise NotFoundError(f"no face #{i} in asset {asset!r}")
@@ -223,7 +224,7 @@ class People:
             self.registry.set_name(self.index, new, name)
         updates = []
         for asset, doc in docs.items():
-            faces_there = [dict(f) for f in doc["visual"]["faces"]]
+            faces_there = [dict(f) for f in doc[schema.ROOT]["faces"]]
             for i in wanted[asset]:
                 faces_there[i]["person"] = new
             updates.append(_update(asset, faces_there))
@@ -248,7 +249,7 @@ class People:
         # instead of each nested vector (derived source), and the rewrite would lose them.
         docs = self.backend.iter_docs(self.index, filter=and_(which), with_vectors=True)
         for asset, source in docs:
-            faces = [dict(f) for f in ((source.get("visual") or {}).get("faces") or [])]
+            faces = [dict(f) for f in (schema.visual_of(source).get("faces") or [])]
             for f in faces:
                 new = change(f.get("person"))
                 if new is not None:
@@ -295,7 +296,7 @@ def on_screen(faces: Sequence[FaceRef], visual: Mapping[str, Any]) -> list[Segme
 
 def _update(asset: str, faces: list[dict[str, Any]]) -> DocUpdate:
     persons = sorted({f["person"] for f in faces if isinstance(f.get("person"), str)})
-    return DocUpdate(asset, {"visual": {"faces": faces, "persons": persons}}, upsert=False)
+    return DocUpdate(asset, {schema.ROOT: {"faces": faces, "persons": persons}}, upsert=False)
 
 
 def _ref(asset: str, index: int, face: Mapping[str, Any]) -> FaceRef:
@@ -314,7 +315,7 @@ def _ref(asset: str, index: int, face: Mapping[str, Any]) -> FaceRef:
 
 
 def _best_face(asset: str, source: Mapping[str, Any], ids: set[str]) -> FaceRef | None:
-    faces = ((source or {}).get("visual") or {}).get("faces") or []
+    faces = schema.visual_of(source).get("faces") or []
     mine = [
         _ref(asset, i, f)
         for i, f in enumerate(faces)
