@@ -22,7 +22,7 @@ from es_visual.backends.base import Capabilities, ChangeMarks, IndexStats
 from es_visual.backends.cluster import dsl, fusion, mappings, rank
 from es_visual.backends.cluster.responses import HALF_PLUS_HALF, ScoreScale, parse_response
 from es_visual.backends.cluster.server import ServerInfo
-from es_visual.core import labels
+from es_visual.core import labels, schema
 from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.core.errors import (
     BackendBusyError,
@@ -322,7 +322,7 @@ class ClusterBackend:
             return None
         mapping = self._get_mapping(index)
         spec = mappings.spec_from_meta(mapping.get("_meta"))
-        visual = (mapping.get("properties") or {}).get("visual")
+        visual = (mapping.get("properties") or {}).get(schema.ROOT)
         if spec is None and visual is not None:
             spec = _spec_from_properties(visual)  # a mapping applied by hand, without _meta
         self._specs[index] = spec
@@ -344,7 +344,7 @@ class ClusterBackend:
             )
             return
         mapping = self._get_mapping(index)
-        visual = (mapping.get("properties") or {}).get("visual")
+        visual = (mapping.get("properties") or {}).get(schema.ROOT)
         existing = mappings.spec_from_meta(mapping.get("_meta"))
         if visual is not None:
             existing = existing or _spec_from_properties(visual)
@@ -365,7 +365,7 @@ class ClusterBackend:
         body = {
             "_meta": meta,
             "properties": {
-                "visual": mappings.visual_properties(
+                schema.ROOT: mappings.visual_properties(
                     self.engine, spec.dims, spec.face_dims, label_rank=self._rank_features()
                 )
             },
@@ -404,7 +404,7 @@ class ClusterBackend:
             return
         mapping = self._get_mapping(source)
         properties = dict(mapping.pop("properties", None) or {})
-        properties.pop("visual", None)
+        properties.pop(schema.ROOT, None)
         meta = dict(mapping.get("_meta") or {})
         meta[mappings.META_KEY] = mappings.spec_meta(spec)
         ranked = self._rank_features()
@@ -415,7 +415,11 @@ class ClusterBackend:
             self.engine, spec.dims, spec.face_dims, label_rank=ranked
         )
         body: dict[str, Any] = {
-            "mappings": {**mapping, "_meta": meta, "properties": {**properties, "visual": visual}}
+            "mappings": {
+                **mapping,
+                "_meta": meta,
+                "properties": {**properties, schema.ROOT: visual},
+            }
         }
         settings: dict[str, Any] = dict(mappings.index_settings(self.engine).get("index") or {})
         resp = self._call(
@@ -1108,7 +1112,7 @@ class ClusterBackend:
         if cached is not None and time.monotonic() - cached[0] < FIELD_TYPES_TTL_S:
             return cached[1]
         mapping = self._get_mapping(index) if self._index_exists(index) else {}
-        visual = (mapping.get("properties") or {}).get("visual") or {}
+        visual = (mapping.get("properties") or {}).get(schema.ROOT) or {}
         field = (visual.get("properties") or {}).get(labels.RANK) or {}
         mapped = field.get("type") == "rank_features"
         complete = mapped and (mapping.get("_meta") or {}).get(mappings.LABEL_RANK_META) is True
@@ -1135,11 +1139,11 @@ class ClusterBackend:
             index, filter=Exists(labels.LABELS_FIELD), fields=wanted, batch_size=batch_size
         )
         for doc_id, doc in docs:
-            visual = doc.get("visual") or {}
+            visual = doc.get(schema.ROOT) or {}
             change = {labels.LABELS: visual.get(labels.LABELS)}
             if labels.SCORES in visual:
                 change[labels.SCORES] = visual[labels.SCORES]
-            batch.append(DocUpdate(doc_id, {"visual": change}, upsert=False))
+            batch.append(DocUpdate(doc_id, {schema.ROOT: change}, upsert=False))
             if len(batch) >= batch_size:
                 written += self._write_ranks(index, batch)
                 batch = []
@@ -1179,7 +1183,7 @@ class ClusterBackend:
         wanted = (labels.LABELS_FIELD, labels.SCORES_FIELD)
         scored: list[tuple[float, str]] = []
         for doc_id, doc in self.iter_docs(request.index, filter=node, fields=wanted):
-            score = round(labels.concept_score(labels.read_pairs(doc.get("visual")), weights), 6)
+            score = round(labels.concept_score(labels.read_pairs(doc.get(schema.ROOT)), weights), 6)
             if score > 0:
                 scored.append((score, doc_id))
         scored.sort(key=lambda p: (-p[0], p[1]))
@@ -1254,8 +1258,9 @@ class ClusterBackend:
         if not self._index_exists(index):
             raise NotFoundError(f"no such index {index!r} on {self.name} at {self.url}")
         mapping = self._get_mapping(index)
-        visual = ((mapping.get("properties") or {}).get("visual") or {}).get("properties") or {}
-        aggs: dict[str, Any] = {"with_errors": {"filter": {"exists": {"field": "visual.error"}}}}
+        visual = ((mapping.get("properties") or {}).get(schema.ROOT) or {}).get("properties") or {}
+        errors = {"filter": {"exists": {"field": schema.ERROR_FIELD}}}
+        aggs: dict[str, Any] = {"with_errors": errors}
         for target, path in dsl.NESTED_PATHS.items():
             if target in visual:
                 aggs[target] = {"nested": {"path": path}}
@@ -1392,23 +1397,23 @@ def merge_update(stored: dict[str, Any], update: DocUpdate) -> dict[str, Any]:
 
 
 def _writes_labels(doc: Mapping[str, Any]) -> bool:
-    visual = doc.get("visual")
+    visual = doc.get(schema.ROOT)
     return isinstance(visual, Mapping) and (labels.LABELS in visual or labels.RANK in visual)
 
 
 def _with_label_rank(update: DocUpdate) -> DocUpdate:
     """``update`` also writing ``visual.label_rank`` when it writes labels (see
     ``core.labels``): derived here, so documents elsewhere never carry it."""
-    visual = update.doc.get("visual")
+    visual = update.doc.get(schema.ROOT)
     if not isinstance(visual, Mapping) or labels.LABELS not in visual:
         return update
     rank = labels.rank_features(labels.read_pairs(visual))
-    return replace(update, doc={**update.doc, "visual": {**visual, labels.RANK: rank}})
+    return replace(update, doc={**update.doc, schema.ROOT: {**visual, labels.RANK: rank}})
 
 
 def label_rank_of(source: dict[str, Any]) -> dict[str, Any]:
     """A whole document with its ``visual.label_rank`` made from its labels (or none)."""
-    visual = source.get("visual")
+    visual = source.get(schema.ROOT)
     if isinstance(visual, dict):
         visual.pop(labels.RANK, None)
         if labels.LABELS in visual:

@@ -45,7 +45,7 @@ from es_visual.backends.cluster.dsl import (
     vector_field,
 )
 from es_visual.backends.cluster.responses import HALF_PLUS_HALF, ScoreScale
-from es_visual.core import ir
+from es_visual.core import ir, schema
 from es_visual.core.errors import BackendError
 from es_visual.media.sniff import MediaType
 
@@ -56,7 +56,7 @@ NMSLIB_RECIPROCAL = ScoreScale(
     "1 / (2 - cos)", lambda cos: 1.0 / (2.0 - cos), lambda score: 2.0 - 1.0 / float(score)
 )
 # A clause on a root field that every document with vectors satisfies: see above.
-PARENT_MARKER: dict[str, Any] = {"terms": {"visual.media_type": list(get_args(MediaType))}}
+PARENT_MARKER: dict[str, Any] = {"terms": {schema.MEDIA_TYPE_FIELD: list(get_args(MediaType))}}
 
 
 def cosine_to_score(cos: float) -> float:

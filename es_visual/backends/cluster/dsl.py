@@ -10,17 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from es_visual.core import ir, labels
+from es_visual.core import ir, labels, schema
 from es_visual.core.errors import QueryError
 
-# Where each vector target lives; the nested ones hold a ``vector`` per child.
-SCENE_FIELD = "visual.scene"
-NESTED_PATHS: dict[str, str] = {
-    "regions": "visual.regions",
-    "faces": "visual.faces",
-    "frames": "visual.frames",
-}
-VECTOR_FIELDS: tuple[str, ...] = (SCENE_FIELD, *(f"{p}.vector" for p in NESTED_PATHS.values()))
+# Where each vector target lives (core.schema); the nested ones hold a ``vector`` per child.
+SCENE_FIELD = schema.SCENE_FIELD
+NESTED_PATHS = schema.NESTED_PATHS
+VECTOR_FIELDS: tuple[str, ...] = tuple(schema.VECTOR_FIELDS.values())
 # Never in a hit's source: vectors, and what only the engine ranks by (core.labels).
 HIDDEN_FIELDS: tuple[str, ...] = (*VECTOR_FIELDS, labels.RANK_FIELD)
 
@@ -31,7 +27,7 @@ MAX_CANDIDATES = 10_000
 
 
 def vector_field(target: ir.VectorTarget) -> str:
-    return SCENE_FIELD if target == "scene" else f"{NESTED_PATHS[target]}.vector"
+    return schema.VECTOR_FIELDS[target]
 
 
 def filter_to_query(node: ir.Node) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from es_visual.core import labels
+from es_visual.core import labels, schema
 from es_visual.core.documents import VisualSpec
 
 Engine = Literal["elasticsearch", "opensearch"]
@@ -150,7 +150,7 @@ def mapping_body(engine: Engine, spec: VisualSpec, *, label_rank: bool = True) -
     return {
         "_meta": meta,
         "properties": {
-            "visual": visual_properties(engine, spec.dims, spec.face_dims, label_rank=label_rank)
+            schema.ROOT: visual_properties(engine, spec.dims, spec.face_dims, label_rank=label_rank)
         },
     }
 
@@ -174,7 +174,7 @@ def template(engine: Engine) -> dict[str, Any]:
                 },
                 LABEL_RANK_META: True,
             },
-            "properties": {"visual": visual_properties(engine, "{{dims}}", "{{face_dims}}")},
+            "properties": {schema.ROOT: visual_properties(engine, "{{dims}}", "{{face_dims}}")},
         }
     }
     settings = index_settings(engine)

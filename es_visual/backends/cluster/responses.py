@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from es_visual.core import schema
 from es_visual.core.ir import (
     And,
     Exists,
@@ -32,7 +33,7 @@ from es_visual.core.nested import NESTED_PATHS, child_filter, reaches_children
 from es_visual.core.results import Hit, Matched, SearchResult
 from es_visual.core.segments import video_segments
 
-KIND = {"regions": "region", "faces": "face", "frames": "frame"}
+KIND = schema.MATCH_KINDS
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ def _parse_hit(raw: dict[str, Any], request: SearchRequest, scale: ScoreScale) -
     # from the children that came back: Elasticsearch's inner hits of a nested kNN hold
     # only the nearest ones. Faces and regions seen in frames get segments too.
     segments = tuple(
-        video_segments([(c.t, c.score) for c in every], threshold, source.get("visual"))
+        video_segments([(c.t, c.score) for c in every], threshold, schema.visual_of(source))
     )
     return Hit(
         id=raw["_id"],
