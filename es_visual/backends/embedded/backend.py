@@ -36,6 +36,7 @@ from es_visual.backends.embedded.handle import IndexHandle
 from es_visual.backends.embedded.search import metadata_search, project, vector_search
 from es_visual.backends.embedded.sql import compile_filter
 from es_visual.backends.embedded.vectors import VectorConfig
+from es_visual.core import schema
 from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.core.errors import BackendError, ModelMismatchError, QueryError
 from es_visual.core.ir import MatchAll, Node, SearchRequest
@@ -402,7 +403,7 @@ class EmbeddedBackend:
 
 
 def _put_vectors_back(source: dict[str, Any], rows: list[tuple[str, int | None, bytes]]) -> None:
-    visual = source.get("visual")
+    visual = source.get(schema.ROOT)
     if not isinstance(visual, dict):
         return
     for target, child, blob in rows:

@@ -36,6 +36,7 @@ from es_visual.backends.embedded.sql import (
 )
 from es_visual.backends.embedded.store import IndexStore
 from es_visual.backends.embedded.vectors import Selection, TargetVectors, normalize
+from es_visual.core import schema
 from es_visual.core.cursor import encode_cursor
 from es_visual.core.documents import VisualSpec
 from es_visual.core.errors import CursorError, ModelMismatchError, QueryError
@@ -319,7 +320,7 @@ def _children(
         sel = np.flatnonzero(rows.doc_rid == rid)
         if not len(sel):
             continue
-        visual = sources[rid][1].get("visual") or {}
+        visual = schema.visual_of(sources[rid][1])
         stored = visual.get(vq.target) or []
         ranked = sel[np.argsort(-scores[sel], kind="stable")]
         if vq.min_similarity is not None:

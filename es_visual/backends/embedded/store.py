@@ -31,9 +31,9 @@ import numpy as np
 
 from es_visual.backends.embedded.sql import register_functions
 from es_visual.backends.embedded.terms import TERMS_SCHEMA, index_doc, unindex_docs
+from es_visual.core import schema
 from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec, is_utf8
 from es_visual.core.errors import BackendError
-from es_visual.core.ir import TARGETS
 from es_visual.private import private_dir, private_file
 
 SCHEMA = """
@@ -64,7 +64,7 @@ CREATE INDEX IF NOT EXISTS tombstones_by_target ON tombstones (target, seq);
 # Tombstones older than this many are dropped; a cache that far behind reloads instead.
 TOMBSTONE_KEEP = 500_000
 
-CHILD_TARGETS = ("regions", "faces", "frames")
+CHILD_TARGETS = schema.CHILD_TARGETS
 
 
 class VectorRows:
@@ -478,18 +478,18 @@ def _prepare(update: DocUpdate, spec: VisualSpec | None) -> tuple[dict[str, Any]
         raise _ItemFailure(f"document must be an object, not {type(update.doc).__name__}")
     doc = expand_dotted(update.doc)
     vectors: dict[str, Rows] = {}
-    if "visual" not in doc:
+    if schema.ROOT not in doc:
         return _checked(doc), vectors
-    visual = doc["visual"]
+    visual = doc[schema.ROOT]
     if not isinstance(visual, dict):
         # ``visual`` replaced by a scalar or null: no vector survives it.
-        return _checked(doc), {t: [] for t in TARGETS}
+        return _checked(doc), {t: [] for t in schema.TARGETS}
     visual = dict(visual)
-    doc["visual"] = visual
+    doc[schema.ROOT] = visual
     if "scene" in visual:
         scene = visual.pop("scene")
         vectors["scene"] = (
-            [] if scene is None else [(None, None, _blob(scene, spec, "scene", "visual.scene"))]
+            [] if scene is None else [(None, None, _blob(scene, spec, "scene", schema.SCENE_FIELD))]
         )
     for target in CHILD_TARGETS:
         if target not in visual:

@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 
 from es_visual.backends.embedded.sql import _SEGMENT, ID_FIELD, compile_filter, json_path
-from es_visual.core import ir
+from es_visual.core import ir, schema
 from es_visual.core.nested import NESTED_PATHS, nested_path
 
 MAX_TERM_CHARS = 256
 TERMS_VERSION = "2"  # 2: region labels and kinds
 # Child fields worth an index read: few distinct values, asked for often (regions.label:dog).
-CHILD_TERMS = frozenset({"visual.regions.label", "visual.regions.kind"})
+CHILD_TERMS = frozenset({schema.REGION_LABEL_FIELD, schema.REGION_KIND_FIELD})
 _LISTS = frozenset(NESTED_PATHS.values())
 _INT64 = (-(2**63), 2**63 - 1)
 # A restricted JSON scan (``rid IN (...)``) beats a full one below this share of documents.
