@@ -498,19 +498,20 @@ def _prepare(update: DocUpdate, spec: VisualSpec | None) -> tuple[dict[str, Any]
         if children is None:
             vectors[target] = []
             continue
+        path = schema.NESTED_PATHS[target]
         if not isinstance(children, list):
-            raise _ItemFailure(f"visual.{target} must be a list of objects")
+            raise _ItemFailure(f"{path} must be a list of objects")
         rows: Rows = []
         stripped = []
         for i, child in enumerate(children):
             if not isinstance(child, dict):
-                raise _ItemFailure(f"visual.{target}[{i}] must be an object")
+                raise _ItemFailure(f"{path}[{i}] must be an object")
             child = dict(child)
             vec = child.pop("vector", None)
             if vec is not None:
                 t = child.get("t")
                 t = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else None
-                rows.append((i, t, _blob(vec, spec, target, f"visual.{target}[{i}].vector")))
+                rows.append((i, t, _blob(vec, spec, target, f"{path}[{i}].vector")))
             stripped.append(child)
         visual[target] = stripped
         vectors[target] = rows
