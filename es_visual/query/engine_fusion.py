@@ -96,10 +96,11 @@ def fuse_by_engine(
 def _from_source(hit: Hit, weights: dict[str, float], plan: TextPlan) -> dict[str, int]:
     """The signals a hit's source shows, rank unknown (0)."""
     from es_visual.core import labels as schema
+    from es_visual.core.schema import visual_of
     from es_visual.query.hybrid import _fields_with_words
 
     out: dict[str, int] = {}
-    pairs = schema.read_pairs((hit.source or {}).get("visual"))
+    pairs = schema.read_pairs(visual_of(hit.source))
     if any(name in weights for name, _ in pairs):
         out["labels"] = 0
     if _fields_with_words(hit.source, plan):
