@@ -23,7 +23,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from es_visual.core import ir
 from es_visual.core.errors import QueryError, QuerySyntaxError, QueryValueError
@@ -455,47 +455,13 @@ class _Compiler:
         return _negate(node) if expr.op == "!=" else node
 
     def scalar(self, info: FieldInfo, value: Value) -> ir.Scalar:
-        if info.type == "number":
-            number = parse_number(value.text)
-            if number is None:
-                shown = value.text if len(value.text) <= 40 else value.text[:37] + "..."
-                problem = (
-                    "is beyond the numbers a field holds (64-bit integers, finite decimals)"
-                    if _INT.fullmatch(value.text) or _FLOAT.fullmatch(value.text)
-                    else "is not a number"
-                )
-                raise self.error(f"field {info.name!r} is a number; {shown!r} {problem}", value.pos)
-            return number
-        if info.type == "boolean":
-            low = value.text.lower()
-            if low not in ("true", "false"):
-                raise self.error(
-                    f"field {info.name!r} is a boolean; {value.text!r} is not true or false",
-                    value.pos,
-                )
-            return low == "true"
-        if info.type == "date":
-            return self.date_value(info, value)
-        return value.text
+        try:
+            return to_scalar(info, value.text, now=self.now)
+        except QueryError as exc:
+            raise self.error(str(exc), value.pos) from None
 
     def date_value(self, info: FieldInfo, value: Value) -> str:
-        shown = value.text if len(value.text) <= 40 else value.text[:37] + "..."
-        try:
-            moment = _date(value.text, self.now)
-            iso = None if moment is None else _iso(moment)
-        except OverflowError:
-            raise self.error(
-                f"field {info.name!r} is a date; {shown!r} falls outside the calendar "
-                "(years 1 to 9999, UTC)",
-                value.pos,
-            ) from None
-        if iso is None:
-            raise self.error(
-                f"field {info.name!r} is a date; {shown!r} is not a date (write "
-                "2024-05-01, 2024-05-01T10:00:00Z, now, or 7d / 2w / 3m / 1y / 12h ago)",
-                value.pos,
-            )
-        return iso
+        return str(self.scalar(FieldInfo(info.name, info.field, "date"), value))
 
 
 def _negate(node: ir.Node) -> ir.Node:
@@ -514,6 +480,59 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _RELATIVE = re.compile(r"(\d+)([hdwmy])")
 # What a "long" holds on every backend (SQLite's INTEGER, Elasticsearch's long).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def to_scalar(info: FieldInfo, value: Any, *, now: datetime | None = None) -> ir.Scalar:
+    """``value`` as the IR scalar of ``info``'s type: the one rule for a DSL value (its
+    text) and for ``Search.filter(**exact)`` (a Python value; a string there means what
+    it means in the DSL). Dates may be relative to ``now`` (default: the current time).
+    Raises ``QueryError`` naming the field and the value."""
+    shown = repr(value if not isinstance(value, str) or len(value) <= 40 else value[:37] + "...")
+    if info.type == "number":
+        number: int | float | None = None
+        if isinstance(value, str):
+            number = parse_number(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+            if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                number = None
+            if isinstance(value, float) and not math.isfinite(value):
+                number = None
+        else:
+            raise QueryError(f"field {info.name!r} is a number; {shown} is not a number")
+        if number is None:
+            problem = (
+                "is beyond the numbers a field holds (64-bit integers, finite decimals)"
+                if not isinstance(value, str) or _INT.fullmatch(value) or _FLOAT.fullmatch(value)
+                else "is not a number"
+            )
+            raise QueryError(f"field {info.name!r} is a number; {shown} {problem}")
+        return number
+    if info.type == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise QueryError(f"field {info.name!r} is a boolean; {shown} is not true or false")
+    if info.type == "date":
+        try:
+            if isinstance(value, (datetime, date)):
+                return date_to_iso(value)
+            moment = _date(value, now or datetime.now(UTC)) if isinstance(value, str) else None
+        except OverflowError:
+            raise QueryError(
+                f"field {info.name!r} is a date; {shown} falls outside the calendar "
+                "(years 1 to 9999, UTC)"
+            ) from None
+        if moment is None:
+            raise QueryError(
+                f"field {info.name!r} is a date; {shown} is not a date (write 2024-05-01, "
+                "2024-05-01T10:00:00Z, now, or 7d / 2w / 3m / 1y / 12h ago)"
+            )
+        return _iso(moment)
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise QueryError(f"field {info.name!r} takes text values, not {shown}")
 
 
 def parse_number(text: str) -> int | float | None:

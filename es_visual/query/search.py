@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
@@ -26,15 +26,8 @@ from es_visual.core.cursor import check_cursor, read_cursor
 from es_visual.core.errors import QueryError
 from es_visual.core.ir import SearchRequest
 from es_visual.query.acl import AclPolicy
-from es_visual.query.fieldmap import ID_FIELD, FieldInfo, FieldMap
-from es_visual.query.parser import (
-    INT64_MAX,
-    INT64_MIN,
-    date_to_iso,
-    parse_expression,
-    parse_number,
-    to_ir,
-)
+from es_visual.query.fieldmap import ID_FIELD, FieldMap
+from es_visual.query.parser import parse_expression, to_ir, to_scalar
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -252,7 +245,7 @@ class Search:
             raise QueryError(f"filter({name}=[]) matches nothing; give at least one value")
         if info.field == ID_FIELD:
             return ir.Ids(tuple(str(v) for v in values))
-        scalars = tuple(_coerce(info, v) for v in values)
+        scalars = tuple(to_scalar(info, v) for v in values)
         if info.type == "text":
             return ir.or_(*(ir.Match(info.field, str(v), phrase=True) for v in scalars))
         return (
@@ -607,36 +600,3 @@ def _bbox(box: Any) -> BBox:
             f"0 <= y0 < y1 <= 1, not {list(box)!r}"
         )
     return (x0, y0, x1, y1)
-
-
-def _coerce(info: FieldInfo, value: Any) -> ir.Scalar:
-    """A Python value for ``filter(**exact)`` as the IR scalar of the field's type."""
-    if info.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise QueryError(f"field {info.name!r} is a number; {value!r} is not")
-        if isinstance(value, str):
-            number = parse_number(value)
-            if number is None:
-                raise QueryError(f"field {info.name!r} is a number; {value!r} is not")
-            return number
-        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-            raise QueryError(f"field {info.name!r}: {value} is beyond 64-bit integers")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise QueryError(f"field {info.name!r} is a number; {value!r} is not finite")
-        return value
-    if info.type == "boolean":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise QueryError(f"field {info.name!r} is a boolean; {value!r} is not")
-    if info.type == "date":
-        if not isinstance(value, (datetime, date, str)):
-            raise QueryError(f"field {info.name!r} is a date; {value!r} is not")
-        try:
-            return date_to_iso(value)
-        except QueryError as exc:
-            raise QueryError(f"field {info.name!r} is a date; {value!r} is not") from exc
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise QueryError(f"field {info.name!r} takes text values, not {value!r}")
