@@ -44,6 +44,7 @@ import numpy as np
 from es_visual.core import ir, schema
 from es_visual.core.batching import batched
 from es_visual.core.errors import QueryError
+from es_visual.core.vectors import l2_normalize
 from es_visual.media.phash import (
     decode_thumb,
     hamming,
@@ -681,14 +682,14 @@ def _fetch(
             frames = [
                 (
                     float(f.get("t") or 0.0),
-                    _unit(f["vector"]) if f.get("vector") else None,
+                    l2_normalize(f["vector"]) if f.get("vector") else None,
                     parse_hash(f.get("phash")),
                 )
                 for f in visual.get("frames") or []
                 if isinstance(f, dict)
             ]
         prints[doc_id] = _Prints(
-            vector=_unit(scene) if scene else None,
+            vector=l2_normalize(scene) if scene else None,
             thumb=decode_thumb(visual.get("phash_thumb")),
             phash=parse_hash(visual.get("phash")),
             size=(w, h) if w and h else None,
@@ -757,11 +758,6 @@ def _file_size(path: str | None) -> int | None:
         return os.stat(path).st_size
     except OSError:
         return None
-
-
-def _unit(values: Any) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float32)
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 class _UnionFind:

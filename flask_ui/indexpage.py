@@ -25,7 +25,6 @@ bp = Blueprint("indexinfo", __name__, url_prefix="/index")
 def index_info(state: AppState, limit_errors: int = 25) -> dict[str, Any]:
     backend = state.backend()
     stats = readable_stats(state, acl_node(state.settings, current_user()))
-    spec = stats.spec
     # Failed documents are listed through the caller's ACL like everything else.
     errors = [
         {
@@ -44,18 +43,10 @@ def index_info(state: AppState, limit_errors: int = 25) -> dict[str, Any]:
         )
     ]
     return {
-        "index": stats.index,
+        **stats.to_dict(),
         "backend": state.settings.backend,
-        "documents": stats.documents,
-        "with_visual": stats.with_visual,
-        "with_errors": stats.with_errors,
-        "model": spec.model if spec else None,
-        "dims": spec.dims if spec else None,
-        "face_model": spec.face_model if spec else None,
-        "face_dims": spec.face_dims if spec else None,
         "pipeline": state.settings.pipeline,
-        "vectors": dict(stats.vectors),
-        "extra": {k: v for k, v in stats.extra.items()},
+        "extra": dict(stats.extra),
         "errors": errors,
     }
 

@@ -30,6 +30,22 @@ class IndexStats:
     vectors: dict[str, int] = field(default_factory=dict)  # target -> count of vectors
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific (disk size, ...)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Counts, models and dims (scene and face) as plain JSON, for ``stats --json``
+        and ``/api/index`` alike; ``extra`` is left to the caller to place."""
+        spec = self.spec
+        return {
+            "index": self.index,
+            "documents": self.documents,
+            "with_visual": self.with_visual,
+            "with_errors": self.with_errors,
+            "model": spec.model if spec else None,
+            "dims": spec.dims if spec else None,
+            "face_model": spec.face_model if spec else None,
+            "face_dims": spec.face_dims if spec else None,
+            "vectors": dict(self.vectors),
+        }
+
 
 @dataclass(frozen=True)
 class Capabilities:

@@ -23,14 +23,8 @@ def stats(app: AppContext, as_json: bool) -> None:
     if as_json:
         emit_json(
             {
-                "index": result.index,
+                **result.to_dict(),
                 "backend": app.settings.backend,
-                "documents": result.documents,
-                "with_visual": result.with_visual,
-                "with_errors": result.with_errors,
-                "model": spec.model if spec else None,
-                "dims": spec.dims if spec else None,
-                "face_model": spec.face_model if spec else None,
                 "vectors": vectors,
                 # target -> preset -> documents holding vectors of that target
                 "vector_presets": origins,
@@ -45,6 +39,8 @@ def stats(app: AppContext, as_json: bool) -> None:
         ("failed ingests", result.with_errors),
         ("model", f"{spec.model} ({spec.dims} dims)" if spec else "none yet"),
     ]
+    if spec and spec.face_model:
+        rows.append(("face model", f"{spec.face_model} ({spec.face_dims} dims)"))
     rows += [(f"{t} vectors", _vectors_line(app, t, n, origins.get(t))) for t, n in vectors.items()]
     rows += [(k.replace("_", " "), v) for k, v in result.extra.items()]
     width = max(len(k) for k, _ in rows)

@@ -36,10 +36,3 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Raises ``ModelUnavailableError`` where the model has no text tower."""
         ...
-
-
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), as float32."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from es_visual.core.vectors import l2_normalize
 from es_visual.models.hierarchy import Hierarchy, imagenet_hierarchy
 from es_visual.models.sentence import SentenceEmbedder, get_sentence_embedder
 from es_visual.models.vocabulary import Vocabulary, imagenet_1k
@@ -130,8 +131,7 @@ class ConceptMatcher:
             pass  # not there yet, or unreadable: compute it
         log.info("embedding %d %s for text search (cached in %s)", len(names), what, cache)
         both = self.sentence.embed(names) + self.sentence.embed(described)
-        matrix = both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)
-        matrix = matrix.astype(np.float32)
+        matrix = l2_normalize(both)
         try:
             cache.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=cache, suffix=".npy", delete=False) as fh:

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from es_visual.core.errors import ModelUnavailableError
+from es_visual.core.vectors import l2_normalize
 from es_visual.models.runtime import available_cpus
 
 log = logging.getLogger(__name__)
@@ -215,8 +216,8 @@ class FaceModel:
         faces = []
         for (rect, score), desc in zip(found, descriptors, strict=True):
             vector = np.asarray(desc, dtype=np.float32)
-            norm = float(np.linalg.norm(vector))
-            vector /= max(norm, 1e-12)
+            norm = float(np.linalg.norm(vector))  # its length before scaling: Face.norm
+            vector = l2_normalize(vector)
             bbox = (
                 _clip(rect.left() / w),
                 _clip(rect.top() / h),

@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from es_visual.core.errors import ModelUnavailableError
+from es_visual.core.vectors import l2_normalize
 from es_visual.models.vocabulary import Vocabulary, imagenet_1k
 
 FEATURE_SCALE = 26.4
@@ -63,8 +64,7 @@ class LinearHead:
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
         v = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dims)
-        norms = np.linalg.norm(v, axis=1, keepdims=True)
-        logits = (v / np.maximum(norms, 1e-12)) @ self.weight.T * self.scale + self.bias
+        logits = l2_normalize(v) @ self.weight.T * self.scale + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)

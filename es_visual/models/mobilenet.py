@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from es_visual.core.errors import ModelUnavailableError
-from es_visual.models.base import l2_normalize
+from es_visual.core.vectors import l2_normalize
 
 if TYPE_CHECKING:
     import torch

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from es_visual.core.errors import ModelUnavailableError
-from es_visual.models.base import l2_normalize
+from es_visual.core.vectors import l2_normalize
 
 if TYPE_CHECKING:
     import torch

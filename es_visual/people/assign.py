@@ -34,6 +34,7 @@ from es_visual.core import schema
 from es_visual.core.documents import DocUpdate
 from es_visual.core.errors import EsVisualError
 from es_visual.core.ir import SearchRequest, VectorQuery
+from es_visual.core.vectors import l2_normalize
 from es_visual.people.registry import PeopleRegistry, new_person_id
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class PersonAssigner:
             face.pop("person", None)
             if not _big_enough(face.get("bbox"), width, height, self.min_side):
                 continue
-            vector = _unit(face["vector"])
+            vector = l2_normalize(face["vector"])
             at = taken.setdefault(face.get("t"), set())
             person = choose(self._neighbours(vector, update.id), at) or self.new_id()
             person = self._canonical_id(person)
@@ -174,11 +175,6 @@ class PersonAssigner:
         if person not in self._canonical:
             self._canonical[person] = self.registry.canonical(self.index, person)
         return self._canonical[person]
-
-
-def _unit(values: Sequence[float]) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float32)
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def _big_enough(bbox: Any, width: Any, height: Any, min_side: int) -> bool:

@@ -18,9 +18,9 @@ from PIL import Image
 from es_visual.cli import cli
 from es_visual.core import ir
 from es_visual.core.errors import ModelMismatchError
+from es_visual.core.vectors import l2_normalize
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.sources import iter_folder
-from es_visual.models.base import l2_normalize
 from es_visual.query.search import Search
 from es_visual.workflows import ingest
 

@@ -35,7 +35,7 @@ from es_visual.backends.embedded.sql import (
     order_and_after,
 )
 from es_visual.backends.embedded.store import IndexStore
-from es_visual.backends.embedded.vectors import Selection, TargetVectors, normalize
+from es_visual.backends.embedded.vectors import Selection, TargetVectors
 from es_visual.core import schema
 from es_visual.core.cursor import encode_cursor
 from es_visual.core.documents import VisualSpec
@@ -44,6 +44,7 @@ from es_visual.core.ir import MatchAll, Scalar, SearchRequest, VectorQuery
 from es_visual.core.nested import NESTED_PATHS, child_filter
 from es_visual.core.results import Hit, Matched, SearchResult
 from es_visual.core.segments import video_segments
+from es_visual.core.vectors import l2_normalize
 
 # Without min_similarity, a hit reports this many best children.
 CHILDREN_WITHOUT_THRESHOLD = 5
@@ -75,7 +76,7 @@ def check_query_vector(name: str, spec: VisualSpec | None, vq: VectorQuery) -> n
     q = np.asarray(vq.vector, dtype=np.float32)
     if not np.all(np.isfinite(q)) or not np.any(q):
         raise QueryError("the query vector must be finite and not all zeros")
-    return normalize(q)
+    return l2_normalize(q)
 
 
 def vector_search(h: IndexHandle, req: SearchRequest, spec: VisualSpec | None) -> SearchResult:
@@ -313,7 +314,7 @@ def _children(
         rows = rows.subset(np.isin(rows.vid, allowed))
     if not len(rows):
         return {}
-    scores = np.round((normalize(rows.matrix) @ q).astype(np.float64), SCORE_DECIMALS)
+    scores = np.round((l2_normalize(rows.matrix) @ q).astype(np.float64), SCORE_DECIMALS)
     kind = vq.target[:-1]
     out: dict[int, tuple[list[Matched], list]] = {}
     for rid in rids:

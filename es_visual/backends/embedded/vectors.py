@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from es_visual.backends.embedded.store import IndexStore
+from es_visual.core.vectors import l2_normalize
 from es_visual.private import make_private, private_dir, write_private
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,6 @@ def _faiss_threads(build: bool):  # type: ignore[no-untyped-def]
         faiss.omp_set_num_threads(wanted)
         _omp.current = wanted
     return faiss
-
-
-def normalize(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
 
 
 class TargetVectors:
@@ -161,7 +156,7 @@ class TargetVectors:
                 if self.buf.shape[1] != self.dims:
                     self.buf = np.empty((0, self.dims), np.float32)
             self._reserve(self.n + m)
-            self.buf[self.n : self.n + m] = normalize(rows.matrix)
+            self.buf[self.n : self.n + m] = l2_normalize(rows.matrix)
             self.vids[self.n : self.n + m] = rows.vid
             self.doc_rids[self.n : self.n + m] = rows.doc_rid
             self.alive[self.n : self.n + m] = True
