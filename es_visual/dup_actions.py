@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from es_visual.core import ir, schema
-from es_visual.core.documents import DocUpdate
+from es_visual.core.documents import DocUpdate, value_at
 from es_visual.core.errors import QueryError
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def apply_plan(
             result.unchanged.append(item.id)  # deleted since the plan was made
             continue
         if plan.action == "tag":
-            before = _get_path(source, plan.tags_field)
+            before = value_at(source, plan.tags_field)
             tags = _as_list(before)
             if plan.tag in tags:
                 result.unchanged.append(item.id)
@@ -282,7 +282,7 @@ def undo(backend: Backend, journal: Path | str, *, writable: ir.Node = ir.MatchA
             if source is None:
                 result.skipped.append((entry["id"], "gone, or you may not change it"))
                 continue
-            tags = _as_list(_get_path(source, tags_field))
+            tags = _as_list(value_at(source, tags_field))
             if tag not in tags:
                 result.skipped.append((entry["id"], f"no longer tagged {tag!r}"))
                 continue
@@ -293,13 +293,7 @@ def undo(backend: Backend, journal: Path | str, *, writable: ir.Node = ir.MatchA
             elif isinstance(before, str) and value == [before]:
                 value = before  # it was a single string: give it back as one
             updates.append(DocUpdate(entry["id"], _set_path(tags_field, value), upsert=False))
-        written = backend.bulk_update(index, updates)
-        bad = {e.id: e.reason for e in written.errors}
-        for update in updates:
-            if update.id in bad:
-                result.failed.append((update.id, bad[update.id]))
-            else:
-                result.restored.append(update.id)
+        _restore(backend, index, updates, result)
     else:
         present = existing_ids(backend, index, ids, ir.MatchAll())
         updates = []
@@ -308,13 +302,7 @@ def undo(backend: Backend, journal: Path | str, *, writable: ir.Node = ir.MatchA
                 result.skipped.append((entry["id"], "a document with this id exists again"))
                 continue
             updates.append(DocUpdate(entry["id"], entry["source"], upsert=True))
-        written = backend.bulk_update(index, updates)
-        bad = {e.id: e.reason for e in written.errors}
-        for update in updates:
-            if update.id in bad:
-                result.failed.append((update.id, bad[update.id]))
-            else:
-                result.restored.append(update.id)
+        _restore(backend, index, updates, result)
     backend.refresh(index)
     return result
 
@@ -400,15 +388,15 @@ def copy_reason(member: Member) -> str:
     return "near copy: " + ", ".join(p for p in parts if p)
 
 
-def _get_path(source: dict[str, Any], dotted: str) -> Any:
-    if dotted in source:
-        return source[dotted]
-    value: Any = source
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
+def _restore(backend: Backend, index: str, updates: list[DocUpdate], result: UndoResult) -> None:
+    """Write ``updates`` of an undo; each id lands in ``result.restored`` or ``failed``."""
+    written = backend.bulk_update(index, updates)
+    bad = {e.id: e.reason for e in written.errors}
+    for update in updates:
+        if update.id in bad:
+            result.failed.append((update.id, bad[update.id]))
+        else:
+            result.restored.append(update.id)
 
 
 def _set_path(dotted: str, value: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import click
 from es_visual.cli.context import AppContext, emit_json, pass_app
 from es_visual.cli.tables import render_table
 from es_visual.core import schema
+from es_visual.core.documents import value_at
 
 if TYPE_CHECKING:
     from es_visual.query.fieldmap import FieldMap
@@ -351,10 +352,10 @@ def render_result(
     """The hits as a table (``fields`` named as the search's ``field_map`` knows them),
     then the next-page cursor and the aggregations."""
     columns = [field_map.index_field(f) for f in fields] or [
-        c for c in DEFAULT_COLUMNS if any(_lookup(h.source, c) is not None for h in result.hits)
+        c for c in DEFAULT_COLUMNS if any(value_at(h.source, c) is not None for h in result.hits)
     ]
     rows = [
-        (i, h.id, h.score, describe_match(h, names), *(_lookup(h.source, c) for c in columns))
+        (i, h.id, h.score, describe_match(h, names), *(value_at(h.source, c) for c in columns))
         for i, h in enumerate(result.hits, 1)
     ]
     lines = [render_table(["#", "id", "score", "matched", *columns], rows)]
@@ -395,15 +396,6 @@ def describe_match(hit: Any, names: dict[str, str] | None = None) -> str:
     if hit.segments:
         text += " (" + ", ".join(f"{s.start:.1f}-{s.end:.1f}s" for s in hit.segments) + ")"
     return text
-
-
-def _lookup(source: dict[str, Any], dotted: str) -> Any:
-    value: Any = source
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return source.get(dotted) if isinstance(source, dict) else None
-        value = value[part]
-    return value
 
 
 def _split(values: Sequence[str]) -> list[str]:

@@ -62,3 +62,17 @@ def is_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def value_at(source: Any, dotted: str) -> Any:
+    """The value at ``dotted`` (``visual.media_type``) in a document, objects walked key
+    by key, or None where the path stops. A key that is itself dotted, as a user's
+    document may hold (``{"acl.read": [...]}``), is taken as it stands."""
+    if isinstance(source, dict) and dotted in source:
+        return source[dotted]
+    value = source
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value

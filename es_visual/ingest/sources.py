@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from es_visual.core.documents import is_utf8
+from es_visual.core.documents import is_utf8, value_at
 from es_visual.core.slicing import Slice
 
 # Extensions a folder walk ingests; content is still sniffed, the extension only keeps
@@ -332,7 +332,7 @@ def iter_index(
     extra: dict[str, Any] = {"slice": slice} if slice is not None else {}
     docs = reader.iter_docs(index, fields=[path_field], batch_size=batch_size, **extra)
     for doc_id, source in docs:
-        value = _dotted(source, path_field)
+        value = value_at(source, path_field)
         if not isinstance(value, str) or not value:
             yield SourceError(doc_id, f"{index}/{doc_id}", f"no {path_field!r} in document")
             continue
@@ -367,15 +367,6 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 yield lineno, f"more cells than the header's {len(reader.fieldnames or [])}"
                 continue
             yield lineno, {k: v for k, v in row.items() if v not in (None, "")}
-
-
-def _dotted(source: dict[str, Any], dotted: str) -> Any:
-    value: Any = source
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from es_visual.core import labels as schema
+from es_visual.core.documents import value_at
 from es_visual.core.errors import ModelUnavailableError, QueryError
 from es_visual.core.results import Hit, Matched, SearchResult, Segment
 from es_visual.core.schema import (
@@ -326,9 +327,7 @@ def _fields_with_words(
     wanted = plan.words if wanted is None else wanted
     out = []
     for field in plan.text_fields:
-        value: Any = source or {}
-        for part in field.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = value_at(source, field)
         values = value if isinstance(value, list) else [value]
         words: set[str] = set()
         for v in values:

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from es_visual.core import ir
+from es_visual.core.documents import value_at
 from es_visual.core.results import Hit
 
 # How many documents with text one query ranks at most, and the least similarity that
@@ -33,9 +34,7 @@ def document_text(source: dict[str, Any] | None, fields: Sequence[str]) -> str:
     """The values of ``fields`` in ``source``, joined (lists joined by commas)."""
     parts = []
     for field in fields:
-        value: Any = source or {}
-        for key in field.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
+        value = value_at(source, field)
         values = value if isinstance(value, list) else [value]
         words = ", ".join(v.strip() for v in values if isinstance(v, str) and v.strip())
         if words:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from es_visual.core import schema
+from es_visual.core.documents import value_at
 from es_visual.core.ir import (
     And,
     Exists,
@@ -109,9 +110,7 @@ def _count_in_hits(hits: tuple[Hit, ...], field: str, size: int) -> list[tuple[A
     (most documents first, then by key), each document counted once per value."""
     counts: Counter[Any] = Counter()
     for hit in hits:
-        value: Any = hit.source
-        for part in field.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = value_at(hit.source, field)
         values = value if isinstance(value, list) else [value]
         counts.update({v for v in values if isinstance(v, str | int | float | bool)})
     return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:size]
