@@ -37,7 +37,11 @@ def matches(node: ir.Node, doc: dict[str, Any], doc_id: str | None = None) -> bo
         assert doc_id is not None, "Ids needs the document's id"
         return doc_id in node.values
     if isinstance(node, ir.MultiMatch):
-        return any(matches(ir.Match(f, node.text, node.phrase), doc) for f in node.fields)
+        words = re.findall(r"\w+", node.text.lower())
+        if node.phrase or len(words) < 2:
+            return any(matches(ir.Match(f, node.text, node.phrase), doc) for f in node.fields)
+        # a cluster's cross_fields, operator "and": every word, each in any field
+        return all(any(matches(ir.Match(f, w), doc) for f in node.fields) for w in words)
     if isinstance(node, ir.Exists) and node.as_written:
         return written(doc, node.field.split("."))
     values = field_values(doc, node.field)  # type: ignore[union-attr]

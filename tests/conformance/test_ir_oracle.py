@@ -10,9 +10,9 @@ dates, ``Exists``, ``Ids``, ``And``, ``Or``, ``Not``), leaves on top-level and n
 fields. A failure prints the world, the case and the tree.
 
 Left out, on purpose: ``Exists(as_written=True)`` on a cluster (a cluster indexes no
-``[]`` or null and cannot see them: tests/conformance/acl_cases.py covers the ACL use),
-and a ``MultiMatch`` of several words that are not a phrase: the embedded store wants
-all words in one field, a cluster (``cross_fields``) each word in any field.
+``[]`` or null and cannot see them: tests/conformance/acl_cases.py covers the ACL use).
+A ``MultiMatch`` of several words that are not a phrase wants each word in any field
+(a cluster's ``cross_fields``), on every store.
 """
 
 from __future__ import annotations
@@ -92,8 +92,11 @@ def _leaf(rng: random.Random, ids: list[str], as_written: bool) -> ir.Node:
     if kind == 5:
         return ir.Match("title", " ".join(rng.sample(WORDS, rng.randint(1, 2))), rng.random() < 0.4)
     if kind == 6:
-        if rng.random() < 0.5:
+        roll = rng.random()
+        if roll < 0.35:
             return ir.MultiMatch(("title", "caption"), rng.choice(WORDS))
+        if roll < 0.7:
+            return ir.MultiMatch(("title", "caption"), " ".join(rng.sample(WORDS, 2)))
         return ir.MultiMatch(("title", "caption"), " ".join(rng.sample(WORDS, 2)), phrase=True)
     if kind == 7:
         return ir.Prefix("owner", rng.choice(["team", "team-", "al", "b", "x"]))

@@ -9,7 +9,8 @@ Semantics follow Elasticsearch:
   NULL), so every leaf is forced to 0/1 with ``coalesce``.
 * ``Match`` is case-insensitive: every word of the query must occur as a token
   (``\\w+``, lower-cased) of the field; ``phrase`` wants them adjacent, in order,
-  inside one value. ``MultiMatch`` matches when any one field matches.
+  inside one value. ``MultiMatch`` wants every word in some field, each in any of them
+  (a cluster's ``cross_fields``); a phrase must occur inside one field.
 * ``Range`` compares numbers with numbers and strings with strings (ISO dates
   through ``julianday`` so ``Z`` and ``+00:00`` agree), never across types.
 * A field inside a nested list (``visual.regions.label``, see ``query.nested``)
@@ -259,10 +260,19 @@ class FilterCompiler:
     def _visit_multimatch(self, node: ir.MultiMatch, params: list[Any]) -> str:
         if not node.fields:
             return "0"
-        parts = [
-            self._visit_match(ir.Match(f, node.text, node.phrase), params) for f in node.fields
+        words = _TOKEN.findall(node.text.lower())
+        if node.phrase or len(words) < 2:
+            parts = [
+                self._visit_match(ir.Match(f, node.text, node.phrase), params) for f in node.fields
+            ]
+            return "(" + " OR ".join(parts) + ")"
+        # As a cluster's cross_fields with operator "and": every word occurs, each in
+        # any of the fields ("red dog" matches title "red" with caption "dog").
+        per_word = [
+            "(" + " OR ".join(self._visit_match(ir.Match(f, w), params) for f in node.fields) + ")"
+            for w in dict.fromkeys(words)
         ]
-        return "(" + " OR ".join(parts) + ")"
+        return "(" + " AND ".join(per_word) + ")"
 
 
 def _check_scalar(value: Any, field: str) -> None:
