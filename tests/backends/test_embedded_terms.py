@@ -243,14 +243,14 @@ def test_vector_search_with_terms_filter_is_exact(tmp_path) -> None:
 
 
 def test_top_docs_keeps_every_row_that_can_matter() -> None:
-    from es_visual.backends.embedded.search import _top_docs
+    from es_visual.backends.embedded.knn import top_docs
 
     rng = np.random.default_rng(3)
     doc_rids = rng.integers(0, 50, 2000)  # many rows per document
     scores = np.round(rng.random(2000), 2)  # many ties
     pos = np.arange(2000)
     for need in (1, 5, 11, 40):
-        kept_pos, kept = _top_docs(pos, scores, doc_rids, need)
+        kept_pos, kept = top_docs(pos, scores, doc_rids, need)
 
         def best(p, s, need=need):
             out: dict[int, float] = {}

@@ -1,7 +1,8 @@
-"""The embedded store: the ``Backend`` protocol on one machine, no server.
+"""The embedded store: the ``Backend`` and ``IndexAdmin`` protocols on one machine, no
+server; this module is the facade over the package's parts.
 
-Layout of ``data_dir``: one SQLite file per index (``<index>.sqlite``, the
-source of truth: documents, vectors, spec) and a derived vector cache per index
+Layout of ``data_dir`` (``datadir.py``): one SQLite file per index (``<index>.sqlite``,
+the source of truth: documents, vectors, spec) and a derived vector cache per index
 (``<index>.vectors/``: matrix + faiss IVF per target) that is checked against the
 SQLite store before every use and rebuilt or extended when stale.
 
@@ -21,33 +22,31 @@ it creates it.
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from es_visual.backends.base import Capabilities, IndexStats
+from es_visual.backends.embedded.datadir import DataDir
 from es_visual.backends.embedded.handle import IndexHandle
-from es_visual.backends.embedded.search import metadata_search, project, vector_search
+from es_visual.backends.embedded.knn import vector_search
+from es_visual.backends.embedded.metadata import metadata_search
+from es_visual.backends.embedded.rank import rank_search
+from es_visual.backends.embedded.sources import project, put_vectors_back
 from es_visual.backends.embedded.sql import compile_filter
 from es_visual.backends.embedded.vectors import VectorConfig
-from es_visual.core import schema
 from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.core.errors import BackendError, ModelMismatchError, QueryError
 from es_visual.core.ir import MatchAll, Node, SearchRequest
 from es_visual.core.ranking import RankRequest
 from es_visual.core.results import SearchResult
 from es_visual.core.slicing import Slice
-from es_visual.private import private_dir, write_private
+from es_visual.private import private_dir
 
-_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,199}$")
-# alias -> index, written atomically by ``swap_alias``.
-ALIASES_FILE = "aliases.json"
+if TYPE_CHECKING:
+    from es_visual.backends.base import Backend, IndexAdmin
 
 
 class EmbeddedBackend:
@@ -57,19 +56,12 @@ class EmbeddedBackend:
     def __init__(self, data_dir: str | Path, *, vectors: VectorConfig | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser()
         self.config = vectors or VectorConfig()
+        self._files = DataDir(self.data_dir)
         self._indexes: dict[str, IndexHandle] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._alias_cache: tuple[tuple[int, int] | None, dict[str, str]] = (None, {})
 
     # --- opening indexes -----------------------------------------------------------------
-
-    def _paths(self, index: str) -> tuple[Path, Path]:
-        if not isinstance(index, str) or not _INDEX_NAME.match(index) or ".." in index:
-            raise QueryError(
-                f"invalid index name {index!r}: lowercase letters, digits, _ - . (max 200)"
-            )
-        return self.data_dir / f"{index}.sqlite", self.data_dir / f"{index}.vectors"
 
     def _open(self, index: str, *, create: bool) -> IndexHandle | None:
         if self._closed:
@@ -78,7 +70,7 @@ class EmbeddedBackend:
         handle = self._indexes.get(index)
         if handle is not None:  # the hot path: no path arithmetic per search
             return handle
-        path, cache = self._paths(index)
+        path, cache = self._files.paths(index)
         with self._lock:
             handle = self._indexes.get(index)
             if handle is None:
@@ -126,7 +118,7 @@ class EmbeddedBackend:
         return None if handle is None else handle.store.spec()
 
     def bulk_update(self, index: str, updates: Sequence[DocUpdate]) -> BulkResult:
-        blocked = self._blocked(index)
+        blocked = self._files.write_block(index)
         if blocked:
             return BulkResult(errors=[ItemError(u.id, blocked, retryable=True) for u in updates])
         handle = self._open(index, create=True)
@@ -136,20 +128,7 @@ class EmbeddedBackend:
     def block_writes(self, index: str, blocked: bool) -> None:
         """Refuse (or allow again) writes to ``index`` from every process, as
         ``index.blocks.write`` does on a cluster: a marker file beside the index."""
-        marker = self._paths(self.resolve_index(index))[0].with_suffix(".write-blocked")
-        if blocked:
-            marker.touch()
-        else:
-            marker.unlink(missing_ok=True)
-
-    def _blocked(self, index: str) -> str | None:
-        marker = self._paths(self.resolve_index(index))[0].with_suffix(".write-blocked")
-        if marker.exists():
-            return (
-                f"index {index!r} is read-only while `es-visual reindex` finishes; "
-                "run this again in a moment"
-            )
-        return None
+        self._files.block_writes(index, blocked)
 
     def get(
         self, index: str, doc_id: str, *, acl: Node = MatchAll(), with_vectors: bool = False
@@ -170,11 +149,11 @@ class EmbeddedBackend:
             return None
         source = json.loads(row[1])
         if with_vectors:
-            _put_vectors_back(source, handle.store.doc_vectors(row[0]))
+            put_vectors_back(source, handle.store.doc_vectors(row[0]))
         return source
 
     def delete(self, index: str, ids: Iterable[str]) -> int:
-        blocked = self._blocked(index)
+        blocked = self._files.write_block(index)
         if blocked:
             raise BackendError(blocked)
         handle = self._open(index, create=False)
@@ -215,7 +194,7 @@ class EmbeddedBackend:
                     continue
                 source = json.loads(raw)
                 if with_vectors:
-                    _put_vectors_back(source, handle.store.doc_vectors(rid))
+                    put_vectors_back(source, handle.store.doc_vectors(rid))
                 yield doc_id, project(source, include)
             if len(rows) < batch_size:
                 return
@@ -238,8 +217,6 @@ class EmbeddedBackend:
 
     def rank_search(self, request: RankRequest) -> SearchResult:
         """A text search's concept-label or BM25 ranking (``query.ranking.RankSearch``)."""
-        from es_visual.backends.embedded.rank import rank_search
-
         handle = self._open(request.index, create=False)
         if handle is None:
             return SearchResult(hits=(), took_ms=0.0)
@@ -262,10 +239,9 @@ class EmbeddedBackend:
             "!= ''"
         ).fetchone()[0]
         vectors = dict(conn.execute("SELECT target, count(*) FROM vectors GROUP BY target"))
-        path, cache = self._paths(self.resolve_index(index))
-        files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
-        disk = sum(f.stat().st_size for f in files if f.exists())
-        disk_cache = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+        concrete = self.resolve_index(index)
+        path = self._files.paths(concrete)[0]
+        disk, disk_cache = self._files.disk_bytes(concrete)
         ann = {
             t: {"vectors": tv.n_alive, "nlist": tv.nlist}
             for t, tv in handle.targets.items()
@@ -318,28 +294,10 @@ class EmbeddedBackend:
 
     def resolve_index(self, index: str) -> str:
         """The index ``index`` names: the alias record's target, else itself."""
-        return self._aliases().get(index, index)
-
-    def _aliases(self) -> dict[str, str]:
-        """``aliases.json`` in the data dir, re-read only when it changed on disk, so an
-        alias swapped by another process (a reindex beside a serving UI) is seen at once."""
-        path = self.data_dir / ALIASES_FILE
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return {}
-        key = (st.st_mtime_ns, st.st_size)
-        cached_key, aliases = self._alias_cache
-        if cached_key != key:
-            try:
-                aliases = dict(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError) as exc:
-                raise BackendError(f"cannot read the alias record {path}: {exc}") from exc
-            self._alias_cache = (key, aliases)
-        return aliases
+        return self._files.resolve(index)
 
     def index_exists(self, index: str) -> bool:
-        return self._paths(self.resolve_index(index))[0].exists()
+        return self._files.exists(index)
 
     def create_index_like(self, source: str, target: str, spec: VisualSpec) -> None:
         """The store has no user mapping to copy: ``target`` set up for ``spec``."""
@@ -363,16 +321,14 @@ class EmbeddedBackend:
         """Point ``alias`` at ``target`` with one atomic write of the alias record; an
         index that was called ``alias`` itself is deleted after it (its documents were
         copied), as Elasticsearch's ``remove_index`` action does. Returns what it left."""
-        self._paths(alias)
+        self._files.paths(alias)
         if self.resolve_index(target) != target:
             raise QueryError(f"{target!r} is an alias; point {alias!r} at an index")
-        aliases = dict(self._aliases())
+        aliases = dict(self._files.aliases())
         previous = aliases.get(alias)
-        concrete = previous is None and self._paths(alias)[0].exists()
+        concrete = previous is None and self._files.paths(alias)[0].exists()
         aliases[alias] = target
-        record = self.data_dir / ALIASES_FILE
-        # The swap (an atomic rename): readers see the old record or the new one.
-        write_private(record, json.dumps(aliases, indent=1, sort_keys=True).encode("utf-8"))
+        self._files.write_aliases(aliases)  # the swap: one atomic rename
         if concrete:
             self._drop_files(alias)
             return [alias]
@@ -383,10 +339,7 @@ class EmbeddedBackend:
             handle = self._indexes.pop(index, None)
         if handle is not None:
             handle.close()
-        path, cache = self._paths(index)
-        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-            f.unlink(missing_ok=True)
-        shutil.rmtree(cache, ignore_errors=True)
+        self._files.remove(index)
 
     def close(self) -> None:
         with self._lock:
@@ -402,16 +355,7 @@ class EmbeddedBackend:
         self.close()
 
 
-def _put_vectors_back(source: dict[str, Any], rows: list[tuple[str, int | None, bytes]]) -> None:
-    visual = source.get(schema.ROOT)
-    if not isinstance(visual, dict):
-        return
-    for target, child, blob in rows:
-        vector = np.frombuffer(blob, dtype=np.float32).tolist()
-        if target == "scene":
-            visual["scene"] = vector
-            continue
-        children = visual.get(target)
-        in_range = isinstance(children, list) and child is not None and 0 <= child < len(children)
-        if in_range and isinstance(children[child], dict):
-            children[child] = {**children[child], "vector": vector}
+if TYPE_CHECKING:
+    # Checked by mypy, never run: the store satisfies both protocols it is used through.
+    _AS_BACKEND: type[Backend] = EmbeddedBackend
+    _AS_ADMIN: type[IndexAdmin] = EmbeddedBackend

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from es_visual.backends.embedded.store import IndexStore
-from es_visual.backends.embedded.terms import TermsEvaluator, _rids, ensure_terms
+from es_visual.backends.embedded.terms import TermsEvaluator, ensure_terms, select_rids
 from es_visual.backends.embedded.vectors import TargetVectors, VectorConfig
 from es_visual.core.ir import TARGETS, MatchAll, Node
 
@@ -41,7 +41,7 @@ class IndexHandle:
         cached = self._all_rids
         if cached is not None and cached[0] == generation:
             return cached[1]
-        rids = _rids(self.store.conn(), "SELECT rid FROM docs", [], ordered=False)
+        rids = select_rids(self.store.conn(), "SELECT rid FROM docs", [], ordered=False)
         self._all_rids = (generation, rids)
         return rids
 

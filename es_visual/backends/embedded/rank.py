@@ -23,10 +23,9 @@ import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from es_visual.backends.embedded.handle import IndexHandle
-from es_visual.backends.embedded.search import project
+from es_visual.backends.embedded.sources import project, values_at
 from es_visual.backends.embedded.sql import tokenize
 from es_visual.core import ir
 from es_visual.core import labels as schema
@@ -111,7 +110,7 @@ class _TextStats:
         for rid, doc_id, raw in h.store.conn().execute("SELECT rid, id, source FROM docs"):
             source = json.loads(raw)
             for field, parts in zip(self.fields, paths, strict=True):
-                tokens = [t for v in _strings(source, parts) for t in tokenize(v)]
+                tokens = [t for v in values_at(source, parts) for t in tokenize(str(v))]
                 if not tokens:
                     continue
                 self.ids[rid] = doc_id
@@ -143,16 +142,6 @@ class _TextStats:
             for rid, score in best.items():
                 total[rid] += score
         return total
-
-
-def _strings(value: Any, parts: list[str]) -> list[str]:
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item, parts)]
-    if not parts:
-        return [str(value)] if isinstance(value, str | int | float) else []
-    if isinstance(value, dict) and parts[0] in value:
-        return _strings(value[parts[0]], parts[1:])
-    return []
 
 
 _cache: weakref.WeakKeyDictionary[IndexHandle, tuple[tuple[int, tuple[str, ...]], _TextStats]]

@@ -34,7 +34,7 @@ from es_visual.core import ir
 from es_visual.core.errors import CursorError, QueryError
 from es_visual.core.nested import nested_path, relative
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-][A-Za-z0-9_@$\-]*$")
+FIELD_SEGMENT = re.compile(r"^[A-Za-z0-9_@$\-][A-Za-z0-9_@$\-]*$")
 _TOKEN = re.compile(r"\w+")
 ID_FIELD = "_id"
 
@@ -42,7 +42,7 @@ ID_FIELD = "_id"
 def json_path(field: str) -> str:
     """``a.b`` -> ``$."a"."b"``; ``QueryError`` for names that are not plain dotted fields."""
     parts = field.split(".") if isinstance(field, str) else []
-    if not parts or not all(_SEGMENT.match(p) for p in parts):
+    if not parts or not all(FIELD_SEGMENT.match(p) for p in parts):
         raise QueryError(f"invalid field name {field!r}: use letters, digits, _ - @ and dots")
     return "$" + "".join(f'."{p}"' for p in parts)
 

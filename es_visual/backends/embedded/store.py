@@ -1,7 +1,8 @@
 """One index of the embedded store: a SQLite file, the source of truth.
 
-Tables: ``docs`` (the JSON source without vectors), ``vectors`` (one float32 blob
-per scene vector or child vector, with the child's index and time),
+Tables: ``docs`` (the JSON source without vectors; ``updates.py`` turns a
+``DocUpdate`` into it), ``vectors`` (one float32 blob per scene vector or child
+vector, with the child's index and time), ``doc_terms`` (``terms.py``),
 ``tombstones`` (vector rows removed, so an in-memory ANN cache can catch up
 without reloading) and ``meta`` (spec, a write generation, a store uuid).
 
@@ -31,8 +32,13 @@ import numpy as np
 
 from es_visual.backends.embedded.sql import register_functions
 from es_visual.backends.embedded.terms import TERMS_SCHEMA, index_doc, unindex_docs
-from es_visual.core import schema
-from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec, is_utf8
+from es_visual.backends.embedded.updates import (
+    ItemFailure,
+    dumps_source,
+    merged_source,
+    prepare_update,
+)
+from es_visual.core.documents import BulkResult, DocUpdate, ItemError, VisualSpec
 from es_visual.core.errors import BackendError
 from es_visual.private import private_dir, private_file
 
@@ -63,8 +69,6 @@ CREATE INDEX IF NOT EXISTS tombstones_by_target ON tombstones (target, seq);
 
 # Tombstones older than this many are dropped; a cache that far behind reloads instead.
 TOMBSTONE_KEEP = 500_000
-
-CHILD_TARGETS = schema.CHILD_TARGETS
 
 
 class VectorRows:
@@ -167,8 +171,8 @@ class IndexStore:
         with self.write() as conn:
             for update in updates:
                 try:
-                    prepared = _prepare(update, spec)
-                except _ItemFailure as exc:
+                    prepared = prepare_update(update, spec)
+                except ItemFailure as exc:
                     result.errors.append(ItemError(str(update.id), str(exc), status=exc.status))
                     continue
                 doc, vectors = prepared
@@ -181,19 +185,19 @@ class IndexStore:
                         continue
                     rid = conn.execute(
                         "INSERT INTO docs (id, source) VALUES (?, ?)",
-                        (update.id, _dumps(doc)),
+                        (update.id, dumps_source(doc)),
                     ).lastrowid
                     index_doc(conn, rid, doc, replace=False)
                 else:
                     rid, old = row
                     try:
-                        # An older row may hold flat dotted keys literally: expand them too.
-                        kept = without_fields(json.loads(old), update.unset)
-                        merged = expand_dotted(deep_merge(kept, doc))
-                    except _ItemFailure as exc:
+                        merged = merged_source(json.loads(old), doc, update.unset)
+                    except ItemFailure as exc:
                         result.errors.append(ItemError(update.id, str(exc), status=exc.status))
                         continue
-                    conn.execute("UPDATE docs SET source = ? WHERE rid = ?", (_dumps(merged), rid))
+                    conn.execute(
+                        "UPDATE docs SET source = ? WHERE rid = ?", (dumps_source(merged), rid)
+                    )
                     index_doc(conn, rid, merged, replace=True)
                 for target, rows in vectors.items():
                     _drop_vectors(conn, rid, target)
@@ -309,10 +313,6 @@ class IndexStore:
         arr = np.asarray(rows, dtype=np.int64)
         return int(arr[-1, 0]), arr[:, 1]
 
-    def max_tombstone(self) -> int:
-        row = self.conn().execute("SELECT max(seq) FROM tombstones").fetchone()
-        return int(row[0] or 0)
-
 
 class _Transaction:
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -379,167 +379,3 @@ def _to_rows(rows: list[tuple[Any, ...]]) -> VectorRows:
         np.asarray([math.nan if x is None else x for x in t], np.float32),
         matrix,
     )
-
-
-def _dumps(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Elasticsearch ``_update`` with ``doc``: objects merge key by key, the rest is replaced."""
-    out = dict(old)
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def without_fields(source: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
-    """``source`` less each dotted field (``DocUpdate.unset``), in either spelling: nested
-    or a flat dotted key an older row may hold literally. Objects left empty go too."""
-    if not fields:
-        return source
-    out = dict(source)
-    for dotted in fields:
-        out.pop(dotted, None)
-        head, dot, rest = dotted.partition(".")
-        if dot and isinstance(out.get(head), dict):
-            inner = without_fields(out[head], [rest])
-            if inner:
-                out[head] = inner
-            else:
-                del out[head]
-    return out
-
-
-def expand_dotted(obj: dict[str, Any]) -> dict[str, Any]:
-    """``{"acl.read": [...]}`` as ``{"acl": {"read": [...]}}``, as Elasticsearch maps a
-    dotted name, so a filter (and the ACL) reads both spellings alike. Where both
-    spellings give one field values, it holds them all (Elasticsearch indexes both);
-    an object in one spelling and a value in the other is refused, as there."""
-    if not any("." in k or isinstance(v, dict | list) for k, v in obj.items()):
-        return dict(obj)
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        value = _expand_value(value)
-        parts = key.split(".")
-        if len(parts) > 1 and all(parts):
-            for part in reversed(parts[1:]):
-                value = {part: value}
-            key = parts[0]
-        out[key] = _join(key, out[key], value) if key in out else value
-    return out
-
-
-def _expand_value(value: Any) -> Any:
-    if isinstance(value, dict):
-        return expand_dotted(value)
-    if isinstance(value, list):
-        return [expand_dotted(v) if isinstance(v, dict) else v for v in value]
-    return value
-
-
-def _join(key: str, old: Any, new: Any) -> Any:
-    if old is None:
-        return new
-    if new is None:
-        return old
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = dict(old)
-        for k, v in new.items():
-            out[k] = _join(f"{key}.{k}", out[k], v) if k in out else v
-        return out
-    if isinstance(old, dict) or isinstance(new, dict):
-        raise _ItemFailure(f"field {key!r} is given both as an object and as a value")
-    return [*(old if isinstance(old, list) else [old]), *(new if isinstance(new, list) else [new])]
-
-
-# --- turning an update into a stored source and vector rows ------------------------------------
-
-
-class _ItemFailure(Exception):
-    def __init__(self, reason: str, status: int = 400) -> None:
-        super().__init__(reason)
-        self.status = status
-
-
-Rows = list[tuple[int | None, float | None, bytes]]
-
-
-def _prepare(update: DocUpdate, spec: VisualSpec | None) -> tuple[dict[str, Any], dict[str, Rows]]:
-    """(source without vectors, target -> vector rows replacing that target's)."""
-    if not isinstance(update.id, str) or not update.id:
-        raise _ItemFailure(f"document id must be a non-empty string, not {update.id!r}")
-    if not update.id.isascii() and not is_utf8(update.id):
-        raise _ItemFailure(f"document id {update.id!r} is not valid UTF-8 (lone surrogates)")
-    if not isinstance(update.doc, dict):
-        raise _ItemFailure(f"document must be an object, not {type(update.doc).__name__}")
-    doc = expand_dotted(update.doc)
-    vectors: dict[str, Rows] = {}
-    if schema.ROOT not in doc:
-        return _checked(doc), vectors
-    visual = doc[schema.ROOT]
-    if not isinstance(visual, dict):
-        # ``visual`` replaced by a scalar or null: no vector survives it.
-        return _checked(doc), {t: [] for t in schema.TARGETS}
-    visual = dict(visual)
-    doc[schema.ROOT] = visual
-    if "scene" in visual:
-        scene = visual.pop("scene")
-        vectors["scene"] = (
-            [] if scene is None else [(None, None, _blob(scene, spec, "scene", schema.SCENE_FIELD))]
-        )
-    for target in CHILD_TARGETS:
-        if target not in visual:
-            continue
-        children = visual[target]
-        if children is None:
-            vectors[target] = []
-            continue
-        path = schema.NESTED_PATHS[target]
-        if not isinstance(children, list):
-            raise _ItemFailure(f"{path} must be a list of objects")
-        rows: Rows = []
-        stripped = []
-        for i, child in enumerate(children):
-            if not isinstance(child, dict):
-                raise _ItemFailure(f"{path}[{i}] must be an object")
-            child = dict(child)
-            vec = child.pop("vector", None)
-            if vec is not None:
-                t = child.get("t")
-                t = float(t) if isinstance(t, int | float) and not isinstance(t, bool) else None
-                rows.append((i, t, _blob(vec, spec, target, f"{path}[{i}].vector")))
-            stripped.append(child)
-        visual[target] = stripped
-        vectors[target] = rows
-    return _checked(doc), vectors
-
-
-def _checked(doc: dict[str, Any]) -> dict[str, Any]:
-    try:
-        _dumps(doc)
-    except (TypeError, ValueError) as exc:
-        raise _ItemFailure(f"document is not JSON: {exc}") from None
-    return doc
-
-
-def _blob(vec: Any, spec: VisualSpec | None, target: str, where: str) -> bytes:
-    if spec is None:
-        raise _ItemFailure(f"{where}: the index has no visual spec yet; call ensure_index first")
-    dims = spec.face_dims if target == "faces" else spec.dims
-    if dims is None:
-        raise _ItemFailure(f"{where}: the index spec has no face model (face_dims)")
-    try:
-        arr = np.asarray(vec, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise _ItemFailure(f"{where} must be a list of numbers") from None
-    if arr.ndim != 1:
-        raise _ItemFailure(f"{where} must be a flat list of numbers")
-    if arr.shape[0] != dims:
-        raise _ItemFailure(f"{where} has {arr.shape[0]} dims; the index expects {dims}")
-    if not np.all(np.isfinite(arr)):
-        raise _ItemFailure(f"{where} holds NaN or infinity")
-    return arr.tobytes()

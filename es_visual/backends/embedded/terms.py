@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from es_visual.backends.embedded.sql import _SEGMENT, ID_FIELD, compile_filter, json_path
+from es_visual.backends.embedded.sql import FIELD_SEGMENT, ID_FIELD, compile_filter, json_path
 from es_visual.core import ir, schema
 from es_visual.core.nested import NESTED_PATHS, nested_path
 
@@ -80,7 +80,7 @@ def doc_terms(source: dict[str, Any]) -> set[tuple[str, Any]]:
     while stack:
         prefix, obj = stack.pop()
         for key, value in obj.items():
-            if not isinstance(key, str) or not _SEGMENT.match(key):
+            if not isinstance(key, str) or not FIELD_SEGMENT.match(key):
                 continue
             field = prefix + key
             if isinstance(value, dict):
@@ -152,7 +152,9 @@ def ensure_terms(conn: sqlite3.Connection) -> None:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _rids(conn: sqlite3.Connection, sql: str, params: list[Any], *, ordered: bool) -> np.ndarray:
+def select_rids(
+    conn: sqlite3.Connection, sql: str, params: list[Any], *, ordered: bool
+) -> np.ndarray:
     """Rids as int64 numpy, sorted and unique. group_concat keeps it to one Python row:
     100k rids cost a few ms instead of 100k Python tuples."""
     row = conn.execute(f"SELECT group_concat(rid) FROM ({sql})", params).fetchone()
@@ -219,7 +221,7 @@ class TermsEvaluator:
         ):
             values = node.values if not isinstance(node, ir.Term) else (node.value,)
             ids = json.dumps([str(v) for v in values])
-            return _rids(
+            return select_rids(
                 self.conn,
                 "SELECT rid FROM docs WHERE id IN (SELECT value FROM json_each(?))",
                 [ids],
@@ -229,7 +231,7 @@ class TermsEvaluator:
             return None
         if isinstance(node, ir.Term):
             compile_filter(node)  # the same validation (field name, value type) as the scan
-            return _rids(
+            return select_rids(
                 self.conn,
                 "SELECT rid FROM doc_terms WHERE field = ? AND value = ?",
                 [node.field, node.value],
@@ -239,7 +241,7 @@ class TermsEvaluator:
             compile_filter(node)
             if not node.values:
                 return _EMPTY
-            return _rids(
+            return select_rids(
                 self.conn,
                 "SELECT rid FROM doc_terms WHERE field = ? AND value IN "
                 "(SELECT value FROM json_each(?))",
@@ -253,7 +255,7 @@ class TermsEvaluator:
             if v is not None:
                 conds.append(f"value {op} ?")
                 params.append(float(v))
-        return _rids(
+        return select_rids(
             self.conn,
             f"SELECT rid FROM doc_terms WHERE field = ? AND {' AND '.join(conds)}",
             params,
@@ -267,8 +269,10 @@ class TermsEvaluator:
                 f"SELECT d.rid AS rid FROM docs AS d WHERE d.rid IN "
                 f"(SELECT value FROM json_each(?)) AND {where}"
             )
-            return _rids(self.conn, sql, [json.dumps(within.tolist()), *params], ordered=False)
-        return _rids(
+            return select_rids(
+                self.conn, sql, [json.dumps(within.tolist()), *params], ordered=False
+            )
+        return select_rids(
             self.conn, f"SELECT d.rid AS rid FROM docs AS d WHERE {where}", params, ordered=False
         )
 

@@ -1,6 +1,6 @@
-"""Executing a ``SearchRequest`` on one embedded index.
+"""A search with a query vector on one embedded index (kNN).
 
-Vector searches: the scoped filter (filter AND acl) is resolved to candidate
+The scoped filter (filter AND acl) is resolved to candidate
 documents FIRST, then ranking runs only over those documents' vectors, so the
 page holds the best matches among the documents the caller may see, however
 few match. On a nested target, the filter's conditions on that target's own
@@ -11,9 +11,6 @@ similarities rounded to 1e-6 so that a cursor's score compares equal on the next
 page whichever path ran.
 Pages are ``size`` hits; the cursor is ``(score, id)`` of the last one, and
 paging goes on past ``k`` (``k``/``num_candidates`` only widen the ANN search).
-
-Metadata searches: SQL over the JSON source, sorted by ``sort`` then id, with
-keyset paging (``search_after``) and a total count.
 """
 
 from __future__ import annotations
@@ -21,19 +18,15 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from es_visual.backends.embedded.aggregations import aggregate_values
 from es_visual.backends.embedded.handle import IndexHandle
-from es_visual.backends.embedded.sql import (
-    compile_child_filter,
-    compile_filter,
-    json_path,
-    order_and_after,
-)
+from es_visual.backends.embedded.sources import project
+from es_visual.backends.embedded.sql import compile_child_filter, json_path
 from es_visual.backends.embedded.store import IndexStore
 from es_visual.backends.embedded.vectors import Selection, TargetVectors
 from es_visual.core import schema
@@ -250,7 +243,7 @@ class _Picker:
             return []
         scores = np.round(raw.astype(np.float64), SCORE_DECIMALS)
         if self.after is None:
-            pos, scores = _top_docs(pos, scores, self.doc_rids, self.need)
+            pos, scores = top_docs(pos, scores, self.doc_rids, self.need)
         order = np.argsort(-scores, kind="stable")
         rids = self.doc_rids[pos[order]]
         _, first = np.unique(rids, return_index=True)
@@ -278,7 +271,7 @@ class _Picker:
         return out[: self.need]
 
 
-def _top_docs(
+def top_docs(
     pos: np.ndarray, scores: np.ndarray, doc_rids: np.ndarray, need: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Only the rows that can matter for the ``need`` best documents, without sorting all.
@@ -348,121 +341,3 @@ def _matched(kind: str, score: float, index: int, stored: list[Any]) -> Matched:
         bbox=tuple(float(v) for v in bbox) if isinstance(bbox, list) and len(bbox) == 4 else None,  # type: ignore[arg-type]
         t=float(t) if isinstance(t, int | float) and not isinstance(t, bool) else None,
     )
-
-
-# --- metadata search -------------------------------------------------------------------------
-
-
-def metadata_search(h: IndexHandle, req: SearchRequest) -> SearchResult:
-    started = time.perf_counter()
-    where, params = compile_filter(req.scoped_filter)
-    sort = tuple(s for s in req.sort if s.field != "_score")
-    cols, col_params, order, after_sql, after_params = order_and_after(sort, req.after)
-    conn = h.store.conn()
-    total = conn.execute(f"SELECT count(*) FROM docs AS d WHERE {where}", params).fetchone()[0]
-    inner = "d.rid, d.id, d.source" + (f", {cols}" if cols else "")
-    rows = conn.execute(
-        f"SELECT * FROM (SELECT {inner} FROM docs AS d WHERE {where}) AS d "
-        f"WHERE {after_sql} ORDER BY {order} LIMIT ?",
-        [*col_params, *params, *after_params, req.size + 1],
-    ).fetchall()
-    more = len(rows) > req.size
-    hits = []
-    for row in rows[: req.size]:
-        _, doc_id, raw, *keys = row
-        source = json.loads(raw)
-        hits.append(
-            Hit(id=doc_id, score=None, source=project(source, req.fields), sort=(*keys, doc_id))
-        )
-    aggs = {f: aggregate_sql(h, where, params, f, req.aggregation_size) for f in req.aggregations}
-    return SearchResult(
-        hits=tuple(hits),
-        took_ms=(time.perf_counter() - started) * 1000,
-        total=total,
-        next_cursor=encode_cursor(hits[-1].sort) if more and hits else None,  # type: ignore[arg-type]
-        aggregations=aggs,
-    )
-
-
-# --- aggregations and source filtering ----------------------------------------------------------
-
-
-def _bucket_order(item: tuple[Scalar, int]) -> tuple[int, bool, Any]:
-    key, count = item
-    return (-count, isinstance(key, str), key)
-
-
-def aggregate_sql(
-    h: IndexHandle, where: str, params: list[Any], field: str, size: int
-) -> list[tuple[Scalar, int]]:
-    """Terms counts over the documents matching ``where``; list elements count one by one."""
-    rows = (
-        h.store.conn()
-        .execute(
-            f"SELECT je.value, je.type, count(DISTINCT d.rid) AS c "
-            f"FROM docs AS d, json_each(d.source, ?) AS je "
-            f"WHERE ({where}) AND je.type NOT IN ('object', 'array', 'null') "
-            f"GROUP BY je.value, je.type ORDER BY c DESC, je.value LIMIT ?",
-            [json_path(field), *params, size],
-        )
-        .fetchall()
-    )
-    buckets = [(bool(v) if t in ("true", "false") else v, c) for v, t, c in rows]
-    return sorted(buckets, key=_bucket_order)
-
-
-def aggregate_values(
-    sources: Iterable[dict[str, Any]], field: str, size: int
-) -> list[tuple[Scalar, int]]:
-    """The same terms counts, over sources already in hand (a vector query's hits)."""
-    json_path(field)  # validates
-    counts: Counter = Counter()
-    for src in sources:
-        counts.update(set(_values_at(src, field.split("."))))
-    return sorted(counts.items(), key=_bucket_order)[:size]
-
-
-def _values_at(value: Any, parts: list[str]) -> list[Scalar]:
-    if isinstance(value, list):
-        return [v for item in value for v in _values_at(item, parts)]
-    if not parts:
-        return [value] if isinstance(value, str | int | float) else []
-    if isinstance(value, dict) and parts[0] in value:
-        return _values_at(value[parts[0]], parts[1:])
-    return []
-
-
-def project(source: dict[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
-    """Source includes: only the dotted ``fields`` (``*`` matches one key), structure kept."""
-    if fields is None:
-        return source
-    out: dict[str, Any] = {}
-    for f in fields:
-        _include(source, out, f.split("."))
-    return out
-
-
-def _include(src: Any, dst: dict[str, Any], parts: list[str]) -> None:
-    if not isinstance(src, dict):
-        return
-    head, rest = parts[0], parts[1:]
-    keys = list(src) if head == "*" else [head] if head in src else []
-    for key in keys:
-        value = src[key]
-        if not rest:
-            dst[key] = value
-        elif isinstance(value, dict):
-            sub = dst.setdefault(key, {})
-            if isinstance(sub, dict):
-                _include(value, sub, rest)
-        elif isinstance(value, list):
-            prev = dst.get(key)
-            items = (
-                prev
-                if isinstance(prev, list) and len(prev) == len(value)
-                else [{} if isinstance(v, dict) else None for v in value]
-            )
-            for item, v in zip(items, value, strict=True):
-                if isinstance(item, dict):
-                    _include(v, item, rest)
-            dst[key] = items
