@@ -58,8 +58,9 @@ def put_vectors_back(source: dict[str, Any], rows: list[tuple[str, int | None, b
             visual["scene"] = vector
             continue
         children = visual.get(target)
-        in_range = isinstance(children, list) and child is not None and 0 <= child < len(children)
-        if in_range and isinstance(children[child], dict):
+        if not isinstance(children, list) or child is None or not 0 <= child < len(children):
+            continue
+        if isinstance(children[child], dict):
             children[child] = {**children[child], "vector": vector}
 
 

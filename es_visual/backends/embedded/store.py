@@ -187,6 +187,7 @@ class IndexStore:
                         "INSERT INTO docs (id, source) VALUES (?, ?)",
                         (update.id, dumps_source(doc)),
                     ).lastrowid
+                    assert rid is not None  # an INSERT into a rowid table always sets it
                     index_doc(conn, rid, doc, replace=False)
                 else:
                     rid, old = row

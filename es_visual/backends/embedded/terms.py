@@ -250,7 +250,8 @@ class TermsEvaluator:
             )
         assert isinstance(node, ir.Range)
         json_path(node.field)
-        conds, params = ["typeof(value) IN ('integer', 'real')"], [node.field]
+        conds = ["typeof(value) IN ('integer', 'real')"]
+        params: list[Any] = [node.field]
         for op, v in ((">", node.gt), (">=", node.gte), ("<", node.lt), ("<=", node.lte)):
             if v is not None:
                 conds.append(f"value {op} ?")

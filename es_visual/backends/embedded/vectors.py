@@ -33,12 +33,16 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from es_visual.backends.embedded.store import IndexStore
 from es_visual.core.vectors import l2_normalize
 from es_visual.private import make_private, private_dir, write_private
+
+if TYPE_CHECKING:
+    import faiss  # imported when first needed: it is slow to load
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +108,13 @@ class TargetVectors:
         self.n_docs = 0
         self.last_vid = 0
         self.last_seq = 0
-        self.ivf = None
+        self.ivf: faiss.Index | None = None
         self.ivf_n = 0
         self.trained_n = 0
         self.nlist = 0
         self.max_rid = 0
-        self._selections: list[tuple[tuple[int, int, int], np.ndarray, Selection]] = []
+        # (key, candidates, selection): the candidates array is held so its id stays unique.
+        self._selections: list[tuple[tuple[int, int, int], np.ndarray | None, Selection]] = []
 
     # --- catching up with SQLite -------------------------------------------------------------
 
@@ -306,7 +311,7 @@ class TargetVectors:
         out = np.empty(len(pos), np.float32)
         if len(pos):
             q = np.ascontiguousarray(q, dtype=np.float32)
-            faiss.fvec_inner_products_by_idx(
+            faiss.fvec_inner_products_by_idx(  # type: ignore[attr-defined]  # not in the stubs
                 faiss.swig_ptr(out), faiss.swig_ptr(q), faiss.swig_ptr(self.buf),
                 faiss.swig_ptr(pos), self.dims, 1, len(pos),
             )  # fmt: skip
@@ -323,6 +328,7 @@ class TargetVectors:
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """(positions, scores, exhausted): the ``k`` best selected rows by IVF, best first;
         ``exhausted`` when fewer than ``k`` selected rows exist in the probed lists."""
+        assert self.ivf is not None, "use_exact is true without an IVF"
         faiss = _faiss_threads(build=False)
 
         params = faiss.SearchParametersIVF()
