@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from es_visual.backends.embedded import EmbeddedBackend
 from es_visual.core.documents import BulkResult
 from es_visual.core.segments import merge_segments
 from es_visual.ingest import analyze_video  # noqa: F401  (registers the video analyzer)
@@ -216,11 +217,8 @@ def test_faces_in_video_frames_carry_their_time(tmp_path: Path, shots, scene_mod
 # --- through the embedded store and the DSL ---------------------------------------------
 
 
-def embedded_store(tmp_path: Path):
-    module = pytest.importorskip(
-        "es_visual.backends.embedded", reason="the embedded backend is not in this tree yet"
-    )
-    return module.EmbeddedBackend(tmp_path / "store")
+def embedded_store(tmp_path: Path) -> EmbeddedBackend:
+    return EmbeddedBackend(tmp_path / "store")
 
 
 def ingest_store(backend, root: Path, config: PipelineConfig, embedder):
