@@ -49,6 +49,8 @@ def _include(src: Any, dst: dict[str, Any], parts: list[str]) -> None:
 
 
 def put_vectors_back(source: dict[str, Any], rows: list[tuple[str, int | None, bytes]]) -> None:
+    """The stored vectors (``IndexStore.doc_vectors``) back into ``source``, in place, as
+    they were written: ``visual.scene``, and each child's ``vector`` beside its fields."""
     visual = source.get(schema.ROOT)
     if not isinstance(visual, dict):
         return
