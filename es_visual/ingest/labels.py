@@ -6,7 +6,7 @@ A picture gets the labels of its scene vector; a video gets labels on each frame
 and its own ``visual.labels`` are the frames' merged (``labels.merge_pairs``).
 
 The preset's ``labels`` section tunes it: ``labels: false`` turns it off,
-``labels: {top: 8, min_score: 0.02}`` sets how many and how sure. A model
+``labels: {top: 12, min_score: 0.005}`` sets how many and how sure. A model
 without a classification head (CLIP) writes no labels; a missing data file
 (timm not installed) is logged once and the ingest goes on without labels.
 """
