@@ -89,7 +89,9 @@ def test_ingest_writes_labels_with_scores_best_first(store) -> None:
     pairs = schema.read_pairs(doc["visual"])
     assert pairs and pairs[0][0] in {"Egyptian cat", "tabby", "tiger cat"}
     scores = [s for _, s in pairs]
-    assert scores == sorted(scores, reverse=True) and all(schema.MIN_SCORE <= s <= 1 for s in scores)
+    assert scores == sorted(scores, reverse=True) and all(
+        schema.MIN_SCORE <= s <= 1 for s in scores
+    )
     coffee = schema.read_pairs(store.get(INDEX, "coffee.png")["visual"])
     assert coffee[0][0] == "espresso"
 
