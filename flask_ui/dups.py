@@ -53,7 +53,7 @@ def find_groups(state: AppState, user: User, args: Any) -> dict[str, Any]:
     ``limit``. Each member says whether this user may change it (``writable``)."""
     from es_visual.dup_actions import copy_reason, existing_ids
     from es_visual.duplicates import default_threshold, find_duplicates
-    from es_visual.query.search import Search
+    from es_visual.query.params import SearchParams, build_search
 
     backend = state.backend()
     spec = backend.visual_spec(state.index)
@@ -77,12 +77,10 @@ def find_groups(state: AppState, user: User, args: Any) -> dict[str, Any]:
     if spec is None:
         out["error"] = "No vectors in this index yet: ingest some media first."
         return out
-    search = Search.for_index(state.settings, state.backend(), state.index).as_user(
-        user.name, groups=list(user.groups)
-    )
+    # The same SearchParams -> Search as the search page, the API and the CLI.
+    params = SearchParams(where=where, user=user.name, groups=tuple(user.groups))
     try:
-        if where:
-            search = search.where(where)
+        search = build_search(state.settings, backend, params)
         report = find_duplicates(
             backend, search, threshold=out["threshold"], mirrored=mirrored, limit_groups=limit
         )

@@ -125,7 +125,7 @@ def dups(
     """
     from es_visual.duplicates import find_duplicates
     from es_visual.query.acl import AclPolicy
-    from es_visual.query.search import Search
+    from es_visual.query.params import SearchParams, build_search
 
     group_names = [g.strip() for item in groups for g in item.split(",") if g.strip()]
     if group_names and not as_user:
@@ -154,11 +154,9 @@ def dups(
             sys.exit(EXIT_PARTIAL)
         return
 
-    s = Search.for_index(app.settings, app.backend())
-    if where:
-        s = s.where(where)
-    if as_user:
-        s = s.as_user(as_user, groups=group_names)
+    # The same SearchParams -> Search as `search` and the UI: one field map, one ACL rule.
+    params = SearchParams(where=where or "", user=as_user, groups=group_names)
+    s = build_search(app.settings, app.backend(), params)
 
     with click.progressbar(
         length=1,

@@ -15,7 +15,7 @@ import pytest
 from live_backends import open_cluster
 from live_engines import ENGINES
 
-from tests.ui.conftest import make_settings
+from tests.ui.conftest import login, make_settings
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 VECTOR = [0.6, 0.8, 0.0]
@@ -93,19 +93,25 @@ def test_same_query_on_a_users_cluster_index(engine: str, live_engine_url, tmp_p
     """A user's index with its own ``owner`` field, which no setting names: the field
     map is read from the mapping, by the CLI and the UI alike."""
     from es_visual.core import ir
+    from es_visual.core.documents import VisualSpec
     from es_visual.core.errors import UnknownFieldError
     from es_visual.query.fieldmap import FieldMap
 
     backend = open_cluster(engine, live_engine_url(engine))
     index = f"same-query-{engine}"
     backend.client.indices.delete(index=index, ignore_unavailable=True)
+    # The user's own index, extended by es-visual (as `es-visual init` does); OpenSearch
+    # needs index.knn at creation for the vectors es-visual adds.
+    knn = {"index": {"knn": True}} if ENGINES[engine].family == "opensearch" else {}
     backend.client.indices.create(
         index=index,
         body={
-            "mappings": {"properties": {"owner": {"type": "keyword"}, "title": {"type": "text"}}}
+            "settings": knn,
+            "mappings": {"properties": {"owner": {"type": "keyword"}, "title": {"type": "text"}}},
         },
     )
     try:
+        backend.ensure_index(index, VisualSpec("test-model@1", len(VECTOR)))
         backend.client.index(index=index, id="u1", body={"owner": "team-b", "title": "a boat"})
         backend.refresh(index)
         settings = make_settings(
@@ -115,9 +121,14 @@ def test_same_query_on_a_users_cluster_index(engine: str, live_engine_url, tmp_p
             FieldMap.from_settings(settings).resolve("owner")
         args = {"similar": "u1", "where": "owner=team-b"}
         opts = {"asset": "u1", "where": "owner=team-b", "as_user": "bob", "limit": 24}
-        request = _same(
-            _ui_search(_app(settings, backend), args), _cli_search(settings, backend, opts), backend
-        )
+        app = _app(settings, backend)
+        request = _same(_ui_search(app, args), _cli_search(settings, backend, opts), backend)
+        # And the API answers it (it raised UnknownFieldError when the UI read only settings).
+        client = app.test_client()
+        assert login(client, "bob").status_code == 302
+        found = client.get("/api/search?where=owner%3Dteam-b")
+        assert found.status_code == 200, found.get_data(as_text=True)
+        assert [h["id"] for h in found.get_json()["hits"]] == ["u1"]
         assert repr(ir.Term("owner", "team-b")) in repr(request.filter), request.filter
     finally:
         backend.client.indices.delete(index=index, ignore_unavailable=True)
