@@ -358,7 +358,7 @@ def text_search_support(state: AppState) -> tuple[bool, str]:
         embedder = state.embedder()
     except Exception as exc:  # a missing model must not take the search page down
         return False, f"The index's model {spec.model} cannot be loaded here: {exc}"
-    if getattr(embedder, "supports_text", False):
+    if embedder.supports_text:
         return True, ""
     return False, (
         f"Search by text needs a model with a text tower (CLIP); this index's model, "

@@ -34,7 +34,7 @@ from es_visual.ingest.analyze import Analysis, analyze
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import Failure, IngestInterrupted, IngestReport, Note
 from es_visual.ingest.sources import Asset, SourceError
-from es_visual.models.base import Embedder
+from es_visual.models.base import Embedder, ImagePreparer
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -299,9 +299,8 @@ def fit_for_model(embedder: Embedder, image: Image.Image, max_side: int) -> Imag
     """A picture ready to wait for the model: the model's own resize where it has one
     (``prepare_image``: done here, in a reader thread, it overlaps with inference), else a
     shrink to ``max_side``, so a batch of 40-megapixel photos never holds gigabytes."""
-    prepare = getattr(embedder, "prepare_image", None)
-    if prepare is not None:
-        return prepare(image)
+    if isinstance(embedder, ImagePreparer):
+        return embedder.prepare_image(image)
     if max(image.size) <= max_side:
         return image
     copy = image.copy()

@@ -36,3 +36,11 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Raises ``ModelUnavailableError`` where the model has no text tower."""
         ...
+
+
+@runtime_checkable
+class ImagePreparer(Protocol):
+    """An embedder that does its per-picture resize on its own (``Embedder``'s optional
+    ``prepare_image``): ingest asks for it by this type, never by the method's name."""
+
+    def prepare_image(self, image: Image.Image) -> Image.Image: ...
