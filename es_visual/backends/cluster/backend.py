@@ -293,6 +293,19 @@ class ClusterBackend:
             self._call(f"checking index {index!r}", self.client.indices.exists, index=index)
         )
 
+    def _put_meta(self, index: str, key: str, value: Any, doing: str) -> None:
+        """Set one key of the index mapping's ``_meta``, keeping the others (the user's
+        own, es-visual's spec), and drop what is cached of the index."""
+        meta = dict(self._get_mapping(index).get("_meta") or {})
+        meta[key] = value
+        self._call(
+            f"{doing} on {index!r}",
+            self.client.indices.put_mapping,
+            index=index,
+            body={"_meta": meta},
+        )
+        self._forget(index)
+
     def _get_mapping(self, index: str) -> dict[str, Any]:
         """The mapping of ``index`` (for an alias: of its first index)."""
         resp = self._call(
@@ -450,16 +463,9 @@ class ClusterBackend:
         if current is None:
             self.ensure_index(index, spec)
             return
-        mapping = self._get_mapping(index)
-        meta = dict(mapping.get("_meta") or {})
-        meta[mappings.META_KEY] = mappings.spec_meta(spec)
-        self._call(
-            f"recording model {spec.model} on {index!r}",
-            self.client.indices.put_mapping,
-            index=index,
-            body={"_meta": meta},
+        self._put_meta(
+            index, mappings.META_KEY, mappings.spec_meta(spec), f"recording model {spec.model}"
         )
-        self._forget(index)
 
     def block_writes(self, index: str, blocked: bool) -> None:
         """``index.blocks.write`` on (or off) for the concrete index ``index`` names."""
@@ -1149,16 +1155,7 @@ class ClusterBackend:
                 batch = []
         if batch:
             written += self._write_ranks(index, batch)
-        mapping = self._get_mapping(index)
-        meta = dict(mapping.get("_meta") or {})
-        meta[mappings.LABEL_RANK_META] = True
-        self._call(
-            f"marking {index!r} as ranked by labels",
-            self.client.indices.put_mapping,
-            index=index,
-            body={"_meta": meta},
-        )
-        self._forget(index)
+        self._put_meta(index, mappings.LABEL_RANK_META, True, "marking as ranked by labels")
         self.refresh(index)
         return written
 

@@ -89,11 +89,14 @@ def doc_terms(source: dict[str, Any]) -> set[tuple[str, Any]]:
             if field in _LISTS:
                 out.update(_child_terms(field, value))
                 continue
-            for item in value if isinstance(value, list) else (value,):
-                sql = _sql_value(item)
-                if sql is not None:
-                    out.add((field, sql))
+            out.update(_field_terms(field, value))
     return out
+
+
+def _field_terms(field: str, value: Any) -> set[tuple[str, Any]]:
+    """(field, SQL value) for a value or each item of a list, those SQL can hold."""
+    items = value if isinstance(value, list) else (value,)
+    return {(field, sql) for sql in map(_sql_value, items) if sql is not None}
 
 
 def _child_terms(path: str, children: Any) -> set[tuple[str, Any]]:
@@ -106,10 +109,7 @@ def _child_terms(path: str, children: Any) -> set[tuple[str, Any]]:
             field = f"{path}.{key}"
             if field not in CHILD_TERMS:
                 continue
-            for item in value if isinstance(value, list) else (value,):
-                sql = _sql_value(item)
-                if sql is not None:
-                    out.add((field, sql))
+            out.update(_field_terms(field, value))
     return out
 
 
