@@ -123,7 +123,9 @@ class Search:
 
     @classmethod
     def from_settings(cls, settings: Settings, index: str | None = None) -> Search:
-        """A search on ``settings.index`` with the configured field map and ACL rule."""
+        """A search on ``settings.index`` with the configured field map and ACL rule, for
+        code with no backend at hand; the front ends use ``for_index`` (the index's own
+        fields, on a cluster read from its mapping)."""
         return cls(
             index or settings.index,
             field_map=FieldMap.from_settings(settings),
