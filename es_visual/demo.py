@@ -109,7 +109,7 @@ def prepare_demo_media(root: Path) -> DemoMedia:
         dest.parent.mkdir(exist_ok=True)
         if not dest.exists():
             shutil.copyfile(src, dest)
-        doc = {
+        doc: dict[str, object] = {
             "id": f"{folder}/{name}",
             "path": f"media/{folder}/{name}",
             "tags": tags,

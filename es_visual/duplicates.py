@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -52,9 +52,7 @@ from es_visual.media.phash import (
     parse_hash,
     same_picture_score,
 )
-from es_visual.query.search import MediaKind, Search
-
-MEDIA_KINDS = get_args(MediaKind)
+from es_visual.query.search import Search, is_media_kind
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -329,7 +327,7 @@ def find_duplicates(
         # an exclusion turns the store's plain scan into a masked one, many times slower.
         asset = assets[doc_id]
         copies = set(by_hash.get(asset.hash or "", [doc_id]))
-        same_kind = base.media(asset.media_type) if asset.media_type in MEDIA_KINDS else base
+        same_kind = base.media(asset.media_type) if is_media_kind(asset.media_type) else base
         # A video's copy may be trimmed: its representative frame is one of the other's
         # frames, not necessarily the other's representative frame.
         target: ir.VectorTarget = "frames" if asset.media_type == "video" else "scene"
@@ -572,8 +570,8 @@ def _group(
     keeper_prints: _Prints | None,
 ) -> DuplicateGroup:
     chosen: list[tuple[_Asset, Match | None]] = [(a, None) for a in copies[head]]
-    for other, match in kept:
-        chosen.extend((a, match) for a in copies[other])
+    for other, found in kept:
+        chosen.extend((a, found) for a in copies[other])
     chosen.sort(key=lambda item: keeper_order(item[0]))
     keeper = chosen[0][0]
     out = []

@@ -48,7 +48,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +56,7 @@ from typing import Any
 
 from es_visual.backends.base import Backend, ChangeFeed
 from es_visual.core.errors import BackendBusyError, BackendUnavailableError, ConfigError
+from es_visual.core.slicing import Slice
 from es_visual.ingest.pipeline import PipelineConfig
 from es_visual.ingest.report import IngestReport
 from es_visual.ingest.sources import iter_index
@@ -303,14 +304,18 @@ class _ShardChanges:
     def __init__(self, feed: ChangeFeed, shard: int, after: int, upto: int) -> None:
         self.feed, self.shard, self.after, self.upto = feed, shard, after, upto
 
-    def iter_docs(self, index: str, **kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    def iter_docs(
+        self,
+        index: str,
+        *,
+        fields: Sequence[str] | None = None,
+        batch_size: int = 500,
+        slice: Slice | None = None,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        if slice is not None:  # a shard's changes are read whole: watch never slices them
+            raise ValueError("a shard's changes cannot be sliced")
         return self.feed.iter_changed(
-            index,
-            self.shard,
-            self.after,
-            self.upto,
-            fields=kwargs.get("fields"),
-            batch_size=int(kwargs.get("batch_size", 500)),
+            index, self.shard, self.after, self.upto, fields=fields, batch_size=batch_size
         )
 
 

@@ -71,7 +71,8 @@ def _details(exc: EsVisualError) -> dict[str, Any]:
 
 @bp.errorhandler(HTTPException)
 def _http(exc: HTTPException) -> Any:
-    return error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description)
+    name = (exc.name or "error").lower().replace(" ", "_")
+    return error(exc.code or 500, name, exc.description or "")
 
 
 def _search_response(query: Query, upload: Upload | None = None) -> Any:

@@ -228,10 +228,11 @@ def under_root(
         p for p in (root_namespace(root), folder.relative_to(root).as_posix()) if p != "."
     )
     for item in assets:
-        doc_id = f"{prefix}/{item.id}" if item.id is not None else None
         if isinstance(item, SourceError):
-            yield replace(item, id=doc_id)
-        elif root not in item.path.parents:
+            yield replace(item, id=f"{prefix}/{item.id}" if item.id is not None else None)
+            continue
+        doc_id = f"{prefix}/{item.id}"
+        if root not in item.path.parents:
             reason = "a symlink to a file outside the ingest root: not ingested"
             yield SourceError(doc_id, item.origin, reason)
         else:

@@ -49,7 +49,7 @@ def face_tile(asset: str, source: dict[str, Any], face: Any, size: int = 320) ->
         "height": height,
         "view": crop_view(face.bbox, width, height, aspect=1.0, zoom=1.8),
         "thumb": url_for("media.thumb", asset_id=asset, size=size, t=f"{t:.3f}" if t else None),
-        "url": url_for("assets.show", asset_id=asset, **({"t": f"{t:.3f}"} if t else {})),
+        "url": url_for("assets.show", asset_id=asset, t=f"{t:.3f}" if t else None),
     }
 
 

@@ -7,7 +7,7 @@ pages and ``/api/`` ask exactly the same question of the backend.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from es_visual.config import Settings
 from es_visual.core import schema
@@ -25,9 +25,12 @@ if TYPE_CHECKING:
     from es_visual.query.search import Search
 
 Kind = Literal["browse", "text", "image", "asset", "region", "face"]
-MEDIA_CHOICES = ("all", "image", "video")
-TARGET_CHOICES = ("", *schema.TARGETS, "any")
+MediaChoice = Literal["all", "image", "video"]
+TargetChoice = Literal["", schema.VectorTarget, "any"]  # "": the kind's default
+MEDIA_CHOICES: tuple[MediaChoice, ...] = ("all", "image", "video")
+TARGET_CHOICES: tuple[TargetChoice, ...] = ("", *schema.TARGETS, "any")
 MAX_LIMIT = 100
+_C = TypeVar("_C", bound=str)
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,9 @@ class Query:
 
     text: str = ""
     where: str = ""
-    media: str = "all"
+    media: MediaChoice = "all"
     min_score: float = 0.0
-    on: str = ""
+    on: TargetChoice = ""
     similar: str = ""
     region: str = ""
     bbox: tuple[float, float, float, float] | None = None
@@ -66,9 +69,9 @@ class Query:
         return cls(
             text=text("q"),
             where=text("where"),
-            media=media if media in MEDIA_CHOICES else "all",
+            media=_choice(media, MEDIA_CHOICES, "all"),
             min_score=_clamp(_float(args.get("min_score"), 0.0), 0.0, 1.0),
-            on=on if on in TARGET_CHOICES else "",
+            on=_choice(on, TARGET_CHOICES, ""),
             similar=text("similar"),
             region=text("region"),
             bbox=_bbox(args.get("bbox")),
@@ -121,6 +124,11 @@ class Query:
 
     def without_paging(self) -> Query:
         return replace(self, after="", back="", page=1)
+
+
+def _choice(value: str, choices: tuple[_C, ...], default: _C) -> _C:
+    """``value`` as the one of ``choices`` it equals, else ``default``."""
+    return next((c for c in choices if c == value), default)
 
 
 def _float(value: Any, default: float) -> float:
@@ -228,7 +236,7 @@ def search_params(
     similarity = kind != "browse"
     return SearchParams(
         where=query.where,
-        media=query.media if query.media in ("image", "video") else None,  # type: ignore[arg-type]
+        media=query.media if query.media != "all" else None,
         vector=vector,
         asset=query.similar if kind == "asset" else None,
         region=(query.region, query.bbox) if kind == "region" and query.bbox else None,
@@ -338,7 +346,7 @@ def person_names(state: AppState, result: SearchResult) -> dict[str, str]:
         m.person
         for h in result.hits
         for m in (h.matched, *h.children)
-        if m is not None and getattr(m, "person", None)
+        if m is not None and m.person
     }
     return people_registry(state).names(state.index, sorted(ids)) if ids else {}
 

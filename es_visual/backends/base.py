@@ -79,7 +79,10 @@ class Backend(Protocol):
     """A store of documents with visual vectors. Methods raise ``BackendError``
     subclasses (``BackendUnavailableError`` when unreachable)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """``embedded``, ``elasticsearch`` or ``opensearch`` (a class constant)."""
+        ...
 
     @property
     def capabilities(self) -> Capabilities:

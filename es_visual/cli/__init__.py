@@ -113,7 +113,7 @@ def cli(ctx: click.Context, config_file: Path | None, verbose: int, **flags: obj
         for name in ("elastic_transport", "elasticsearch", "opensearch", "urllib3"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
-        settings = Settings.load(config_file, **flags)
+        settings = Settings.load(config_file, env=None, **flags)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     ctx.obj = AppContext(settings=settings, verbose=verbose)

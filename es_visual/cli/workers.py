@@ -240,13 +240,17 @@ def _report(workers: list[Worker], as_json: bool) -> int:
     rows = [w.summary() for w in workers]
     start = min(w.started for w in workers)
     wall = max((w.ended or time.monotonic()) for w in workers) - start
-    total = {
+    counts = {
         key: sum(int(r[key] or 0) for r in rows) for key in ("seen", "written", "skipped", "failed")
     }
-    total["seconds"] = round(wall, 3)
-    total["docs_per_s"] = round(total["seen"] / wall, 2) if wall > 0 else None
+    total: dict[str, int | float | None] = {
+        **counts,
+        "seconds": round(wall, 3),
+        "docs_per_s": round(counts["seen"] / wall, 2) if wall > 0 else None,
+    }
     seen = [int(r["seen"]) for r in rows]
-    balance = round(min(seen) / max(seen), 3) if seen and max(seen) else None
+    most = max(seen, default=0)
+    balance = round(min(seen) / most, 3) if most else None
     broken = [w for w in workers if w.proc.returncode not in (0, 3)]
     if as_json:
         click.echo(

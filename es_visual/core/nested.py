@@ -27,6 +27,7 @@ children still returns only documents holding such a child.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import assert_never
 
 from es_visual.core import ir
 from es_visual.core.schema import NESTED_PATHS
@@ -43,19 +44,23 @@ def nested_path(field: str) -> str | None:
 def fields_of(node: ir.Node) -> set[str] | None:
     """Every field ``node`` reads; None when it reads the document as a whole (ids, bare
     words over several fields, match-all), which is never a child condition."""
-    if isinstance(node, ir.Term | ir.Terms | ir.Match | ir.Prefix | ir.Range | ir.Exists):
-        return {node.field}
-    if isinstance(node, ir.And | ir.Or):
-        out: set[str] = set()
-        for child in node.children:
-            part = fields_of(child)
-            if part is None:
-                return None
-            out |= part
-        return out
-    if isinstance(node, ir.Not):
-        return fields_of(node.child)
-    return None
+    match node:
+        case ir.Term() | ir.Terms() | ir.Match() | ir.Prefix() | ir.Range() | ir.Exists():
+            return {node.field}
+        case ir.And(children) | ir.Or(children):
+            out: set[str] = set()
+            for child in children:
+                part = fields_of(child)
+                if part is None:
+                    return None
+                out |= part
+            return out
+        case ir.Not(child):
+            return fields_of(child)
+        case ir.MatchAll() | ir.MatchNone() | ir.MultiMatch() | ir.Ids():
+            return None
+        case _:
+            assert_never(node)
 
 
 def child_filter(node: ir.Node, target: str) -> ir.Node:
@@ -76,14 +81,21 @@ def child_filter(node: ir.Node, target: str) -> ir.Node:
 
 def relative(node: ir.Node, path: str) -> ir.Node:
     """``node`` with ``path.`` taken off every field: a filter over one child object."""
-    if isinstance(node, ir.And | ir.Or):
-        return type(node)(tuple(relative(c, path) for c in node.children))
-    if isinstance(node, ir.Not):
-        return ir.Not(relative(node.child, path))
-    field = getattr(node, "field", None)
-    if isinstance(field, str) and field.startswith(path + "."):
-        return replace(node, field=field[len(path) + 1 :])  # type: ignore[type-var, arg-type]
-    return node
+    match node:
+        case ir.And(children):
+            return ir.And(tuple(relative(c, path) for c in children))
+        case ir.Or(children):
+            return ir.Or(tuple(relative(c, path) for c in children))
+        case ir.Not(child):
+            return ir.Not(relative(child, path))
+        case ir.Term() | ir.Terms() | ir.Match() | ir.Prefix() | ir.Range() | ir.Exists():
+            if node.field.startswith(path + "."):
+                return replace(node, field=node.field[len(path) + 1 :])
+            return node
+        case ir.MatchAll() | ir.MatchNone() | ir.MultiMatch() | ir.Ids():
+            return node
+        case _:
+            assert_never(node)
 
 
 __all__ = ["NESTED_PATHS", "child_filter", "fields_of", "nested_path", "relative"]
@@ -92,9 +104,14 @@ __all__ = ["NESTED_PATHS", "child_filter", "fields_of", "nested_path", "relative
 def reaches_children(node: ir.Node) -> bool:
     """Whether ``node`` reads any field inside a nested list (``visual.regions.label``),
     at whatever depth of AND / OR / NOT."""
-    if isinstance(node, ir.And | ir.Or):
-        return any(reaches_children(c) for c in node.children)
-    if isinstance(node, ir.Not):
-        return reaches_children(node.child)
-    field = getattr(node, "field", None)
-    return isinstance(field, str) and nested_path(field) is not None
+    match node:
+        case ir.And(children) | ir.Or(children):
+            return any(reaches_children(c) for c in children)
+        case ir.Not(child):
+            return reaches_children(child)
+        case ir.Term() | ir.Terms() | ir.Match() | ir.Prefix() | ir.Range() | ir.Exists():
+            return nested_path(node.field) is not None
+        case ir.MatchAll() | ir.MatchNone() | ir.MultiMatch() | ir.Ids():
+            return False
+        case _:
+            assert_never(node)

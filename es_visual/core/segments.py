@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from es_visual.core.results import Segment
 
@@ -67,17 +67,17 @@ def merge_segments(
     segments: list[Segment] = []
     run: list[float] | None = None  # [start, end, score, t of the best point]
     for t, end in zip(grid, ends, strict=True):
-        score = best.get(t)
-        if score is None or score < threshold:
+        here = best.get(t)
+        if here is None or here < threshold:
             continue
         if run is not None and t - run[1] <= gap + 1e-9:
             run[1] = end
-            if score > run[2]:
-                run[2], run[3] = score, t
+            if here > run[2]:
+                run[2], run[3] = here, t
             continue
         if run is not None:
             segments.append(_segment(run))
-        run = [t, end, score, t]
+        run = [t, end, here, t]
     if run is not None:
         segments.append(_segment(run))
     return segments
@@ -133,5 +133,5 @@ def _ms(t: float) -> float:
     return round(float(t), 3)
 
 
-def _number(value: Any) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

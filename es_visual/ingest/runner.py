@@ -265,7 +265,7 @@ def _analyze_one(
         return _Outcome(asset, None, None, unset=unset, metadata_only=changed)
     # Child lists and the error are written explicitly: a partial update merges objects,
     # so anything left out would survive from the previous ingest of this asset.
-    base = {
+    base: dict[str, Any] = {
         "model": embedder.tag,
         "pipeline": config.name,
         "content_hash": digest,

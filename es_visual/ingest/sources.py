@@ -108,7 +108,14 @@ OnIgnored = Callable[[Ignored], None]
 class DocReader(Protocol):
     """The part of a backend an index source needs (ingest does not import backends)."""
 
-    def iter_docs(self, index: str, **kwargs: Any) -> Iterator[tuple[str, dict[str, Any]]]: ...
+    def iter_docs(
+        self,
+        index: str,
+        *,
+        fields: Sequence[str] | None = ...,
+        batch_size: int = ...,
+        slice: Slice | None = ...,
+    ) -> Iterator[tuple[str, dict[str, Any]]]: ...
 
 
 def iter_folder(
@@ -329,8 +336,7 @@ def iter_index(
     the "extend an existing cluster" flow. Their metadata is not copied (it is
     already there); only ``visual`` gets written back. ``slice``: only that share of
     the index (``ingest --from-index --slice I/N``)."""
-    extra: dict[str, Any] = {"slice": slice} if slice is not None else {}
-    docs = reader.iter_docs(index, fields=[path_field], batch_size=batch_size, **extra)
+    docs = reader.iter_docs(index, fields=[path_field], batch_size=batch_size, slice=slice)
     for doc_id, source in docs:
         value = value_at(source, path_field)
         if not isinstance(value, str) or not value:

@@ -85,7 +85,7 @@ def open_image(
         raise MediaError("this is a video, not an image", path=label)
 
     _allow_in_pillow(max_pixels)
-    fp = io.BytesIO(source) if label is None else source
+    fp = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
     try:
         with Image.open(fp) as im:
             width, height = im.size

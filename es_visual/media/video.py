@@ -272,7 +272,7 @@ class Video:
             # Frames no other frame refers to (most B-frames) can go undecoded safely.
             ctx.skip_frame = "NONREF"
         self._start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
-        self._frames = self._decode()
+        self._frames: Iterator[Any] | None = self._decode()
         self._first = next(self._frames, None)
         if self._first is None:
             raise MediaError(

@@ -216,18 +216,26 @@ def _from_pretrained(
 
 
 def _image_processor(source: str, config: Any, kwargs: dict[str, Any]) -> Any:
-    # transformers 5 made CLIPImageProcessor torchvision-based; the PIL one runs anywhere.
+    processor = _processor_class()
     try:
-        from transformers import CLIPImageProcessorPil as Processor
-    except ImportError:
-        from transformers import CLIPImageProcessor as Processor
-    try:
-        return Processor.from_pretrained(source, **kwargs)
+        return processor.from_pretrained(source, **kwargs)
     except (OSError, ValueError):
         # No preprocessor_config.json: CLIP's standard recipe at the model's resolution.
         size = int(config.vision_config.image_size)
         log.info("%s has no image preprocessing config; using CLIP's defaults", source)
-        return Processor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+        return processor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
+
+
+def _processor_class() -> type[Any]:
+    # transformers 5 made CLIPImageProcessor torchvision-based; the PIL one runs anywhere.
+    try:
+        from transformers import CLIPImageProcessorPil
+
+        return CLIPImageProcessorPil
+    except ImportError:
+        from transformers import CLIPImageProcessor
+
+        return CLIPImageProcessor
 
 
 def _version_of(checkpoint: str, revision: str | None) -> str:

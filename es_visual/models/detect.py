@@ -205,7 +205,7 @@ def _name_coco_classes(model: Any) -> None:
 
     inner = getattr(model, "model", None)
     names = getattr(inner, "names", None)
-    if not isinstance(names, dict) or names != {i: str(i) for i in range(80)}:
+    if inner is None or not isinstance(names, dict) or names != {i: str(i) for i in range(80)}:
         return
     import ultralytics
 

@@ -48,7 +48,7 @@ class _Reader:
     def __init__(self, data: bytes, pos: int) -> None:
         self.data, self.pos = data, pos
 
-    def int(self) -> int:
+    def integer(self) -> int:
         head = self.data[self.pos]
         size, negative = head & 0x0F, bool(head & 0x80)
         raw = self.data[self.pos + 1 : self.pos + 1 + size]
@@ -57,29 +57,29 @@ class _Reader:
         return -value if negative else value
 
     def string(self) -> str:
-        n = self.int()
+        n = self.integer()
         text = self.data[self.pos : self.pos + n].decode("ascii")
         self.pos += n
         return text
 
     def double(self) -> None:
-        self.int()  # mantissa
-        self.int()  # exponent
+        self.integer()  # mantissa
+        self.integer()  # exponent
 
     def tensor(self) -> np.ndarray:
-        version = self.int()
+        version = self.integer()
         if version != 2:
             raise ValueError(f"unexpected dlib tensor version {version}")
-        shape = tuple(self.int() for _ in range(4))
+        shape = tuple(self.integer() for _ in range(4))
         count = int(np.prod(shape))
         values = np.frombuffer(self.data, dtype="<f4", count=count, offset=self.pos)
         self.pos += 4 * count
         return values.reshape(shape).astype(np.float32)
 
     def alias(self) -> tuple[int, ...]:
-        if self.int() != 1:
+        if self.integer() != 1:
             raise ValueError("unexpected dlib alias_tensor version")
-        return tuple(self.int() for _ in range(4))
+        return tuple(self.integer() for _ in range(4))
 
 
 def read_weights(path: str | Path) -> dict[str, Any]:
@@ -102,8 +102,8 @@ def read_weights(path: str | Path) -> dict[str, Any]:
             raise ValueError(f"bad {kind} record at {offset}")
         if kind == "con_4":
             params = r.tensor().ravel()
-            filters, rows, cols, stride_y, stride_x = (r.int() for _ in range(5))
-            r.int(), r.int()  # padding: dlib's default for the stride, rebuilt below
+            filters, rows, cols, stride_y, stride_x = (r.integer() for _ in range(5))
+            r.integer(), r.integer()  # padding: dlib's default for the stride, rebuilt below
             inputs = (params.size - filters) // (filters * rows * cols)
             weight = params[: filters * inputs * rows * cols].reshape(filters, inputs, rows, cols)
             bias = params[filters * inputs * rows * cols :]
@@ -115,7 +115,7 @@ def read_weights(path: str | Path) -> dict[str, Any]:
             half = params.size // 2
             affines.append((params[:half], params[half:]))
         else:
-            outputs, inputs = r.int(), r.int()
+            outputs, inputs = r.integer(), r.integer()
             params = r.tensor().ravel()
             fc = params[: inputs * outputs].reshape(inputs, outputs)
     if len(convs) != 29 or len(affines) != 29 or fc is None:
@@ -150,6 +150,7 @@ def build_network(weights: dict[str, Any]) -> Any:
         scale, shift = weights["affines"][i]
         # The affine after each conv folds into it: scale * (Wx + b) + shift.
         layer.weight.data = torch.from_numpy(w * scale[:, None, None, None])
+        assert layer.bias is not None  # Conv2d's default bias=True
         layer.bias.data = torch.from_numpy(b * scale + shift)
         return layer
 

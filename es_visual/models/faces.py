@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 from PIL import Image
@@ -50,7 +50,8 @@ ENCODERS = ("torch", "dlib")
 HOG_PROPOSE = -0.5
 HOG_SURE = 0.5
 CNN_CONFIRM = 0.3
-DEFAULT_DETECTOR = "yunet"
+Detector: TypeAlias = Literal["yunet", "hybrid", "hog", "cnn"]
+DEFAULT_DETECTOR: Detector = "yunet"
 # yunet: detections at or above YUNET_SURE are faces; those between YUNET_MIN and
 # YUNET_SURE are faces when HOG, on a crop around them, also sees a face (margin >=
 # HOG_CHECK). On the labelled photos (docs/faces.md) its doubtful true faces scored
@@ -141,7 +142,7 @@ class FaceModel:
     def __init__(
         self,
         *,
-        detector: Literal["yunet", "hybrid", "hog", "cnn"] = DEFAULT_DETECTOR,
+        detector: Detector = DEFAULT_DETECTOR,
         upsample: int = 1,
         min_score: float = 0.0,
         max_side: int = 1024,
@@ -194,7 +195,9 @@ class FaceModel:
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         scale = min(1.0, self.max_side / max(rgb.size))
         if scale < 1.0:
-            rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.BILINEAR)
+            rgb = rgb.resize(
+                (round(rgb.width * scale), round(rgb.height * scale)), Image.Resampling.BILINEAR
+            )
         pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
         h, w = pixels.shape[:2]
         with self._tools() as tools:
@@ -341,7 +344,7 @@ class FaceModel:
 
 @lru_cache(maxsize=4)
 def get_face_model(
-    detector: Literal["yunet", "hybrid", "hog", "cnn"] = DEFAULT_DETECTOR,
+    detector: Detector = DEFAULT_DETECTOR,
     upsample: int = 1,
     min_score: float = 0.0,
     max_side: int = 1024,

@@ -172,7 +172,8 @@ class MobileNetV2Embedder:
         # Inference only: BatchNorm folded into the convs, activations in channels_last
         # (oneDNN's fast layout for depthwise convs on CPU): ~3x the plain NCHW net here.
         model = fuse_batchnorm(load_mobilenet(weights))
-        self.model = model.to(self.device, memory_format=torch.channels_last)
+        # Module.to takes memory_format at run time; torch's overload stubs leave it out.
+        self.model = model.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         # One forward pass at a time: torch already spreads it over every core, and
         # interleaved passes from ingest threads would only fight over them.
         self._lock = threading.Lock()

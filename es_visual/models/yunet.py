@@ -118,7 +118,7 @@ def detect(rgb: np.ndarray, min_conf: float) -> list[Detection]:
     scale = working_scale(w, h)
     if scale != 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
     # One row per face: confidence (0-100), x, y, w, h, five landmarks (x, y), extra.
     found = np.asarray(native(bgr))

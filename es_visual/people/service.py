@@ -262,7 +262,7 @@ class People:
             written += self._write(updates)
         return written
 
-    def _write(self, updates: list[DocUpdate]) -> int:
+    def _write(self, updates: Sequence[DocUpdate]) -> int:
         result = self.backend.bulk_update(self.index, updates)
         if result.errors:
             first = result.errors[0]

@@ -122,9 +122,9 @@ def targets_for(search: Search, backend: Backend, resolved: ResolvedVector) -> l
     )
     chosen = search.resolved_target
     if chosen != "any":
-        if chosen not in space_targets:
-            raise QueryError(_wrong_space(similar, chosen))
-        return [chosen]  # type: ignore[list-item]
+        if chosen in space_targets:
+            return [t for t in space_targets if t == chosen]
+        raise QueryError(_wrong_space(similar, str(chosen)))
     counts = backend.stats(search.index).vectors
     present = [t for t in space_targets if counts.get(t, 0) > 0]
     return present or [space_targets[0]]
@@ -153,15 +153,15 @@ def resolve(
     kind = similar.kind
     if kind == "vector":
         assert similar.vector is not None
-        faces = search.resolved_target == "faces"
-        dims = spec.face_dims if faces else spec.dims
+        on_faces = search.resolved_target == "faces"
+        dims = spec.face_dims if on_faces else spec.dims
         if dims is not None and len(similar.vector) != dims:
-            which = "face" if faces else "scene"
+            which = "face" if on_faces else "scene"
             raise ModelMismatchError(
                 f"the query vector has {len(similar.vector)} dims; the index's {which} vectors "
-                f"have {dims} ({spec.face_model if faces else spec.model})"
+                f"have {dims} ({spec.face_model if on_faces else spec.model})"
             )
-        return ResolvedVector(similar.vector, "face" if faces else "scene", None)
+        return ResolvedVector(similar.vector, "face" if on_faces else "scene", None)
     if kind == "text":
         model = _embedder_for(spec, embedder)
         assert similar.text is not None

@@ -115,8 +115,8 @@ class FieldMap:
     ) -> None:
         self._by_name: dict[str, FieldInfo] = {f.name: f for f in fields}
         by_field: dict[str, FieldInfo] = {}
-        for info in self._by_name.values():
-            by_field.setdefault(info.field, info)
+        for entry in self._by_name.values():
+            by_field.setdefault(entry.field, entry)
         self._by_field = by_field
         texts: list[str] = []
         for name in text_fields:

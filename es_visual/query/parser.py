@@ -224,6 +224,11 @@ class _Parser:
     def tok(self) -> Token:
         return self.tokens[self.i]
 
+    def at(self, kind: Kind) -> bool:
+        # A call, not ``self.tok.kind == ...``: a type checker would keep the kind it
+        # narrowed before ``advance()`` moved on.
+        return self.tok.kind == kind
+
     def peek(self, ahead: int = 1) -> Token:
         return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
 
@@ -242,8 +247,8 @@ class _Parser:
         expr = self.or_expr()
         if self.tok.kind == "OP":
             raise self.fail(f"a field name right before '{self.tok.text}'")
-        if self.tok.kind != "EOF":
-            unmatched = " (this ')' closes no '(')" if self.tok.kind == "RPAREN" else ""
+        if not self.at("EOF"):
+            unmatched = " (this ')' closes no '(')" if self.at("RPAREN") else ""
             raise self.fail("AND, OR or the end of the expression" + unmatched)
         return expr
 
@@ -318,7 +323,7 @@ class _Parser:
                 raise self.fail("TO")
             self.advance()
             high = self.bound()
-            if self.tok.kind != "RBRACKET":
+            if not self.at("RBRACKET"):
                 raise self.fail("']'")
             self.advance()
             return RangeValue(low, high, tok.pos)
@@ -541,8 +546,8 @@ def parse_number(text: str) -> int | float | None:
         # Checked by length first: int() refuses strings over 4300 digits (ValueError).
         if len(text.lstrip("+-").lstrip("0")) > 19:
             return None
-        number = int(text)
-        return number if INT64_MIN <= number <= INT64_MAX else None
+        whole = int(text)
+        return whole if INT64_MIN <= whole <= INT64_MAX else None
     if _FLOAT.fullmatch(text):
         number = float(text)
         return number if math.isfinite(number) else None

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeGuard, get_args
 
 from es_visual.core import ir, schema
 from es_visual.core.cursor import check_cursor, read_cursor
@@ -518,6 +518,11 @@ class Search:
         from es_visual.query.execute import execute
 
         return execute(self, backend, embedder=embedder, now=now)
+
+
+def is_media_kind(value: object) -> TypeGuard[MediaKind]:
+    """Whether ``value`` names a kind of media ``media()`` takes (``image``, ``video``)."""
+    return value in get_args(MediaKind)
 
 
 def _resolve_people(node: ir.Node, field: str, resolver: PeopleResolver) -> ir.Node:
