@@ -132,3 +132,21 @@ def rrf(lists: Mapping[str, Sequence[Hit]], size: int, *, k: int = RRF_K) -> lis
             ranks.setdefault(hit.id, {})[name] = (rank, hit)
     order = sorted(scores, key=lambda i: (-round(scores[i], 12), i))[:size]
     return [Fused(first[i], round(scores[i], 8), ranks[i]) for i in order]
+
+
+# The request types live in core (backends implement them); callers of the fusion get
+# them here too.
+__all__ = [
+    "LABEL_CANDIDATES",
+    "RRF_K",
+    "STOPWORDS",
+    "Fused",
+    "LabelRank",
+    "RankRequest",
+    "RankSearch",
+    "TextRank",
+    "query_words",
+    "rank_by_labels",
+    "rrf",
+    "run_rank",
+]
