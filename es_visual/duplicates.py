@@ -284,7 +284,7 @@ def find_duplicates(
         raise QueryError(f"k must be an integer in 1..1000, not {k!r}")
     if limit_groups is not None and limit_groups < 0:
         raise QueryError(f"limit_groups must be >= 0, not {limit_groups}")
-    spec = backend.visual_spec(s.index)
+    spec = backend.cached_spec(s.index)
     if spec is None:
         raise QueryError(
             f"index {s.index!r} has no visual vectors yet: run `es-visual ingest` first"

@@ -56,7 +56,7 @@ def find_groups(state: AppState, user: User, args: Any) -> dict[str, Any]:
     from es_visual.query.params import SearchParams, build_search
 
     backend = state.backend()
-    spec = backend.visual_spec(state.index)
+    spec = backend.cached_spec(state.index)
     where = (args.get("where") or "").strip()[:2000]
     threshold = parse_threshold(args.get("threshold"))
     default = default_threshold(spec.model if spec else None)

@@ -262,7 +262,7 @@ def upload_vector(state: AppState, query: Query, upload: Upload) -> tuple[float,
     from es_visual.query.execute import resolve
     from es_visual.query.search import Search
 
-    spec = state.backend().visual_spec(state.index)
+    spec = state.backend().cached_spec(state.index)
     if spec is None:
         raise QueryError(f"index {state.index!r} has no visual vectors yet: ingest some first")
     faces = query.on == "faces"
@@ -324,7 +324,7 @@ def query_face_boxes(state: AppState, query: Query, upload: Upload | None) -> di
         return None
     from es_visual.query.faces import describe, query_faces
 
-    spec = state.backend().visual_spec(state.index)
+    spec = state.backend().cached_spec(state.index)
     if spec is None or spec.face_model is None:
         return None
     face_model = spec.face_model
@@ -353,7 +353,7 @@ def person_names(state: AppState, result: SearchResult) -> dict[str, str]:
 
 def text_search_support(state: AppState) -> tuple[bool, str]:
     """Whether the index's model can embed text, and if not, why (shown by the text box)."""
-    spec = state.backend().visual_spec(state.index)
+    spec = state.backend().cached_spec(state.index)
     if spec is None:
         return False, f"Index {state.index!r} holds no vectors yet: ingest some media first."
     from es_visual.models.labels import has_labeler

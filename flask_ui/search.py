@@ -59,7 +59,7 @@ def home() -> Any:
     state = get_state()
     user = current_user()
     query = Query.from_args(request.args)
-    spec = state.backend().visual_spec(state.index)
+    spec = state.backend().cached_spec(state.index)
     text_ok, text_reason = text_search_support(state) if spec else (False, "")
     upload = state.uploads.entry(user.name, query.upload)
     cards: list[dict[str, Any]] = []

@@ -103,7 +103,7 @@ class AppState:
         """The embedder that made the index's vectors (or the model ``name``), loaded once."""
         tag = None
         if name is None:
-            spec = self.backend().visual_spec(self.index)
+            spec = self.backend().cached_spec(self.index)
             if spec is not None:
                 tag = spec.model
             else:

@@ -42,7 +42,7 @@ class Warmup:
 
 def steps(state: AppState) -> list[tuple[str, Callable[[], Any]]]:
     """What a first search of this index would load, in the order a search meets it."""
-    spec = state.backend().visual_spec(state.index)
+    spec = state.backend().cached_spec(state.index)
     if spec is None:  # nothing indexed yet: the first ingest loads its own model
         return []
     out: list[tuple[str, Callable[[], Any]]] = [("scene model", lambda: _embed_once(state))]

@@ -101,7 +101,14 @@ class Backend(Protocol):
         ...
 
     def visual_spec(self, index: str) -> VisualSpec | None:
-        """The spec the index was set up with; None if it has no ``visual`` yet."""
+        """The spec the index was set up with; None if it has no ``visual`` yet. Read
+        from the store now: what ingest, reindex and setup check before they write."""
+        ...
+
+    def cached_spec(self, index: str) -> VisualSpec | None:
+        """``visual_spec`` as a search needs it: kept per process (a cluster reads it
+        again after ``SPEC_TTL_S``, to see another process's reindex), dropped at once by
+        this backend's own ``ensure_index``, ``set_visual_spec`` and ``swap_alias``."""
         ...
 
     def bulk_update(self, index: str, updates: Sequence[DocUpdate]) -> BulkResult:

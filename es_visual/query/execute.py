@@ -71,7 +71,7 @@ def _faces_labelled(
 
     model = vq.model
     if model is None:
-        spec = backend.visual_spec(search.index)
+        spec = backend.cached_spec(search.index)
         model = spec.face_model if spec else None
     return annotate(result, same_person_threshold(model))
 
@@ -87,7 +87,7 @@ def plan(
     similar = search.similar
     if similar is None:
         return [search.to_request(now=now)]
-    spec = backend.visual_spec(search.index)
+    spec = backend.cached_spec(search.index)
     if spec is None:
         raise QueryError(
             f"index {search.index!r} has no visual vectors yet: run `es-visual ingest` first"

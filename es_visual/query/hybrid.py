@@ -125,7 +125,7 @@ def plan_text(search: Search, backend: Backend, *, embedder: Embedder | None = N
     """Which signals a text search can use on this index, and the query's concepts."""
     text = search.text_query
     assert text is not None
-    spec = backend.visual_spec(search.index)
+    spec = backend.cached_spec(search.index)
     notes: list[str] = []
     concepts: list[Concept] = []
     if spec is not None:

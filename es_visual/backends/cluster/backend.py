@@ -60,6 +60,9 @@ T = TypeVar("T")
 # Per-item statuses worth retrying: too many requests, and the cluster's own failures.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 FIELD_TYPES_TTL_S = 60.0  # how long an index's field types are trusted without reading them
+# How long a search trusts the index's spec (model, dims) without reading it: another
+# process's reindex or in-place model change is seen after at most this long.
+SPEC_TTL_S = 60.0
 PIT_KEEP_ALIVE = "2m"  # what a metadata search's own point in time needs: one request
 
 
@@ -144,7 +147,7 @@ class ClusterBackend:
         self.max_retries = max_retries
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
-        self._specs: dict[str, VisualSpec | None] = {}
+        self._specs: dict[str, tuple[float, VisualSpec | None]] = {}  # index -> (read at, spec)
         self._server: ServerInfo | None = None
         self._keywords: dict[str, dict[str, str]] = {}  # index -> text field -> keyword one
         self._types: dict[str, tuple[float, dict[str, str]]] = {}  # index -> (read at, types)
@@ -338,8 +341,16 @@ class ClusterBackend:
         visual = (mapping.get("properties") or {}).get(schema.ROOT)
         if spec is None and visual is not None:
             spec = _spec_from_properties(visual)  # a mapping applied by hand, without _meta
-        self._specs[index] = spec
+        self._specs[index] = (time.monotonic(), spec)
         return spec
+
+    def cached_spec(self, index: str) -> VisualSpec | None:
+        """``visual_spec`` read at most once per ``SPEC_TTL_S`` (two round trips each: every
+        search and every UI page needs it); ``_forget`` drops it on a mapping change."""
+        cached = self._specs.get(index)
+        if cached is not None and time.monotonic() - cached[0] < SPEC_TTL_S:
+            return cached[1]
+        return self.visual_spec(index)
 
     def ensure_index(self, index: str, spec: VisualSpec) -> None:
         self._forget(index)
@@ -951,7 +962,7 @@ class ClusterBackend:
 
     def search(self, request: SearchRequest) -> SearchResult:
         if request.vector is not None and request.vector.model:
-            spec = self._cached_spec(request.index)
+            spec = self.cached_spec(request.index)
             if spec is not None and spec.model and spec.model != request.vector.model:
                 raise ModelMismatchError(
                     f"index {request.index!r} holds vectors of {spec.model}; the query vector "
@@ -1245,11 +1256,6 @@ class ClusterBackend:
             if terms.get("field") in moved:
                 terms["field"] = moved[terms["field"]]
         return body
-
-    def _cached_spec(self, index: str) -> VisualSpec | None:
-        if index not in self._specs:
-            self.visual_spec(index)
-        return self._specs.get(index)
 
     def stats(self, index: str) -> IndexStats:
         if not self._index_exists(index):
