@@ -18,7 +18,7 @@ def stats(app: AppContext, as_json: bool) -> None:
     backend = app.require_index()
     result = backend.stats(app.settings.index)
     spec = result.spec
-    vectors = {t: int(result.vectors.get(t, 0)) for t in TARGETS}
+    vectors: dict[str, int] = {t: int(result.vectors.get(t, 0)) for t in TARGETS}
     origins = vector_origins(backend, app.settings.index, vectors)
     if as_json:
         emit_json(

@@ -38,7 +38,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from es_visual.core.schema import FRAME_LABELS_FIELD as FRAME_LABELS_FIELD
-from es_visual.core.schema import LABEL_RANK_FIELD, LABEL_SCORES_FIELD, LABELS_FIELD, key
+from es_visual.core.schema import LABEL_RANK_FIELD as LABEL_RANK_FIELD
+from es_visual.core.schema import LABEL_SCORES_FIELD as LABEL_SCORES_FIELD
+from es_visual.core.schema import LABELS_FIELD as LABELS_FIELD
+from es_visual.core.schema import key
 
 # The paths are the schema's (es_visual.core.schema); the keys are what a ``visual``
 # object and each of its frames hold.

@@ -17,6 +17,7 @@ MIN_NORM = 1e-12
 def l2_normalize(x: Any) -> np.ndarray:
     """``x`` (one vector, or a matrix of row vectors) scaled to unit length along its
     last axis, as float32; a zero vector stays zero."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, MIN_NORM)
+    rows = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    unit: np.ndarray = rows / np.maximum(norms, MIN_NORM)
+    return unit

@@ -13,18 +13,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 from es_visual.core import schema
 from es_visual.core.cursor import bind_cursor
 from es_visual.core.errors import ModelMismatchError, NotFoundError, QueryError
 from es_visual.core.ir import SearchRequest, VectorTarget
 from es_visual.core.results import Hit, SearchResult
+from es_visual.query.similar import (
+    ByAsset,
+    ByFace,
+    ByImage,
+    ByRegion,
+    ByText,
+    ByVector,
+    SimilarTo,
+)
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend, VisualSpec
     from es_visual.models.base import Embedder
-    from es_visual.query.search import Search, SimilarTo
+    from es_visual.query.search import Search
 
 BBOX_TOLERANCE = 1e-3  # a drawn box this close to a stored region's reuses its vector
 
@@ -150,56 +159,56 @@ def resolve(
     """``similar_to(...)`` as a plain vector of the index's model."""
     similar = search.similar
     assert similar is not None
-    kind = similar.kind
-    if kind == "vector":
-        assert similar.vector is not None
-        on_faces = search.resolved_target == "faces"
-        dims = spec.face_dims if on_faces else spec.dims
-        if dims is not None and len(similar.vector) != dims:
-            which = "face" if on_faces else "scene"
-            raise ModelMismatchError(
-                f"the query vector has {len(similar.vector)} dims; the index's {which} vectors "
-                f"have {dims} ({spec.face_model if on_faces else spec.model})"
+    match similar:
+        case ByVector(vector):
+            on_faces = search.resolved_target == "faces"
+            dims = spec.face_dims if on_faces else spec.dims
+            if dims is not None and len(vector) != dims:
+                which = "face" if on_faces else "scene"
+                raise ModelMismatchError(
+                    f"the query vector has {len(vector)} dims; the index's {which} vectors "
+                    f"have {dims} ({spec.face_model if on_faces else spec.model})"
+                )
+            return ResolvedVector(vector, "face" if on_faces else "scene", None)
+        case ByText(text):
+            model = _embedder_for(spec, embedder)
+            return ResolvedVector(_row(model.embed_texts([text])), "scene", spec.model)
+        case ByImage() if search.resolved_target == "faces":
+            return _face_in_picture(similar, spec)
+        case ByImage(image):
+            model = _embedder_for(spec, embedder)
+            return ResolvedVector(_row(model.embed_images([_load(image)])), "scene", spec.model)
+        case ByAsset(asset):
+            scene = _stored_visual(search, backend, asset).get("scene")
+            if not scene:
+                raise QueryError(
+                    f"asset {asset!r} has no scene vector (not ingested, or its ingest failed)"
+                )
+            return ResolvedVector(_floats(scene), "scene", spec.model, (asset,))
+        case ByFace(asset, index):
+            faces = _stored_visual(search, backend, asset).get("faces") or []
+            if index >= len(faces) or not faces[index].get("vector"):
+                raise QueryError(f"asset {asset!r} has {len(faces)} face(s); no face #{index}")
+            return ResolvedVector(
+                _floats(faces[index]["vector"]), "face", spec.face_model, (asset,)
             )
-        return ResolvedVector(similar.vector, "face" if on_faces else "scene", None)
-    if kind == "text":
-        model = _embedder_for(spec, embedder)
-        assert similar.text is not None
-        return ResolvedVector(_row(model.embed_texts([similar.text])), "scene", spec.model)
-    if kind == "image" and search.resolved_target == "faces":
-        return _face_in_picture(similar, spec)
-    if kind == "image":
-        model = _embedder_for(spec, embedder)
-        return ResolvedVector(_row(model.embed_images([_load(similar.image)])), "scene", spec.model)
+        case ByRegion(asset):
+            visual = _stored_visual(search, backend, asset)
+            return _region(similar, visual, spec, embedder)
+        case _:
+            assert_never(similar)
 
-    assert similar.asset is not None
-    doc = backend.get(search.index, similar.asset, acl=search.acl, with_vectors=True)
+
+def _stored_visual(search: Search, backend: Backend, asset: str) -> dict[str, Any]:
+    """The ``visual`` object of a stored asset, with its vectors, read as the caller."""
+    doc = backend.get(search.index, asset, acl=search.acl, with_vectors=True)
     if doc is None:
         # The same words whether it is missing or forbidden: nothing leaks.
-        raise NotFoundError(f"asset {similar.asset!r} not found")
-    visual = schema.visual_of(doc)
-    exclude = (similar.asset,)
-    if kind == "asset":
-        scene = visual.get("scene")
-        if not scene:
-            raise QueryError(
-                f"asset {similar.asset!r} has no scene vector (not ingested, or its ingest failed)"
-            )
-        return ResolvedVector(_floats(scene), "scene", spec.model, exclude)
-    if kind == "face":
-        faces = visual.get("faces") or []
-        assert similar.face is not None
-        if similar.face >= len(faces) or not faces[similar.face].get("vector"):
-            raise QueryError(
-                f"asset {similar.asset!r} has {len(faces)} face(s); no face #{similar.face}"
-            )
-        return ResolvedVector(
-            _floats(faces[similar.face]["vector"]), "face", spec.face_model, exclude
-        )
-    return _region(similar, visual, spec, embedder, exclude)
+        raise NotFoundError(f"asset {asset!r} not found")
+    return schema.visual_of(doc)
 
 
-def _face_in_picture(similar: SimilarTo, spec: VisualSpec) -> ResolvedVector:
+def _face_in_picture(similar: ByImage, spec: VisualSpec) -> ResolvedVector:
     """A face search by a picture: the face model finds its faces; one is searched by."""
     from es_visual.query.faces import pick, query_faces
 
@@ -210,13 +219,9 @@ def _face_in_picture(similar: SimilarTo, spec: VisualSpec) -> ResolvedVector:
 
 
 def _region(
-    similar: SimilarTo,
-    visual: dict[str, Any],
-    spec: VisualSpec,
-    embedder: Embedder | None,
-    exclude: tuple[str, ...],
+    similar: ByRegion, visual: dict[str, Any], spec: VisualSpec, embedder: Embedder | None
 ) -> ResolvedVector:
-    assert similar.bbox is not None
+    exclude = (similar.asset,)
     for region in visual.get("regions") or []:
         box = region.get("bbox") or ()
         if region.get("vector") and _same_box(box, similar.bbox):

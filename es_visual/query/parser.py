@@ -470,13 +470,15 @@ class _Compiler:
 
 
 def _negate(node: ir.Node) -> ir.Node:
-    if isinstance(node, ir.MatchAll):
-        return ir.MatchNone()
-    if isinstance(node, ir.MatchNone):
-        return ir.MatchAll()
-    if isinstance(node, ir.Not):
-        return node.child
-    return ir.Not(node)
+    match node:
+        case ir.MatchAll():
+            return ir.MatchNone()
+        case ir.MatchNone():
+            return ir.MatchAll()
+        case ir.Not(child):
+            return child
+        case _:
+            return ir.Not(node)
 
 
 _INT = re.compile(r"[-+]?\d+")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeGuard, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeGuard, assert_never, get_args
 
 from es_visual.core import ir, schema
 from es_visual.core.cursor import check_cursor, read_cursor
@@ -28,6 +28,17 @@ from es_visual.core.ir import SearchRequest
 from es_visual.query.acl import AclPolicy
 from es_visual.query.fieldmap import ID_FIELD, FieldMap
 from es_visual.query.parser import parse_expression, to_ir, to_scalar
+from es_visual.query.similar import (
+    BBox,
+    ByAsset,
+    ByFace,
+    ByImage,
+    ByRegion,
+    ByText,
+    ByVector,
+    OnTarget,
+    SimilarTo,
+)
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
@@ -35,36 +46,13 @@ if TYPE_CHECKING:
     from es_visual.core.results import SearchResult
     from es_visual.models.base import Embedder
 
-# A vector target (es_visual.core.schema.TARGETS), or "any": each the index holds.
-OnTarget: TypeAlias = schema.VectorTarget | Literal["any"]
 ON_TARGETS: tuple[OnTarget, ...] = (*schema.TARGETS, "any")
-SimilarKind: TypeAlias = Literal["image", "text", "vector", "asset", "region", "face"]
 MediaKind: TypeAlias = Literal["image", "video"]
 MAX_SIZE = 10_000  # Elasticsearch's index.max_result_window and kNN k limit
 MAX_TEXT = 1_000  # characters of a text query: a sentence, not a document
-BBox: TypeAlias = tuple[float, float, float, float]
 # A person's name or id -> the person ids it stands for (es_visual.people.PeopleRegistry).
 PeopleResolver: TypeAlias = Callable[[str], Sequence[str]]
 PERSON_FIELD = schema.PERSONS_FIELD  # the ids of the persons whose faces a document holds
-
-
-@dataclass(frozen=True)
-class SimilarTo:
-    """What ``similar_to`` was given, before it is resolved to a vector."""
-
-    kind: SimilarKind
-    image: Any = None  # path, bytes or a PIL image
-    text: str | None = None
-    vector: tuple[float, ...] | None = None
-    asset: str | None = None
-    bbox: BBox | None = None
-    face: int | None = None
-
-    @property
-    def default_target(self) -> OnTarget:
-        # A crop may match a whole picture, a detected region or a video frame alike, and
-        # an index ingested without a detector has no regions at all: search them all.
-        return "any" if self.kind == "region" else "faces" if self.kind == "face" else "scene"
 
 
 @dataclass(frozen=True)
@@ -330,7 +318,7 @@ class Search:
         """With ``similar_to(image=...)`` searching faces: which face of the picture to
         search by (0-based, most confident first), when it has several."""
         similar = self._s.similar
-        if similar is None or similar.kind != "image":
+        if not isinstance(similar, ByImage):
             raise QueryError("query_face() picks a face of similar_to(image=...): add it first")
         if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
             raise QueryError(f"query_face() takes a face number >= 0, not {index!r}")
@@ -467,7 +455,7 @@ class Search:
         query = None
         if s.similar is not None:
             if vector is None:
-                if s.similar.kind != "vector":
+                if not isinstance(s.similar, ByVector):
                     raise QueryError(
                         f"similar_to({s.similar.kind}=...) must be resolved to a vector first: "
                         "use execute(), or pass vector= to to_request()"
@@ -479,7 +467,7 @@ class Search:
             if chosen not in ir.TARGETS:
                 raise QueryError(f"unknown vector target {chosen!r}")
             query = ir.VectorQuery(
-                vector=tuple(float(x) for x in vector),  # type: ignore[union-attr]
+                vector=tuple(float(x) for x in vector),
                 target=chosen,
                 k=s.size,
                 num_candidates=s.num_candidates or min(MAX_SIZE, max(100, 10 * s.size)),
@@ -527,20 +515,33 @@ def is_media_kind(value: object) -> TypeGuard[MediaKind]:
 
 def _resolve_people(node: ir.Node, field: str, resolver: PeopleResolver) -> ir.Node:
     """``node`` with every exact match on the person field turned from names into ids."""
-    if isinstance(node, ir.Term) and node.field == field:
-        return _person_ids(field, [str(node.value)], resolver)
-    if isinstance(node, ir.Terms) and node.field == field:
-        return _person_ids(field, [str(v) for v in node.values], resolver)
-    if isinstance(node, ir.And):
-        return ir.and_(*(_resolve_people(c, field, resolver) for c in node.children))
-    if isinstance(node, ir.Or):
-        return ir.or_(*(_resolve_people(c, field, resolver) for c in node.children))
-    if isinstance(node, ir.Not):
-        inner = _resolve_people(node.child, field, resolver)
-        if isinstance(inner, ir.MatchNone):
-            return ir.MatchAll()
-        return ir.Not(inner)
-    return node
+    match node:
+        case ir.Term(name, value) if name == field:
+            return _person_ids(field, [str(value)], resolver)
+        case ir.Terms(name, values) if name == field:
+            return _person_ids(field, [str(v) for v in values], resolver)
+        case ir.And(children):
+            return ir.and_(*(_resolve_people(c, field, resolver) for c in children))
+        case ir.Or(children):
+            return ir.or_(*(_resolve_people(c, field, resolver) for c in children))
+        case ir.Not(child):
+            inner = _resolve_people(child, field, resolver)
+            return ir.MatchAll() if isinstance(inner, ir.MatchNone) else ir.Not(inner)
+        case (
+            ir.MatchAll()
+            | ir.MatchNone()
+            | ir.Term()
+            | ir.Terms()
+            | ir.Match()
+            | ir.MultiMatch()
+            | ir.Prefix()
+            | ir.Range()
+            | ir.Exists()
+            | ir.Ids()
+        ):
+            return node
+        case _:
+            assert_never(node)
 
 
 def _person_ids(field: str, values: list[str], resolver: PeopleResolver) -> ir.Node:
@@ -560,11 +561,9 @@ def _similar(kind: str, value: Any) -> SimilarTo:
     if kind == "text":
         if not isinstance(value, str) or not value.strip():
             raise QueryError("similar_to(text=...) needs a non-empty string")
-        return SimilarTo("text", text=value)
+        return ByText(value)
     if kind == "image":
-        if isinstance(value, str):
-            value = Path(value)
-        return SimilarTo("image", image=value)
+        return ByImage(Path(value) if isinstance(value, str) else value)
     if kind == "vector":
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
             raise QueryError("similar_to(vector=...) needs a sequence of numbers")
@@ -574,20 +573,20 @@ def _similar(kind: str, value: Any) -> SimilarTo:
             raise QueryError(f"similar_to(vector=...) needs numbers: {exc}") from exc
         if not vec or not all(math.isfinite(x) for x in vec):
             raise QueryError("similar_to(vector=...) needs a non-empty vector of finite numbers")
-        return SimilarTo("vector", vector=vec)
+        return ByVector(vec)
     if kind == "asset":
-        return SimilarTo("asset", asset=_asset_id(value))
+        return ByAsset(_asset_id(value))
     if kind == "face":
         if not isinstance(value, (tuple, list)) or len(value) != 2:
             raise QueryError("similar_to(face=(asset_id, face_index))")
         asset, index = value
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             raise QueryError(f"a face index is an integer >= 0, not {index!r}")
-        return SimilarTo("face", asset=_asset_id(asset), face=index)
+        return ByFace(_asset_id(asset), index)
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise QueryError("similar_to(region=(asset_id, [x0, y0, x1, y1]))")
     asset, box = value
-    return SimilarTo("region", asset=_asset_id(asset), bbox=_bbox(box))
+    return ByRegion(_asset_id(asset), _bbox(box))
 
 
 def _asset_id(value: Any) -> str:

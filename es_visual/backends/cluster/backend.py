@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, assert_never
 from urllib.parse import quote
 
 from es_visual.backends.base import Capabilities, ChangeMarks, IndexStats
@@ -37,8 +37,10 @@ from es_visual.core.ir import (
     And,
     Exists,
     Ids,
+    Match,
     MatchAll,
     MatchNone,
+    MultiMatch,
     Node,
     Not,
     Or,
@@ -1506,13 +1508,19 @@ def _missing(wanted: Mapping[str, Any], have: Mapping[str, Any]) -> bool:
 def _exact(node: Node, moved: Mapping[str, str]) -> Node:
     """``node`` with its exact leaves on the fields of ``moved`` moved to their keyword
     sub-fields (see ``exact_fields``)."""
-    if isinstance(node, And | Or):
-        return type(node)(tuple(_exact(c, moved) for c in node.children))
-    if isinstance(node, Not):
-        return Not(_exact(node.child, moved))
-    if isinstance(node, Term | Terms | Prefix | Range) and node.field in moved:
-        return replace(node, field=moved[node.field])
-    return node
+    match node:
+        case And(children):
+            return And(tuple(_exact(c, moved) for c in children))
+        case Or(children):
+            return Or(tuple(_exact(c, moved) for c in children))
+        case Not(child):
+            return Not(_exact(child, moved))
+        case Term() | Terms() | Prefix() | Range():
+            return replace(node, field=moved[node.field]) if node.field in moved else node
+        case MatchAll() | MatchNone() | Match() | MultiMatch() | Exists() | Ids():
+            return node
+        case _:
+            assert_never(node)
 
 
 def _ids(doc_id: str) -> Node:

@@ -8,7 +8,7 @@ way: source filtering (vectors never come back), sorts and terms aggregations.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from es_visual.core import ir, labels, schema
 from es_visual.core.errors import QueryError
@@ -41,13 +41,26 @@ def node_to_query(node: ir.Node) -> dict[str, Any]:
 
 
 def has_full_text(node: ir.Node) -> bool:
-    if isinstance(node, ir.Match | ir.MultiMatch):
-        return True
-    if isinstance(node, ir.And | ir.Or):
-        return any(has_full_text(c) for c in node.children)
-    if isinstance(node, ir.Not):
-        return has_full_text(node.child)
-    return False
+    match node:
+        case ir.Match() | ir.MultiMatch():
+            return True
+        case ir.And(children) | ir.Or(children):
+            return any(has_full_text(c) for c in children)
+        case ir.Not(child):
+            return has_full_text(child)
+        case (
+            ir.MatchAll()
+            | ir.MatchNone()
+            | ir.Term()
+            | ir.Terms()
+            | ir.Prefix()
+            | ir.Range()
+            | ir.Exists()
+            | ir.Ids()
+        ):
+            return False
+        case _:
+            assert_never(node)
 
 
 def knn_filter(request: ir.SearchRequest) -> ir.Node:
@@ -171,90 +184,76 @@ def nested_path(field: str) -> str | None:
 
 
 class _Compiler:
-    """A visitor over filter nodes; ``scoring`` picks ``must`` over ``filter`` for AND."""
+    """Filter nodes -> query clauses; ``scoring`` picks ``must`` over ``filter`` for AND."""
 
     def __init__(self, *, scoring: bool) -> None:
         self.scoring = scoring
 
     def visit(self, node: ir.Node) -> dict[str, Any]:
-        method = getattr(self, f"visit_{type(node).__name__}", None)
-        if method is None:
-            raise QueryError(f"cannot compile filter node {type(node).__name__}")
-        out: dict[str, Any] = method(node)
-        return out
+        match node:
+            case ir.MatchAll():
+                return {"match_all": {}}
+            case ir.MatchNone():
+                return {"match_none": {}}
+            case ir.Term(field, value):
+                return _leaf(field, {"term": {field: {"value": value}}})
+            case ir.Terms(field, values):
+                return _leaf(field, {"terms": {field: list(values)}})
+            case ir.Match(field, text, phrase):
+                if phrase:
+                    return _leaf(field, {"match_phrase": {field: {"query": text}}})
+                return _leaf(field, {"match": {field: {"query": text, "operator": "and"}}})
+            case ir.MultiMatch():
+                return _multi_match(node)
+            case ir.Prefix(field, prefix):
+                return _leaf(field, {"prefix": {field: {"value": prefix}}})
+            case ir.Range():
+                return _range(node)
+            case ir.Exists(field):
+                return _leaf(field, {"exists": {"field": field}})
+            case ir.Ids(values):
+                return {"ids": {"values": list(values)}}
+            case ir.And(children):
+                key = "must" if self.scoring else "filter"
+                return {"bool": {key: [self.visit(c) for c in children]}}
+            case ir.Or(children):
+                return {
+                    "bool": {
+                        "should": [self.visit(c) for c in children],
+                        "minimum_should_match": 1,
+                    }
+                }
+            case ir.Not(child):
+                # must_not never scores; the child is compiled as a filter either way.
+                return {"bool": {"must_not": [filter_to_query(child)]}}
+            case _:
+                assert_never(node)
 
-    @staticmethod
-    def _leaf(field: str, query: dict[str, Any]) -> dict[str, Any]:
-        # A field inside a nested object only matches through a nested query.
-        path = nested_path(field)
-        return {"nested": {"path": path, "query": query}} if path else query
 
-    def visit_MatchAll(self, node: ir.MatchAll) -> dict[str, Any]:
-        return {"match_all": {}}
+def _leaf(field: str, query: dict[str, Any]) -> dict[str, Any]:
+    # A field inside a nested object only matches through a nested query.
+    path = nested_path(field)
+    return {"nested": {"path": path, "query": query}} if path else query
 
-    def visit_MatchNone(self, node: ir.MatchNone) -> dict[str, Any]:
-        return {"match_none": {}}
 
-    def visit_Term(self, node: ir.Term) -> dict[str, Any]:
-        return self._leaf(node.field, {"term": {node.field: {"value": node.value}}})
+def _multi_match(node: ir.MultiMatch) -> dict[str, Any]:
+    if not node.fields:
+        raise QueryError(f"no text fields are configured to search {node.text!r} in")
+    # cross_fields + and: every word must occur, each in any of the fields.
+    query: dict[str, Any] = {"query": node.text, "fields": list(node.fields)}
+    if node.phrase:
+        query["type"] = "phrase"
+    else:
+        query.update(type="cross_fields", operator="and")
+    return {"multi_match": query}
 
-    def visit_Terms(self, node: ir.Terms) -> dict[str, Any]:
-        return self._leaf(node.field, {"terms": {node.field: list(node.values)}})
 
-    def visit_Match(self, node: ir.Match) -> dict[str, Any]:
-        if node.phrase:
-            query = {"match_phrase": {node.field: {"query": node.text}}}
-        else:
-            query = {"match": {node.field: {"query": node.text, "operator": "and"}}}
-        return self._leaf(node.field, query)
-
-    def visit_MultiMatch(self, node: ir.MultiMatch) -> dict[str, Any]:
-        if not node.fields:
-            raise QueryError(f"no text fields are configured to search {node.text!r} in")
-        # cross_fields + and: every word must occur, each in any of the fields.
-        query: dict[str, Any] = {"query": node.text, "fields": list(node.fields)}
-        if node.phrase:
-            query["type"] = "phrase"
-        else:
-            query.update(type="cross_fields", operator="and")
-        return {"multi_match": query}
-
-    def visit_Prefix(self, node: ir.Prefix) -> dict[str, Any]:
-        return self._leaf(node.field, {"prefix": {node.field: {"value": node.prefix}}})
-
-    def visit_Range(self, node: ir.Range) -> dict[str, Any]:
-        bounds = {
-            op: value
-            for op, value in (
-                ("gt", node.gt),
-                ("gte", node.gte),
-                ("lt", node.lt),
-                ("lte", node.lte),
-            )
-            if value is not None
-        }
-        if not bounds:
-            raise QueryError(f"range on {node.field!r} has no bound")
-        return self._leaf(node.field, {"range": {node.field: bounds}})
-
-    def visit_Exists(self, node: ir.Exists) -> dict[str, Any]:
-        return self._leaf(node.field, {"exists": {"field": node.field}})
-
-    def visit_Ids(self, node: ir.Ids) -> dict[str, Any]:
-        return {"ids": {"values": list(node.values)}}
-
-    def visit_And(self, node: ir.And) -> dict[str, Any]:
-        key = "must" if self.scoring else "filter"
-        return {"bool": {key: [self.visit(c) for c in node.children]}}
-
-    def visit_Or(self, node: ir.Or) -> dict[str, Any]:
-        return {
-            "bool": {
-                "should": [self.visit(c) for c in node.children],
-                "minimum_should_match": 1,
-            }
-        }
-
-    def visit_Not(self, node: ir.Not) -> dict[str, Any]:
-        # must_not never scores; the child is compiled as a filter either way.
-        return {"bool": {"must_not": [filter_to_query(node.child)]}}
+def _range(node: ir.Range) -> dict[str, Any]:
+    bounds = {
+        op: value
+        for op, value in (("gt", node.gt), ("gte", node.gte), ("lt", node.lt), ("lte", node.lte))
+        if value is not None
+    }
+    if not bounds:
+        raise QueryError(f"range on {node.field!r} has no bound")
+    return _leaf(node.field, {"range": {node.field: bounds}})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 
@@ -19,8 +19,11 @@ from es_visual.core.documents import value_at
 from es_visual.core.ir import (
     And,
     Exists,
+    Ids,
     Match,
     MatchAll,
+    MatchNone,
+    MultiMatch,
     Node,
     Not,
     Or,
@@ -139,31 +142,37 @@ def source_matches(node: Node, source: Mapping[str, Any]) -> bool:
 def child_matches(node: Node, child: Mapping[str, Any], path: str) -> bool:
     """Whether one child's source (``{"label": "dog", ...}``) passes ``node``, whose
     fields are written in full (``visual.regions.label``)."""
-    if isinstance(node, MatchAll):
-        return True
-    if isinstance(node, And):
-        return all(child_matches(c, child, path) for c in node.children)
-    if isinstance(node, Or):
-        return any(child_matches(c, child, path) for c in node.children)
-    if isinstance(node, Not):
-        return not child_matches(node.child, child, path)
-    field = getattr(node, "field", "")
-    values = _values_at(child, field.removeprefix(path + ".") if path else field)
-    if isinstance(node, Exists):
-        return bool(values)
-    if isinstance(node, Term):
-        return node.value in values
-    if isinstance(node, Terms):
-        return any(v in node.values for v in values)
-    if isinstance(node, Prefix):
-        return any(isinstance(v, str) and v.startswith(node.prefix) for v in values)
-    if isinstance(node, Range):
-        return any(_in_range(node, v) for v in values)
-    if isinstance(node, Match):
-        words = str(node.text).lower().split()
-        text = " ".join(str(v).lower() for v in values)
-        return all(w in text.split() for w in words)
-    return True  # a document-level node: the engine's own filter decided it
+
+    def at(field: str) -> list[Any]:
+        return _values_at(child, field.removeprefix(path + ".") if path else field)
+
+    match node:
+        case MatchAll():
+            return True
+        case And(children):
+            return all(child_matches(c, child, path) for c in children)
+        case Or(children):
+            return any(child_matches(c, child, path) for c in children)
+        case Not(inner):
+            return not child_matches(inner, child, path)
+        case Exists(field):
+            return bool(at(field))
+        case Term(field, value):
+            return value in at(field)
+        case Terms(field, values):
+            return any(v in values for v in at(field))
+        case Prefix(field, prefix):
+            return any(isinstance(v, str) and v.startswith(prefix) for v in at(field))
+        case Range(field):
+            return any(_in_range(node, v) for v in at(field))
+        case Match(field, text):
+            words = text.lower().split()
+            held = " ".join(str(v).lower() for v in at(field)).split()
+            return all(w in held for w in words)
+        case MatchNone() | MultiMatch() | Ids():
+            return True  # a document-level node: the engine's own filter decided it
+        case _:
+            assert_never(node)
 
 
 def _values_at(obj: Any, dotted: str) -> list[Any]:
