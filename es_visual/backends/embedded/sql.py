@@ -28,7 +28,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from es_visual.core import ir
 from es_visual.core.errors import CursorError, QueryError
@@ -93,10 +93,35 @@ class FilterCompiler:
         return self._visit(node, params), params
 
     def _visit(self, node: ir.Node, params: list[Any]) -> str:
-        method = getattr(self, f"_visit_{type(node).__name__.lower()}", None)
-        if method is None:
-            raise QueryError(f"the embedded store cannot run filter node {type(node).__name__}")
-        return method(node, params)
+        match node:
+            case ir.MatchAll():
+                return self._visit_matchall(node, params)
+            case ir.MatchNone():
+                return self._visit_matchnone(node, params)
+            case ir.And():
+                return self._visit_and(node, params)
+            case ir.Or():
+                return self._visit_or(node, params)
+            case ir.Not():
+                return self._visit_not(node, params)
+            case ir.Term():
+                return self._visit_term(node, params)
+            case ir.Terms():
+                return self._visit_terms(node, params)
+            case ir.Ids():
+                return self._visit_ids(node, params)
+            case ir.Prefix():
+                return self._visit_prefix(node, params)
+            case ir.Range():
+                return self._visit_range(node, params)
+            case ir.Exists():
+                return self._visit_exists(node, params)
+            case ir.Match():
+                return self._visit_match(node, params)
+            case ir.MultiMatch():
+                return self._visit_multimatch(node, params)
+            case _:
+                assert_never(node)
 
     # --- boolean structure -----------------------------------------------------------
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 
@@ -186,19 +186,32 @@ class TermsEvaluator:
 
     # ``within``: rids the answer will be intersected with anyway (may narrow a scan).
     def _eval(self, node: ir.Node, within: np.ndarray | None) -> np.ndarray:
-        if isinstance(node, ir.MatchAll):
-            return self.all()
-        if isinstance(node, ir.MatchNone):
-            return _EMPTY
-        if isinstance(node, ir.And):
-            return self._and(node, within)
-        if isinstance(node, ir.Or):
-            parts = [self._eval(c, within) for c in node.children]
-            return _EMPTY if not parts else np.unique(np.concatenate(parts))
-        if isinstance(node, ir.Not):
-            return np.setdiff1d(self.all(), self._eval(node.child, None), assume_unique=True)
-        found = self._leaf(node)
-        return found if found is not None else self._scan(node, within)
+        match node:
+            case ir.MatchAll():
+                return self.all()
+            case ir.MatchNone():
+                return _EMPTY
+            case ir.And():
+                return self._and(node, within)
+            case ir.Or(children):
+                parts = [self._eval(c, within) for c in children]
+                return _EMPTY if not parts else np.unique(np.concatenate(parts))
+            case ir.Not(child):
+                return np.setdiff1d(self.all(), self._eval(child, None), assume_unique=True)
+            case (
+                ir.Term()
+                | ir.Terms()
+                | ir.Ids()
+                | ir.Prefix()
+                | ir.Range()
+                | ir.Exists()
+                | ir.Match()
+                | ir.MultiMatch()
+            ):
+                found = self._leaf(node)
+                return found if found is not None else self._scan(node, within)
+            case _:
+                assert_never(node)
 
     def _and(self, node: ir.And, within: np.ndarray | None) -> np.ndarray:
         if not node.children:
@@ -280,19 +293,35 @@ class TermsEvaluator:
 
 def indexed(node: ir.Node) -> bool:
     """Whether the terms answer this leaf exactly as the JSON scan would."""
-    field = getattr(node, "field", None)
-    if isinstance(field, str) and nested_path(field) is not None and field not in CHILD_TERMS:
-        return False
-    if isinstance(node, ir.Term):
-        return node.field != ID_FIELD and _answerable(node.value)
-    if isinstance(node, ir.Terms):
-        return node.field != ID_FIELD and all(_answerable(v) for v in node.values)
-    if isinstance(node, ir.Range):
-        bounds = [b for b in (node.gt, node.gte, node.lt, node.lte) if b is not None]
-        return bool(bounds) and all(
-            isinstance(b, int | float) and not isinstance(b, bool) for b in bounds
-        )
-    return False
+    match node:
+        case ir.Term() | ir.Terms() | ir.Range() if (
+            nested_path(node.field) is not None and node.field not in CHILD_TERMS
+        ):
+            return False
+        case ir.Term(field, value):
+            return field != ID_FIELD and _answerable(value)
+        case ir.Terms(field, values):
+            return field != ID_FIELD and all(_answerable(v) for v in values)
+        case ir.Range(_, gt, gte, lt, lte):
+            bounds = [b for b in (gt, gte, lt, lte) if b is not None]
+            return bool(bounds) and all(
+                isinstance(b, int | float) and not isinstance(b, bool) for b in bounds
+            )
+        case (
+            ir.MatchAll()
+            | ir.MatchNone()
+            | ir.Match()
+            | ir.MultiMatch()
+            | ir.Prefix()
+            | ir.Exists()
+            | ir.Ids()
+            | ir.And()
+            | ir.Or()
+            | ir.Not()
+        ):
+            return False
+        case _:
+            assert_never(node)
 
 
 def _answerable(value: Any) -> bool:
