@@ -6,12 +6,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # Shared test helpers (ir_oracle) import as top-level modules from this folder.
 sys.path.insert(0, str(Path(__file__).parent))
 
 # Live engines (scripts/engine.sh): session fixtures opensearch_url, live_engine_url, ...
 pytest_plugins = ["live_engines"]
+
+# Property tests check answers, not speed: hypothesis's per-example deadline (200 ms)
+# fails a correct example when CI shares its cores with four engines.
+settings.register_profile("es-visual", deadline=None)
+settings.load_profile("es-visual")
 
 
 @pytest.fixture(scope="session")
