@@ -42,7 +42,11 @@ def open_cluster(name: str, url: str) -> Any:
         )
         assert status == 200, f"index template on {name}: {status} {body}"
         _templated.add(url)
-    return cls(url, timeout=60, **kwargs)
+    backend = cls(url, timeout=60, **kwargs)
+    # Read the server's version now: tests also call ``backend.client`` directly, and only
+    # then does an Elasticsearch 8 get the compatibility headers it accepts.
+    assert backend.server.version
+    return backend
 
 
 @contextlib.contextmanager

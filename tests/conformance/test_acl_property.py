@@ -95,18 +95,19 @@ class World:
 def test_no_hit_outside_the_acl_and_count_is_min_k_readable(backend, index_name) -> None:
     examples = EMBEDDED_EXAMPLES if backend.name == "embedded" else CLUSTER_EXAMPLES
     world = World(backend, index_name)
-    settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))(
-        _property
-    )(world)
+    # Decorated afresh for each store: hypothesis refuses to put settings on one test twice.
+    run = given(
+        docs=docs_strategy,
+        user=users,
+        expression=expressions,
+        k=st.integers(1, 12),
+        query=st.none() | st.lists(unit, min_size=DIMS, max_size=DIMS),
+    )(_property)
+    settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))(run)(
+        world
+    )
 
 
-@given(
-    docs=docs_strategy,
-    user=users,
-    expression=expressions,
-    k=st.integers(1, 12),
-    query=st.none() | st.lists(unit, min_size=DIMS, max_size=DIMS),
-)
 def _property(world: World, docs, user, expression, k, query) -> None:  # type: ignore[no-untyped-def]
     backend, index = world.backend, world.index
     sources = {f"d{i}": _source(d) for i, d in enumerate(docs)}
