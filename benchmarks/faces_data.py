@@ -102,25 +102,31 @@ def fetch(cache: Path) -> Path:
     return cache
 
 
+def debian_source(package: str, workdir: Path) -> None:
+    """``apt-get source --download-only package`` into ``workdir``, from Debian's
+    bookworm sources through a private sources list (the machine's own is not touched)."""
+    (workdir / "lists" / "partial").mkdir(parents=True)
+    (workdir / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
+    opts = [
+        "-q",
+        f"-o=Dir::Etc::SourceList={workdir / 'sources.list'}",
+        "-o=Dir::Etc::SourceParts=/nonexistent",
+        f"-o=Dir::State::Lists={workdir / 'lists'}",
+        "-o=APT::Sandbox::User=root",
+    ]
+    subprocess.run(["apt-get", *opts, "update"], check=True, cwd=workdir, capture_output=True)
+    subprocess.run(
+        ["apt-get", *opts, "source", "--download-only", package],
+        check=True,
+        cwd=workdir,
+        capture_output=True,
+    )
+
+
 def _fetch_dlib(cache: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        (t / "lists" / "partial").mkdir(parents=True)
-        (t / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
-        opts = [
-            "-q",
-            f"-o=Dir::Etc::SourceList={t / 'sources.list'}",
-            "-o=Dir::Etc::SourceParts=/nonexistent",
-            f"-o=Dir::State::Lists={t / 'lists'}",
-            "-o=APT::Sandbox::User=root",
-        ]
-        subprocess.run(["apt-get", *opts, "update"], check=True, cwd=t, capture_output=True)
-        subprocess.run(
-            ["apt-get", *opts, "source", "--download-only", DLIB_SOURCE],
-            check=True,
-            cwd=t,
-            capture_output=True,
-        )
+        debian_source(DLIB_SOURCE, t)
         [orig] = [p for p in t.glob("dlib_*.orig.tar.*") if "models" not in p.name]
         out = cache / "dlib"
         with tarfile.open(orig) as tar:

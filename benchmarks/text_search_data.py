@@ -29,7 +29,6 @@ in full (a dog is also "animal", a car also "vehicle").
 from __future__ import annotations
 
 import json
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -229,24 +228,11 @@ def fetch_opencv(cache: Path) -> Path:
     out = cache / "opencv"
     if (out / "vtest.avi").is_file():
         return out
+    from faces_data import debian_source
+
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        (t / "lists" / "partial").mkdir(parents=True)
-        (t / "sources.list").write_text("deb-src http://deb.debian.org/debian bookworm main\n")
-        opts = [
-            "-q",
-            f"-o=Dir::Etc::SourceList={t / 'sources.list'}",
-            "-o=Dir::Etc::SourceParts=/nonexistent",
-            f"-o=Dir::State::Lists={t / 'lists'}",
-            "-o=APT::Sandbox::User=root",
-        ]
-        subprocess.run(["apt-get", *opts, "update"], check=True, cwd=t, capture_output=True)
-        subprocess.run(
-            ["apt-get", *opts, "source", "--download-only", OPENCV_SOURCE],
-            check=True,
-            cwd=t,
-            capture_output=True,
-        )
+        debian_source(OPENCV_SOURCE, t)
         [orig] = [p for p in t.glob("opencv_*.orig.tar.*") if "contrib" not in p.name]
         with tarfile.open(orig) as tar:
             for member in tar.getmembers():
