@@ -9,10 +9,12 @@ behave as in production, not as on one shard.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from live_engines import ENGINES, engine_client_kwargs, engine_request
 
 STORES = ["embedded", *ENGINES]
@@ -76,3 +78,18 @@ def drop_indices(backend: Any, name: str) -> None:
         # By name: clusters refuse wildcard deletes (action.destructive_requires_name).
         for concrete in backend.client.indices.get(index=f"{name}*"):
             backend.client.indices.delete(index=concrete)
+
+
+@pytest.fixture(params=STORES)
+def backend(request: pytest.FixtureRequest, live_engine_url: Any, tmp_path: Path) -> Iterator[Any]:
+    """Each store in turn: a fresh embedded store, or a client of a live cluster."""
+    with open_store(request.param, live_engine_url, tmp_path) as store:
+        yield store
+
+
+@pytest.fixture
+def index_name(backend: Any) -> Iterator[str]:
+    """A fresh index name, deleted after the test on a cluster."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    yield name
+    drop_indices(backend, name)

@@ -9,25 +9,5 @@ paging, points in time and scores behave as in production, not as on one shard.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import pytest
-from live_backends import STORES, drop_indices, open_store
-
-
-@pytest.fixture(params=STORES)
-def backend(request: pytest.FixtureRequest, live_engine_url, tmp_path: Path) -> Iterator[Any]:
-    """Each store in turn: a fresh embedded store, or a client of a live cluster."""
-    with open_store(request.param, live_engine_url, tmp_path) as store:
-        yield store
-
-
-@pytest.fixture
-def index_name(backend: Any) -> Iterator[str]:
-    """A fresh index name, deleted after the test on a cluster."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    yield name
-    drop_indices(backend, name)
+# One definition for every suite that runs on each store (tests/live_backends.py).
+from live_backends import backend, index_name  # noqa: F401  (fixtures)
