@@ -34,19 +34,9 @@ import numpy as np
 
 def pictures(folder: Path, n: int, seed: int = 19) -> list[Path]:
     """N JPEGs: random crops of scikit-image's photos, 320-640 px, quality 85."""
-    import skimage
-    from PIL import Image
+    from ingest import sample_photos  # benchmarks/ingest.py, beside this script
 
-    data = Path(skimage.__file__).parent / "data"
-    photos = []
-    for p in sorted(data.iterdir()):
-        if p.suffix.lower() in (".png", ".jpg"):
-            try:
-                im = Image.open(p)
-                if min(im.size) >= 256:
-                    photos.append(im.convert("RGB"))
-            except Exception:
-                continue
+    photos = sample_photos()
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     out = []

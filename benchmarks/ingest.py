@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,12 +54,11 @@ class PeakRss:
         return self.peak
 
 
-def generate(folder: Path, n: int, seed: int = 0) -> float:
-    """N JPEGs made from skimage's sample photos; returns seconds spent."""
+def sample_photos() -> list[Any]:
+    """scikit-image's sample photos of 256 px or more, as RGB pictures."""
     import skimage
     from PIL import Image
 
-    started = time.perf_counter()
     data = Path(skimage.__file__).parent / "data"
     photos = []
     for p in sorted(data.iterdir()):
@@ -69,6 +69,15 @@ def generate(folder: Path, n: int, seed: int = 0) -> float:
                     photos.append(im.convert("RGB"))
             except Exception:
                 continue
+    return photos
+
+
+def generate(folder: Path, n: int, seed: int = 0) -> float:
+    """N JPEGs made from skimage's sample photos; returns seconds spent."""
+    from PIL import Image
+
+    started = time.perf_counter()
+    photos = sample_photos()
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
