@@ -3,8 +3,9 @@ on a tuning split and a held-out split (``text_search_data.py`` says what is in 
 
 recall@3 = |relevant in the top 3| / min(3, |relevant|), averaged over a split's queries.
 Each split is its own index on the embedded store, ingested with the product's default
-pipeline (MobileNetV2, labels on); every search runs with the product's defaults, the
-user's text being the ``caption`` and ``tags`` fields. Rankings compared:
+pipeline (the offline preset: MobileNetV2 with its labels, faces and their concepts); every
+search runs with the product's defaults, the user's text being the ``caption`` and ``tags``
+fields. Rankings compared:
 
 * concepts: the query matched to the scene model's labels and to the WordNet kinds
   above them (MiniLM), no user text;
@@ -45,21 +46,22 @@ def recall_at(ranked: list[str], relevant: set[str], k: int = 3) -> float:
 
 def ingest_split(backend: Any, index: str, manifest: Path) -> float:
     """Ingest once (a kept store is reused); returns seconds spent."""
-    from es_visual.ingest.pipeline import PipelineConfig
+    from es_visual.config import Settings
     from es_visual.ingest.sources import iter_manifest
     from es_visual.models.registry import get_embedder
-    from es_visual.workflows import ingest
+    from es_visual.workflows import ingest, load_pipeline
 
     expected = sum(1 for line in manifest.read_text(encoding="utf-8").splitlines() if line)
     if backend.index_exists(index) and backend.stats(index).documents >= expected:
         return 0.0
     started = time.perf_counter()
+    pipeline = load_pipeline(Settings())  # what `es-visual ingest` runs: the offline preset
     report = ingest(
         backend,
         index,
         iter_manifest(manifest),
-        embedder=get_embedder("mobilenet-v2"),
-        pipeline=PipelineConfig(),
+        embedder=get_embedder(pipeline.model),
+        pipeline=pipeline,
     )
     if report.failures:
         print("ingest failures:", [f.reason for f in report.failures], file=sys.stderr)

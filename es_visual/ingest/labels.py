@@ -6,7 +6,10 @@ A picture gets the labels of its scene vector; a video gets labels on each frame
 and its own ``visual.labels`` are the frames' merged (``labels.merge_pairs``).
 
 The preset's ``labels`` section tunes it: ``labels: false`` turns it off,
-``labels: {top: 12, min_score: 0.005}`` sets how many and how sure. A model
+``labels: {top: 12, min_score: 0.005}`` sets how many and how sure. Where the
+faces were looked for, a picture or frame with faces also gets ``person``,
+``people`` or ``portrait`` (``models.people_concepts``), since ImageNet has no
+class for a person; they are read off the stored faces on a backfill too. A model
 without a classification head (CLIP) writes no labels; a missing data file
 (timm not installed) is logged once and the ingest goes on without labels.
 """
@@ -80,11 +83,41 @@ def label_visual(visual: dict[str, Any], labeler: Labeler, options: LabelOptions
         return False
     vectors = [f["vector"] for f in frames] + ([scene] if scene else [])
     pairs = top_labels(labeler, np.asarray(vectors), k=options.top, min_score=options.min_score)
-    for frame, frame_pairs in zip(frames, pairs, strict=False):
-        frame.update(schema.label_fields(frame_pairs))
+    people = _people_pairs(visual, frames)
+    for i, (frame, frame_pairs) in enumerate(zip(frames, pairs, strict=False)):
+        frame.update(schema.label_fields(_with(frame_pairs, people[i])))
     doc_pairs = schema.merge_pairs(pairs, k=options.top) if frames else pairs[-1]
-    visual.update(schema.label_fields(doc_pairs))
+    visual.update(schema.label_fields(_with(doc_pairs, schema.merge_pairs(people.values()))))
     return True
+
+
+def _people_pairs(visual: dict[str, Any], frames: list[dict[str, Any]]) -> dict[int, schema.Pairs]:
+    """The face concepts (``models.people_concepts``) of each frame by its position, or of
+    the picture at position -1: a video's faces are stamped with their frame's time."""
+    from es_visual.models.people_concepts import face_labels
+
+    faces = [f for f in visual.get("faces") or [] if isinstance(f, dict)]
+    if not frames:
+        return {-1: face_labels(faces)}
+    at: dict[float, int] = {}
+    for i, frame in enumerate(frames):
+        if isinstance(frame.get("t"), int | float):
+            at.setdefault(round(float(frame["t"]), 3), i)
+    by_frame: dict[int, list[dict[str, Any]]] = {}
+    for face in faces:
+        t = face.get("t")
+        frame_at = at.get(round(float(t), 3)) if isinstance(t, int | float) else None
+        if frame_at is not None:
+            by_frame.setdefault(frame_at, []).append(face)
+    return {i: face_labels(fs) for i, fs in by_frame.items()} | {
+        i: [] for i in range(len(frames)) if i not in by_frame
+    }
+
+
+def _with(scene: schema.Pairs, people: schema.Pairs) -> schema.Pairs:
+    """Scene labels and face concepts as one list, best first: the face concepts are
+    kept whatever the scene model's top-k (they come from another model)."""
+    return sorted([*scene, *people], key=lambda p: (-p[1], p[0]))
 
 
 def label_analyses(analyses: Sequence[Analysis], model: str, config: PipelineConfig) -> None:

@@ -25,6 +25,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,11 @@ KIND_MIN_SIMILARITY = 0.6
 # How many kinds one query names at most: the one its words name best ("a car on the
 # road" names "car"; the next, "vehicle", would rank every motorbike with the car).
 KIND_TOP = 1
+# A phrase of the query (``match(parts=...)``) names concepts from PART_MIN_SIMILARITY up
+# (a word alone is matched more loosely than a sentence: "cards" is near "goldfinch"),
+# at PART_FACTOR of their weight (see ``match``).
+PART_FACTOR = 0.9
+PART_MIN_SIMILARITY = 0.5
 # The most concepts one query looks for (each is a clause of a cluster's query; OpenSearch
 # allows 1024): "an animal" names 398.
 MAX_CONCEPTS = 500
@@ -82,6 +88,8 @@ class ConceptMatcher:
         sentence: SentenceEmbedder,
         *,
         hierarchy: Hierarchy | None = None,
+        aliases: Mapping[str, Sequence[str]] | None = None,
+        scale: Mapping[str, float] | None = None,
         cache: Path | None = None,
     ) -> None:
         self.vocabulary = vocabulary
@@ -89,6 +97,14 @@ class ConceptMatcher:
         self.hierarchy = hierarchy
         cache = cache if cache is not None else cache_dir()
         self.matrix = self._matrix(cache, "concepts", vocabulary.lemmas, vocabulary.definitions)
+        # Other words for a concept, each its own vector (one blended vector of many words
+        # is near none of them): a concept is as near a query as its nearest words.
+        pairs = [(vocabulary.index(n), a) for n, words in (aliases or {}).items() for a in words]
+        self.alias_of = np.array([i for i, _ in pairs], dtype=np.int64)
+        self.aliases = np.zeros((0, sentence.dims), dtype=np.float32)
+        if pairs:
+            words = tuple(a for _, a in pairs)
+            self.aliases = self._matrix(cache, "aliases", words, ("",) * len(words))
         self.kinds = np.zeros((0, sentence.dims), dtype=np.float32)
         self.kind_names = self.kinds
         if hierarchy is not None and len(hierarchy):
@@ -97,6 +113,16 @@ class ConceptMatcher:
             # and a long definition blur the plain word people type ("an animal").
             first = tuple(lemmas.split(",")[0].strip() for lemmas in hierarchy.lemmas)
             self.kind_names = self._matrix(cache, "kind-names", first, ("",) * len(first))
+        # What a concept counts for once matched, when the query is mostly about other
+        # things (1 unless given; see ``match``), and the kinds each such concept is under.
+        self.scale = {vocabulary.index(n): float(f) for n, f in (scale or {}).items()}
+        self._kinds_of: dict[int, set[str]] = {i: set() for i in self.scale}
+        for lemmas, members in zip(
+            hierarchy.lemmas if hierarchy else (), hierarchy.members if hierarchy else (),
+            strict=True,
+        ):
+            for i in self.scale.keys() & set(members):
+                self._kinds_of[i].add(lemmas.split(",")[0].strip())
         self._lock = threading.Lock()
 
     @staticmethod
@@ -143,7 +169,13 @@ class ConceptMatcher:
 
     def similarities(self, text: str) -> np.ndarray:
         """Cosine similarity of ``text`` to every concept, in vocabulary order."""
-        return self.matrix @ self._embed(text)
+        return self._similarities(self._embed(text))
+
+    def _similarities(self, query: np.ndarray) -> np.ndarray:
+        sims: np.ndarray = self.matrix @ query
+        if len(self.aliases):
+            np.maximum.at(sims, self.alias_of, self.aliases @ query)
+        return sims
 
     def _embed(self, text: str) -> np.ndarray:
         with self._lock:
@@ -154,23 +186,71 @@ class ConceptMatcher:
         self,
         text: str,
         *,
+        parts: Sequence[str] = (),
         top: int | None = None,
         spread: float | None = None,
         min_similarity: float | None = None,
     ) -> list[Concept]:
         """The concepts ``text`` is about, best first; empty when none is near enough.
-        Unset arguments take the module's ``TOP``, ``SPREAD`` and ``MIN_SIMILARITY``."""
+
+        ``parts`` are phrases of the text ("people", "playing cards" of "people playing
+        cards"), each matched on its own, its concepts at ``PART_FACTOR`` of their
+        similarity: a sentence's vector leans to one of its things, and the others would
+        be lost. A concept named by several keeps its best weight. Unset arguments take
+        the module's ``TOP``, ``SPREAD`` and ``MIN_SIMILARITY``."""
         top = TOP if top is None else top
         spread = SPREAD if spread is None else spread
         min_similarity = MIN_SIMILARITY if min_similarity is None else min_similarity
         if not text.strip():
             return []
-        query = self._embed(text)
-        sims: np.ndarray = self.matrix @ query
+        phrases = [text, *(p for p in dict.fromkeys(parts) if p.strip() and p != text)]
+        with self._lock:
+            vectors = self.sentence.embed_cached(phrases)
+        # class -> (weight, kind or ""): the whole text's, then each part's where it counts
+        # more, as the geometric mean of how near the part and the whole text are to the
+        # class, times PART_FACTOR ("people" of "people playing cards" 0.70 and 0.26 ->
+        # 0.38; the dogs "pet" names in "my pet kitten", near the whole text at 0.25-0.39,
+        # stay below the cats).
+        weights = self._weights(vectors[0], top, spread, min_similarity)
+        whole = self._similarities(vectors[0])
+        for vector in vectors[1:]:
+            named = self._weights(vector, top, spread, PART_MIN_SIMILARITY)
+            for concept, (w, via) in named.items():
+                part = PART_FACTOR * float(np.sqrt(w * max(float(whole[concept]), 0.0)))
+                if part >= min_similarity and part > weights.get(concept, (0.0, ""))[0]:
+                    weights[concept] = (part, via)
+        self._rescale(weights)
+        names = self.vocabulary.names
+        ranked = sorted(weights.items(), key=lambda p: (-p[1][0], p[0]))[:MAX_CONCEPTS]
+        return [Concept(names[i], round(w, 4), via) for i, (w, via) in ranked]
+
+    def _rescale(self, weights: dict[int, tuple[float, str]]) -> None:
+        """Scaled concepts (``scale``) at their factor, unless the query is mostly about
+        them: "someone at a computer" ranks by the computer and the faces refine it,
+        "a group of people" by the faces. Mostly about a concept: no other concept
+        weighs more, leaving out those reached through the concept's own kinds ("someone"
+        names the kind person, and with it the groom as much as the faces)."""
+        for concept, factor in self.scale.items():
+            if concept not in weights:
+                continue
+            own = self._kinds_of[concept]
+            rival = max(
+                (w for c, (w, via) in weights.items() if c not in self.scale and via not in own),
+                default=0.0,
+            )
+            weight, via = weights[concept]
+            if rival > weight:
+                weights[concept] = (weight * factor, via)
+
+    def _weights(
+        self, query: np.ndarray, top: int, spread: float, min_similarity: float
+    ) -> dict[int, tuple[float, str]]:
+        """The concepts one phrase's vector names: class -> (weight, the kind or "")."""
+        sims = self._similarities(query)
         kinds = np.maximum(self.kinds @ query, self.kind_names @ query)
         best = max(float(sims.max()), float(kinds.max()) if len(kinds) else -1.0)
         floor = max(min_similarity, best - spread)
-        weights: dict[int, tuple[float, str]] = {}  # class -> (weight, kind or "")
+        weights: dict[int, tuple[float, str]] = {}
         for i in np.argsort(-sims, kind="stable")[:top]:
             if sims[i] >= floor:
                 weights[int(i)] = (float(sims[i]), "")
@@ -187,9 +267,7 @@ class ConceptMatcher:
             for member in self.hierarchy.members[j]:
                 if weight > weights.get(member, (0.0, ""))[0]:
                     weights[member] = (weight, kind)
-        names = self.vocabulary.names
-        ranked = sorted(weights.items(), key=lambda p: (-p[1][0], p[0]))[:MAX_CONCEPTS]
-        return [Concept(names[i], round(w, 4), via) for i, (w, via) in ranked]
+        return weights
 
 
 _lock = threading.Lock()
@@ -197,11 +275,26 @@ _lock = threading.Lock()
 
 @functools.cache
 def _imagenet_matcher() -> ConceptMatcher:
-    return ConceptMatcher(imagenet_1k(), get_sentence_embedder(), hierarchy=imagenet_hierarchy())
+    from es_visual.models.people_concepts import ALIASES, KIND_OF, WEIGHT, people_vocabulary
+
+    # The face concepts come after the 1000 classes: the kinds' member indexes still hold.
+    vocabulary = imagenet_1k().plus(people_vocabulary())
+    extra: dict[str, list[int]] = {}
+    for name, wnid in KIND_OF.items():
+        extra.setdefault(wnid, []).append(vocabulary.index(name))
+    hierarchy = imagenet_hierarchy().with_members(extra)
+    return ConceptMatcher(
+        vocabulary,
+        get_sentence_embedder(),
+        hierarchy=hierarchy,
+        aliases=ALIASES,
+        scale=dict.fromkeys(ALIASES, WEIGHT),
+    )
 
 
 def get_concept_matcher() -> ConceptMatcher:
-    """The matcher for ImageNet-1k concepts, built once per process (raises
+    """The matcher for the labels ingest writes (the ImageNet-1k classes and the face
+    concepts of ``models.people_concepts``), built once per process (raises
     ``ModelUnavailableError`` when the sentence model or timm's data is missing)."""
     with _lock:
         return _imagenet_matcher()

@@ -37,6 +37,15 @@ class Hierarchy:
     def __len__(self) -> int:
         return len(self.wnids)
 
+    def with_members(self, extra: dict[str, list[int]]) -> Hierarchy:
+        """The same kinds, ``extra``'s class indexes added under the kinds it names by
+        WordNet id (concepts of another model, placed under WordNet's kinds)."""
+        members = tuple(
+            tuple(sorted({*m, *extra.get(wnid, ())}))
+            for wnid, m in zip(self.wnids, self.members, strict=True)
+        )
+        return Hierarchy(self.wnids, self.lemmas, self.definitions, members)
+
 
 def load_hierarchy(vocabulary: Vocabulary, path: Path = DATA) -> Hierarchy:
     """The kinds above ``vocabulary``'s classes (its classes must be WordNet synsets)."""

@@ -48,6 +48,17 @@ class Vocabulary:
     def _positions(self) -> dict[str, int]:
         return _positions(self.names)
 
+    def plus(self, other: Vocabulary) -> Vocabulary:
+        """This vocabulary's classes, then ``other``'s (their names must not clash)."""
+        if clash := set(self.names) & set(other.names):
+            raise ValueError(f"concepts named twice: {sorted(clash)}")
+        return Vocabulary(
+            self.wnids + other.wnids,
+            self.names + other.names,
+            self.lemmas + other.lemmas,
+            self.definitions + other.definitions,
+        )
+
 
 @functools.cache
 def _positions(names: tuple[str, ...]) -> dict[str, int]:

@@ -45,6 +45,7 @@ from es_visual.query.ranking import (
     LabelRank,
     RankRequest,
     TextRank,
+    query_phrases,
     query_words,
     rrf,
     run_rank,
@@ -135,7 +136,7 @@ def plan_text(search: Search, backend: Backend, *, embedder: Embedder | None = N
             try:
                 from es_visual.models.concepts import get_concept_matcher
 
-                concepts = get_concept_matcher().match(text)
+                concepts = get_concept_matcher().match(text, parts=query_phrases(text))
             except ModelUnavailableError as exc:
                 notes.append(f"no concept search: {exc}")
     clip = spec is not None and _has_text_tower(spec.model, embedder)

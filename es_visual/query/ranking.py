@@ -51,6 +51,28 @@ def query_words(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kept))
 
 
+def query_phrases(text: str) -> tuple[str, ...]:
+    """The phrases a query names things by: each run of words between stopwords, its
+    words and its pairs of neighbours ("people playing cards" -> "people playing cards",
+    "people", "playing", "cards", "people playing", "playing cards"); not the whole
+    query when it is one run. Concepts are matched to each (``ConceptMatcher.match``)."""
+    runs: list[list[str]] = [[]]
+    for word in _WORD.findall(text):
+        if word.lower() in STOPWORDS:
+            runs.append([])
+        else:
+            runs[-1].append(word)
+    phrases: dict[str, None] = {}
+    for run in runs:
+        if len(run) > 2:
+            phrases[" ".join(run)] = None
+        for n in (1, 2):
+            for i in range(len(run) - n + 1):
+                phrases[" ".join(run[i : i + n])] = None
+    phrases.pop(" ".join(_WORD.findall(text)), None)
+    return tuple(phrases)
+
+
 def run_rank(backend: object, request: RankRequest) -> SearchResult:
     """``request`` on ``backend``: natively when it can, else through ``search``."""
     if isinstance(backend, RankSearch):
@@ -145,6 +167,7 @@ __all__ = [
     "RankRequest",
     "RankSearch",
     "TextRank",
+    "query_phrases",
     "query_words",
     "rank_by_labels",
     "rrf",
