@@ -14,8 +14,8 @@ from es_visual.cli.context import AppContext, emit_json, pass_app, show_progress
 @click.option(
     "--backfill",
     is_flag=True,
-    help="Label the documents that have scene vectors but no labels, from the stored "
-    "vectors (no media is read again).",
+    help="Label the documents that have scene vectors but no labels (or faces but not yet "
+    "the person/people concepts), from the stored vectors (no media is read again).",
 )
 @click.option(
     "--force", is_flag=True, help="With --backfill: label every document again, labelled or not."
@@ -109,6 +109,7 @@ def _counts(backend: Any, index: str, top: int) -> dict[str, Any]:
         return backend.search(request)
 
     from es_visual.core.errors import ConfigError
+    from es_visual.ingest.labels import to_label
 
     spec = backend.visual_spec(index)
     if spec is None:
@@ -116,13 +117,14 @@ def _counts(backend: Any, index: str, top: int) -> dict[str, Any]:
     # What a backfill labels: documents whose vectors come from the index's model.
     vectors = ir.Term(schema.MODEL_FIELD, spec.model)
     labelled = total(ir.and_(vectors, ir.Exists(schema.LABELS_FIELD)), (schema.LABELS_FIELD,))
-    unlabelled = total(ir.and_(vectors, ir.Not(ir.Exists(schema.LABELS_FIELD))))
+    # to label: no labels yet, or faces labelled before they gave concepts
+    unlabelled = total(ir.and_(vectors, to_label()))
     with_labels, without = labelled.total or 0, unlabelled.total or 0
     counts = (labelled.aggregations or {}).get(schema.LABELS_FIELD) or []
     return {
         "index": index,
         "model": spec.model,
-        "with_vectors": with_labels + without,
+        "with_vectors": total(vectors).total or 0,
         "with_labels": with_labels,
         "without_labels": without,
         "top": [list(pair) for pair in counts[:top]],

@@ -135,6 +135,18 @@ def label_analyses(analyses: Sequence[Analysis], model: str, config: PipelineCon
 # --- backfill: documents ingested before labels existed ---------------------------------------
 
 
+def to_label() -> ir.Node:
+    """What a backfill labels without ``force``: documents without labels, and documents
+    with faces labelled before faces gave concepts (no ``person`` among their labels)."""
+    from es_visual.core.schema import FACES_FIELD
+    from es_visual.models.people_concepts import PERSON
+
+    faces_unnamed = ir.and_(
+        ir.Exists(f"{FACES_FIELD}.score"), ir.Not(ir.Term(schema.LABELS_FIELD, PERSON))
+    )
+    return ir.or_(ir.Not(ir.Exists(schema.LABELS_FIELD)), faces_unnamed)
+
+
 @dataclass
 class BackfillReport:
     index: str
@@ -166,8 +178,9 @@ def backfill_labels(
     options: LabelOptions | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> BackfillReport:
-    """Label every document of ``index`` that has a scene vector and no labels yet (all of
-    them with ``force``), from the stored vectors: no media is opened. Idempotent."""
+    """Label every document of ``index`` that has a scene vector and no labels yet, or faces
+    but no face concepts (``to_label``; all of them with ``force``), from the stored
+    vectors and faces: no media is opened. Idempotent."""
     from es_visual.core.errors import ConfigError
 
     spec = backend.visual_spec(index)
@@ -181,7 +194,7 @@ def backfill_labels(
         raise ConfigError(f"vectors of {spec.model} cannot be labelled{why}")
     options = options or LabelOptions()
     report = BackfillReport(index=index, model=spec.model, errors=[])
-    wanted: ir.Node = ir.MatchAll() if force else ir.Not(ir.Exists(schema.LABELS_FIELD))
+    wanted: ir.Node = ir.MatchAll() if force else to_label()
     for batch in batched(
         backend.iter_docs(index, filter=wanted, batch_size=batch_size, with_vectors=True),
         batch_size,

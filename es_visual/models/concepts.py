@@ -118,7 +118,8 @@ class ConceptMatcher:
         self.scale = {vocabulary.index(n): float(f) for n, f in (scale or {}).items()}
         self._kinds_of: dict[int, set[str]] = {i: set() for i in self.scale}
         for lemmas, members in zip(
-            hierarchy.lemmas if hierarchy else (), hierarchy.members if hierarchy else (),
+            hierarchy.lemmas if hierarchy else (),
+            hierarchy.members if hierarchy else (),
             strict=True,
         ):
             for i in self.scale.keys() & set(members):

@@ -122,15 +122,17 @@ def store(tmp_path_factory: pytest.TempPathFactory, skimage_dir: Path, mobilenet
     shutil.copyfile(skimage_dir / "chelsea.png", media / "cat.png")
     manifest = root / "manifest.jsonl"
     manifest.write_text(
-        "".join(
-            json.dumps({"id": p.name, "path": str(p)}) + "\n" for p in sorted(media.iterdir())
-        ),
+        "".join(json.dumps({"id": p.name, "path": str(p)}) + "\n" for p in sorted(media.iterdir())),
         encoding="utf-8",
     )
     settings = Settings(data_dir=root / "store", index=INDEX, pipeline="offline")
     backend = EmbeddedBackend(settings.data_dir)
     report = ingest(
-        backend, INDEX, iter_manifest(manifest), embedder=mobilenet, pipeline=load_pipeline(settings)
+        backend,
+        INDEX,
+        iter_manifest(manifest),
+        embedder=mobilenet,
+        pipeline=load_pipeline(settings),
     )
     assert not report.failures, report.failures
     yield backend
@@ -175,3 +177,20 @@ def test_backfill_gives_the_same_face_concepts(store) -> None:
         assert {k: after[k] for k in ("person", "people", "portrait") if k in after} == {
             k: labels[k] for k in ("person", "people", "portrait") if k in labels
         }
+
+
+def test_a_backfill_names_the_faces_of_documents_labelled_before(store) -> None:
+    """An index labelled before faces gave concepts: a plain backfill (no --force) finds
+    the documents with faces and no ``person`` and labels them; the others are left."""
+    from es_visual.core.documents import DocUpdate
+    from es_visual.ingest.labels import backfill_labels
+
+    visual = store.get(INDEX, "eileen.png")["visual"]
+    old = [(n, s) for n, s in schema.read_pairs(visual) if n not in {"person", "portrait"}]
+    store.bulk_update(INDEX, [DocUpdate("eileen.png", {"visual": schema.label_fields(old)})])
+    store.refresh(INDEX)
+    assert "person" not in _labels(store, "eileen.png")
+    report = backfill_labels(store, INDEX)
+    assert report.seen == 1 and report.labelled == 1
+    assert _labels(store, "eileen.png")["person"] >= 0.6
+    assert backfill_labels(store, INDEX).seen == 0  # idempotent
