@@ -128,7 +128,7 @@ SIGNALS = ("concepts", "text", "meaning", "fused")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", type=Path, help="build (or reuse) the collections here")
-    parser.add_argument("--split", choices=("tuning", "held-out"), action="append")
+    parser.add_argument("--split", choices=("tuning", "held-out", "held-out-2"), action="append")
     parser.add_argument("--json", action="store_true", help="print the per-query rows as JSON")
     args = parser.parse_args()
 
