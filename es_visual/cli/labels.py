@@ -118,7 +118,7 @@ def _counts(backend: Any, index: str, top: int) -> dict[str, Any]:
     vectors = ir.Term(schema.MODEL_FIELD, spec.model)
     labelled = total(ir.and_(vectors, ir.Exists(schema.LABELS_FIELD)), (schema.LABELS_FIELD,))
     # to label: no labels yet, or faces labelled before they gave concepts
-    unlabelled = total(ir.and_(vectors, to_label()))
+    unlabelled = total(ir.and_(vectors, to_label(spec)))
     with_labels, without = labelled.total or 0, unlabelled.total or 0
     counts = (labelled.aggregations or {}).get(schema.LABELS_FIELD) or []
     return {

@@ -32,6 +32,7 @@ from es_visual.core.schema import ROOT, visual_of
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
+    from es_visual.core.documents import VisualSpec
     from es_visual.ingest.analyze import Analysis
     from es_visual.ingest.pipeline import PipelineConfig
     from es_visual.models.labels import Labeler
@@ -135,16 +136,21 @@ def label_analyses(analyses: Sequence[Analysis], model: str, config: PipelineCon
 # --- backfill: documents ingested before labels existed ---------------------------------------
 
 
-def to_label() -> ir.Node:
-    """What a backfill labels without ``force``: documents without labels, and documents
-    with faces labelled before faces gave concepts (no ``person`` among their labels)."""
+def to_label(spec: VisualSpec) -> ir.Node:
+    """What a backfill labels without ``force``: documents without labels, and, where the
+    index has faces, documents with faces labelled before faces gave concepts (no
+    ``person`` among their labels). An index without faces has no ``visual.faces``
+    mapping, and a cluster refuses a nested query on an unmapped path."""
     from es_visual.core.schema import FACES_FIELD
     from es_visual.models.people_concepts import PERSON
 
+    unlabelled = ir.Not(ir.Exists(schema.LABELS_FIELD))
+    if not spec.face_model:
+        return unlabelled
     faces_unnamed = ir.and_(
         ir.Exists(f"{FACES_FIELD}.score"), ir.Not(ir.Term(schema.LABELS_FIELD, PERSON))
     )
-    return ir.or_(ir.Not(ir.Exists(schema.LABELS_FIELD)), faces_unnamed)
+    return ir.or_(unlabelled, faces_unnamed)
 
 
 @dataclass
@@ -194,7 +200,7 @@ def backfill_labels(
         raise ConfigError(f"vectors of {spec.model} cannot be labelled{why}")
     options = options or LabelOptions()
     report = BackfillReport(index=index, model=spec.model, errors=[])
-    wanted: ir.Node = ir.MatchAll() if force else to_label()
+    wanted: ir.Node = ir.MatchAll() if force else to_label(spec)
     for batch in batched(
         backend.iter_docs(index, filter=wanted, batch_size=batch_size, with_vectors=True),
         batch_size,
