@@ -14,7 +14,7 @@ fields. Rankings compared:
 * fused: every signal ``Search.text`` uses (those three and BM25 for the best
   concepts' names), by reciprocal rank: what users get.
 
-    python benchmarks/text_search.py [--keep DIR] [--split tuning|held-out] [--json]
+    python benchmarks/text_search.py [--keep DIR] [--split tuning|held-out|held-out-2] [--json]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ and its own ``visual.labels`` are the frames' merged (``labels.merge_pairs``).
 The preset's ``labels`` section tunes it: ``labels: false`` turns it off,
 ``labels: {top: 12, min_score: 0.005}`` sets how many and how sure. Where the
 faces were looked for, a picture or frame with faces also gets ``person``,
-``people`` or ``portrait`` (``models.people_concepts``), since ImageNet has no
+``couple``, ``people`` or ``portrait`` (``models.people_concepts``), since ImageNet has no
 class for a person; they are read off the stored faces on a backfill too. A model
 without a classification head (CLIP) writes no labels; a missing data file
 (timm not installed) is logged once and the ingest goes on without labels.

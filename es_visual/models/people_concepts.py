@@ -1,4 +1,4 @@
-"""Concepts the faces give: ``person``, ``people``, ``portrait``, which ImageNet has no class for.
+"""Concepts the faces give (``person``, ``people``, ``couple``, ``portrait``): ImageNet has none.
 
 ImageNet-1k has no class for a person (its only people are a groom, a scuba diver and a
 ballplayer), yet people are what most photos show and what users most often type ("a
@@ -8,8 +8,10 @@ it plainly, so a picture or video frame with faces gets these labels beside the 
 model's, in the same ``visual.labels`` with a probability-like score:
 
 * ``person``: at least one face; the best face's detector score.
-* ``people``: two faces or more; the faces' mean score times how clearly they are a
-  group, ``min(1, (n - 1) / GROUP_FACES)``: two faces 0.3, four or more the full score.
+* ``couple``: exactly two faces; their mean score.
+* ``people``: a group, three faces or more; their mean score. The two never overlap: a
+  document ranks by the sum over the concepts it shares with the query, and a couple
+  also labelled ``people`` would outrank every group for "people walking".
 * ``portrait``: one or two faces, the largest filling the picture; its score times a
   ramp from ``PORTRAIT_SIDE`` (0) to ``PORTRAIT_SIDE + PORTRAIT_RAMP`` (1) of the face
   box's side (the square root of its area, as a share of the picture).
@@ -29,7 +31,7 @@ from typing import Any
 
 from es_visual.models.vocabulary import Vocabulary
 
-PERSON, PEOPLE, PORTRAIT = "person", "people", "portrait"
+PERSON, PEOPLE, COUPLE, PORTRAIT = "person", "people", "couple", "portrait"
 # (name, lemmas, definition), the name first among the lemmas as a vocabulary's are.
 _CONCEPTS = (
     (PERSON, "person, individual, someone, somebody, human", "a human being"),
@@ -38,13 +40,15 @@ _CONCEPTS = (
         "people, group of people",
         "any group of human beings (men or women or children) collectively",
     ),
+    (COUPLE, "couple, pair, two people", "two people who are together"),
     (PORTRAIT, "portrait, portrait photograph", "a photograph of a person's face"),
 )
 # The everyday words for them, each matched on its own (``ConceptMatcher(aliases=)``):
 # folded into the lemmas they would blur the concept's vector until no word is near it.
 ALIASES: dict[str, tuple[str, ...]] = {
     PERSON: ("man", "woman", "child", "boy", "girl", "baby", "face"),
-    PEOPLE: ("crowd", "friends", "family", "kids", "couple", "team", "guests", "group photo"),
+    PEOPLE: ("crowd", "friends", "family", "kids", "team", "guests", "group photo"),
+    COUPLE: ("husband and wife", "mother and daughter", "father and son"),
     PORTRAIT: ("selfie", "headshot", "close-up of a face", "profile picture"),
 }
 # What a face concept the query names counts for, against a scene label's 1. A face is
@@ -58,8 +62,8 @@ WEIGHT = 0.1
 # The WordNet kind each is a member of, as an ImageNet class is of the kinds above it
 # (``models.hierarchy``): "someone", "a human" name the kind person.n.01, which then
 # stands for the face concepts as for the groom and the scuba diver.
-KIND_OF = {PERSON: "n00007846", PEOPLE: "n00007846"}
-# Faces that make a clear group (``people`` at the full score).
+KIND_OF = {PERSON: "n00007846", PEOPLE: "n00007846", COUPLE: "n00007846"}
+# Faces that make a group (``people``); two are a ``couple``.
 GROUP_FACES = 3
 # The face side (sqrt of its box's area share) where a portrait starts, and the span to
 # full: a face a tenth of the picture's side is a snapshot, a quarter a portrait.
@@ -92,8 +96,10 @@ def face_labels(faces: Iterable[Mapping[str, Any]]) -> list[tuple[str, float]]:
         return []
     pairs = [(PERSON, max(scores))]
     n = len(scores)
-    if n >= 2:
-        pairs.append((PEOPLE, sum(scores) / n * min(1.0, (n - 1) / GROUP_FACES)))
+    if n >= GROUP_FACES:
+        pairs.append((PEOPLE, sum(scores) / n))
+    elif n == 2:
+        pairs.append((COUPLE, sum(scores) / 2))
     if n <= 2:
         best = max(range(n), key=lambda i: sides[i])
         ramp = (sides[best] - PORTRAIT_SIDE) / PORTRAIT_RAMP

@@ -41,7 +41,7 @@ def test_face_concepts_from_faces() -> None:
     one_small = [{"score": 0.8, "bbox": [0.5, 0.5, 0.55, 0.56]}]
     assert dict(face_labels(one_small)) == {"person": 0.8}  # a passer-by: no portrait
     two = [{"score": 0.9, "bbox": [0.1, 0.1, 0.2, 0.2]}, {"score": 0.7, "bbox": [0, 0, 0.1, 0.1]}]
-    assert dict(face_labels(two)) == {"person": 0.9, "people": round(0.8 / 3, 3)}
+    assert dict(face_labels(two)) == {"person": 0.9, "couple": 0.8}  # two are not a group
     crowd = [{"score": 0.9, "bbox": [0, 0, 0.05, 0.05]}] * 6
     assert dict(face_labels(crowd)) == {"person": 0.9, "people": 0.9}
     # best first (ties by name); a face without a usable score counts for nothing
@@ -117,6 +117,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, skimage_dir: Path, mobilenet
         shot = ImageOps.mirror(astronaut) if i % 2 else astronaut
         group.paste(shot, (256 * i, 0))
     group.save(media / "team.jpg", quality=92)
+    group.crop((0, 0, 512, 256)).save(media / "pair.jpg", quality=92)
     shutil.copyfile(skimage_dir / "astronaut.png", media / "eileen.png")
     shutil.copyfile(skimage_dir / "coffee.png", media / "coffee.png")
     shutil.copyfile(skimage_dir / "chelsea.png", media / "cat.png")
@@ -147,7 +148,8 @@ def test_faces_become_labels_at_ingest(store) -> None:
     team, eileen = _labels(store, "team.jpg"), _labels(store, "eileen.png")
     assert len(store.get(INDEX, "team.jpg")["visual"]["faces"]) >= 3
     assert team["people"] >= 0.6 and team["person"] >= 0.6 and "portrait" not in team
-    assert eileen["person"] >= 0.6 and eileen["portrait"] >= 0.3 and "people" not in eileen
+    assert eileen["person"] >= 0.6 and eileen["portrait"] >= 0.3
+    assert not {"people", "couple"} & set(eileen)
     assert not {"person", "people", "portrait"} & set(_labels(store, "coffee.png"))
     # filterable like any label
     found = Search(INDEX).where("labels:people").execute(store)
@@ -161,8 +163,9 @@ def _top(store, text: str, n: int) -> list[str]:
 
 def test_people_are_found_by_text(store) -> None:
     assert _top(store, "a group of people", 1) == ["team.jpg"]
-    assert set(_top(store, "someone", 2)) == {"team.jpg", "eileen.png"}
+    assert set(_top(store, "someone", 3)) == {"team.jpg", "pair.jpg", "eileen.png"}
     assert _top(store, "a portrait of a woman", 1) == ["eileen.png"]
+    assert _top(store, "a couple", 1) == ["pair.jpg"]
     assert _top(store, "friends posing for a photo together", 1) == ["team.jpg"]
 
 
@@ -171,11 +174,12 @@ def test_backfill_gives_the_same_face_concepts(store) -> None:
 
     before = {d: _labels(store, d) for d in ("team.jpg", "eileen.png", "cat.png")}
     report = backfill_labels(store, INDEX, force=True)
-    assert report.failed == 0 and report.labelled == 4
+    assert report.failed == 0 and report.labelled == 5
+    faces = ("person", "people", "couple", "portrait")
     for doc_id, labels in before.items():
         after = _labels(store, doc_id)
-        assert {k: after[k] for k in ("person", "people", "portrait") if k in after} == {
-            k: labels[k] for k in ("person", "people", "portrait") if k in labels
+        assert {k: after[k] for k in faces if k in after} == {
+            k: labels[k] for k in faces if k in labels
         }
 
 
