@@ -62,11 +62,23 @@ def ensure_ready(
         )
     wanted = spec_for(embedder, face_dims)
     if spec is not None and wanted.face_dims in (None, spec.face_dims):
-        return "unchanged"  # faces already there, or not asked for: nothing to add
+        # Faces already there, or not asked for. ensure_index still adds the fields a
+        # newer es-visual maps (visual.text_vector) to an index set up before them: a
+        # write would otherwise give them a dynamic mapping that no vector fits.
+        backend.ensure_index(index, spec)
+        return "unchanged"
     exists = backend.index_exists(index)
     # Always through ensure_index: it also adds faces to an index set up without them.
     backend.ensure_index(index, wanted)
     return "extended" if exists else "created"
+
+
+def text_fields_for(settings: Settings, backend: Backend, index: str) -> tuple[str, ...]:
+    """The fields whose text gets a stored text vector at ingest: the text fields a text
+    search of ``index`` ranks (``FieldMap.for_index``), so both speak of the same text."""
+    from es_visual.query.fieldmap import FieldMap
+
+    return FieldMap.for_index(settings, backend, index).text_fields
 
 
 def person_assigner(
@@ -101,19 +113,29 @@ def ingest(
     on_failure: Callable[[Failure], None] | None = None,
     acl_field: str | None = None,
     people: PeopleRegistry | None = None,
+    text_fields: Sequence[str] | None = None,
 ) -> IngestReport:
     """Ingest ``source`` into ``index``; ``on_failure`` sees each per-item failure as
     soon as its chunk is done (the report lists them all at the end). With
     ``acl_field`` (the settings' ``acl_field``), an item whose ACL there is malformed
-    is refused (es_visual/ingest/acl.py) and dotted metadata keys are nested."""
+    is refused (es_visual/ingest/acl.py) and dotted metadata keys are nested.
+
+    ``text_fields``: whose text gets a stored text vector (``ingest.text_vectors``);
+    None: the default field map's (``text_fields_for`` gives a configured index's)."""
     ensure_ready(backend, index, embedder, face_dims=pipeline.options.get("face_dims"))
     if acl_field:
         from es_visual.ingest.acl import checked_assets
 
         source = checked_assets(source, acl_field)
 
+    if text_fields is None:
+        from es_visual.query.fieldmap import FieldMap
+
+        text_fields = FieldMap.default().text_fields
+    read = list(dict.fromkeys([*STATE_FIELDS, *text_fields]))
+
     def lookup(ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        docs = backend.iter_docs(index, filter=Ids(tuple(ids)), fields=list(STATE_FIELDS))
+        docs = backend.iter_docs(index, filter=Ids(tuple(ids)), fields=read)
         return dict(docs)
 
     assign = person_assigner(backend, index, pipeline, people)
@@ -134,6 +156,7 @@ def ingest(
         force=force,
         progress=progress,
         on_failure=on_failure,
+        text_fields=tuple(text_fields),
     )
     backend.refresh(index)
     return report

@@ -42,7 +42,7 @@ def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
     The job writes only what ``user`` may write (flask_ui/jobrunner.py)."""
     from es_visual.ingest.sources import iter_folder, iter_index
     from es_visual.people.registry import PeopleRegistry
-    from es_visual.workflows import ingest, load_pipeline
+    from es_visual.workflows import ingest, load_pipeline, text_fields_for
 
     kind = str(form.get("kind") or "folder")
     force = str(form.get("force") or "").lower() in ("1", "true", "on", "yes")
@@ -106,6 +106,7 @@ def start_job(state: AppState, user: User, form: dict[str, Any]) -> Job:
             on_failure=lambda failure: job.failures.append(failure.to_dict()),
             acl_field=settings.acl_field,
             people=PeopleRegistry.in_data_dir(settings.data_dir),  # merged persons' ids
+            text_fields=text_fields_for(settings, backend, index),
         )
 
     return state.jobs.start(job, run, count)

@@ -29,7 +29,7 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
     from es_visual.people.registry import PeopleRegistry
     from es_visual.private import private_dir
     from es_visual.query.search import Search
-    from es_visual.workflows import ingest, load_pipeline
+    from es_visual.workflows import ingest, load_pipeline, text_fields_for
 
     # Settings are frozen: the demo's index is a copy, and the app's settings from here on.
     settings = app.settings = dataclasses.replace(app.settings, index=index)
@@ -60,6 +60,7 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
             progress=bar.update,
             acl_field=settings.acl_field,
             people=PeopleRegistry.in_data_dir(settings.data_dir),
+            text_fields=text_fields_for(settings, backend, index),
         )
     say(f"{report.written} written, {report.skipped} unchanged, {report.failed} failed.\n")
 

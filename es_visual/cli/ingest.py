@@ -113,7 +113,7 @@ def ingest(
     from es_visual.ingest.report import IngestInterrupted
     from es_visual.people.registry import PeopleRegistry
     from es_visual.workflows import ingest as run
-    from es_visual.workflows import load_pipeline
+    from es_visual.workflows import load_pipeline, text_fields_for
 
     chosen = sum(bool(x) for x in (paths, manifest, from_index))
     if chosen != 1:
@@ -169,6 +169,7 @@ def ingest(
                 on_failure=lines.failure if lines else None,
                 acl_field=settings.acl_field,
                 people=PeopleRegistry.in_data_dir(settings.data_dir),  # merged persons' ids
+                text_fields=text_fields_for(settings, backend, settings.index),
             )
         except IngestInterrupted as stop:
             report = stop.report

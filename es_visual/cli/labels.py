@@ -41,7 +41,9 @@ def labels(
     (and each video frame's): nothing is decoded again, and a document keeps its
     vectors. On Elasticsearch and OpenSearch the backfill also gives every labelled
     document the field the engine ranks labels by (visual.label_rank), so that text
-    searches are ranked by the engine. Idempotent: run it again to finish an
+    searches are ranked by the engine. First, every document with text in the text
+    fields gets the meaning of that text (visual.text_vector, from the stored text),
+    which text searches rank by kNN. Idempotent: run it again to finish an
     interrupted run.
 
     Exit codes: 0 done, 1 failure (no such index, store unreachable), 2 the index's
@@ -72,6 +74,7 @@ def labels(
             click.echo("label them from their vectors: es-visual labels --backfill")
         return
     from es_visual.ingest.labels import backfill_index
+    from es_visual.workflows import text_fields_for
 
     todo = before["with_vectors"] if force else before["without_labels"]
     with click.progressbar(
@@ -82,7 +85,12 @@ def labels(
         hidden=not show_progress() or as_json,
     ) as bar:
         report = backfill_index(
-            backend, index, force=force, batch_size=batch_size, progress=bar.update
+            backend,
+            index,
+            force=force,
+            batch_size=batch_size,
+            progress=bar.update,
+            text_fields=text_fields_for(app.settings, backend, index),
         )
     if as_json:
         emit_json({**report.to_dict(), "before": before})
@@ -93,6 +101,8 @@ def labels(
         )
         if report.label_ranks:
             click.echo(f"{report.label_ranks} labelled document(s) made rankable by the engine")
+        if report.text_vectors:
+            click.echo(f"{report.text_vectors} document(s) given the meaning of their text")
         for error in report.errors or []:
             click.secho(f"  failed  {error}", fg="yellow", err=True)
     if report.failed:

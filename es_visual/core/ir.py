@@ -31,6 +31,7 @@ from typing import Literal, TypeAlias
 
 # The vector targets are the schema's; re-exported for the IR's users.
 from es_visual.core.schema import TARGETS as TARGETS
+from es_visual.core.schema import KnnTarget as KnnTarget
 from es_visual.core.schema import VectorTarget as VectorTarget
 
 Scalar: TypeAlias = str | int | float | bool
@@ -183,11 +184,12 @@ class VectorQuery:
     ``faces`` and ``frames`` are the nested ``visual.<target>`` children, scored
     per document by their best child, with every child above ``min_similarity``
     reported (that is what builds a video's timeline segments). ``on("any")`` in
-    the builder becomes one request per target, merged by the executor.
+    the builder becomes one request per target, merged by the executor. ``text`` is
+    ``visual.text_vector``, the meaning of the document's own text (``query.meaning``).
     """
 
     vector: tuple[float, ...]
-    target: VectorTarget = "scene"
+    target: KnnTarget = "scene"
     k: int = 10
     num_candidates: int = 100
     min_similarity: float | None = None

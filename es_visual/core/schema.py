@@ -9,8 +9,11 @@ names (``query/fieldmap.py``) and the front ends follow. ``docs/architecture.md`
 describes the object; the records below (``VisualDoc``, ``RegionDoc``, ...) say what
 each part carries and its type.
 
-Vector targets are the four places a vector lives: ``scene`` (one per document) and
-the nested lists ``regions``, ``faces`` and ``frames`` (one vector per child).
+Vector targets are the four places a picture's vector lives: ``scene`` (one per
+document) and the nested lists ``regions``, ``faces`` and ``frames`` (one vector per
+child). Besides them, ``text_vector`` holds the meaning of the document's own text
+(caption, title, ...: the field map's text fields), embedded by the offline sentence
+model; a text search ranks it by kNN (``query.meaning``), as target ``text``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ VectorTarget: TypeAlias = Literal["scene", "regions", "faces", "frames"]
 ChildTarget: TypeAlias = Literal["regions", "faces", "frames"]
 TARGETS: tuple[VectorTarget, ...] = ("scene", "regions", "faces", "frames")
 CHILD_TARGETS: tuple[ChildTarget, ...] = ("regions", "faces", "frames")
+# What a kNN clause of the IR may search: a picture's targets, or the document's text
+# vector (``text``: one per document, like ``scene``, in the sentence model's space).
+KnnTarget: TypeAlias = Literal["scene", "regions", "faces", "frames", "text"]
+TEXT_TARGET: Literal["text"] = "text"
+KNN_TARGETS: tuple[KnnTarget, ...] = (*TARGETS, TEXT_TARGET)
 
 # The targets whose vectors come from the scene embedder, and from the face embedder: a
 # query vector is compared only with vectors of its own model's space.
@@ -58,6 +66,15 @@ PERSONS_FIELD = "visual.persons"  # ids of the persons its faces were clustered 
 LABELS_FIELD = "visual.labels"
 LABEL_SCORES_FIELD = "visual.label_scores"
 LABEL_RANK_FIELD = "visual.label_rank"
+# The meaning of the document's own text (query.meaning): the sentence model's vector of
+# the joined text fields; the hash of that text, the model's tag and which fields were
+# joined (comma-separated, in order), so that a later run re-embeds only a text (or model,
+# or field list) that changed, and a search uses only vectors of the fields it ranks.
+TEXT_VECTOR_FIELD = "visual.text_vector"
+TEXT_HASH_FIELD = "visual.text_hash"
+TEXT_MODEL_FIELD = "visual.text_model"
+TEXT_FIELDS_FIELD = "visual.text_fields"
+TEXT_DIMS = 384  # all-MiniLM-L6-v2 (models.sentence)
 
 # The vectors.
 SCENE_FIELD = "visual.scene"
@@ -83,6 +100,8 @@ VECTOR_FIELDS: dict[str, str] = {
     "scene": SCENE_FIELD,
     **{t: f"{p}.vector" for t, p in NESTED_PATHS.items()},
 }
+# Every kNN target's vector field: the picture's, and the text vector.
+KNN_FIELDS: dict[str, str] = {**VECTOR_FIELDS, TEXT_TARGET: TEXT_VECTOR_FIELD}
 # What a hit reports it matched, per target (``core.results.Matched.kind``).
 MATCH_KINDS: dict[str, str] = {
     "scene": "scene",
@@ -164,6 +183,10 @@ class VisualDoc(TypedDict, total=False):
     regions: list[RegionDoc]
     faces: list[FaceDoc]
     frames: list[FrameDoc]
+    text_vector: list[float]
+    text_hash: str
+    text_model: str
+    text_fields: str
 
 
 def visual_of(source: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -176,15 +199,19 @@ def visual_of(source: Mapping[str, Any] | None) -> dict[str, Any]:
 __all__ = [
     "CHILD_TARGETS",
     "FACE_SPACE_TARGETS",
+    "KNN_FIELDS",
+    "KNN_TARGETS",
     "MATCH_KINDS",
     "NESTED_PATHS",
     "ROOT",
     "SCENE_SPACE_TARGETS",
     "TARGETS",
+    "TEXT_TARGET",
     "VECTOR_FIELDS",
     "ChildTarget",
     "FaceDoc",
     "FrameDoc",
+    "KnnTarget",
     "RegionDoc",
     "VectorTarget",
     "VisualDoc",

@@ -162,6 +162,7 @@ class BackfillReport:
     failed: int = 0
     errors: list[str] | None = None
     label_ranks: int = 0  # documents given the engine's label ranks (``backfill_index``)
+    text_vectors: int = 0  # documents given an up-to-date text vector (``backfill_index``)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,6 +172,7 @@ class BackfillReport:
             "labelled": self.labelled,
             "failed": self.failed,
             "label_ranks": self.label_ranks,
+            "text_vectors": self.text_vectors,
             "errors": list(self.errors or [])[:20],
         }
 
@@ -238,14 +240,30 @@ def backfill_index(
     force: bool = False,
     batch_size: int = 200,
     progress: Callable[[int], None] | None = None,
+    text_fields: Sequence[str] | None = None,
 ) -> BackfillReport:
-    """``backfill_labels``, then, on a backend that ranks labels by a representation of
-    its own (``LabelRanks``: the clusters), that representation for every labelled
-    document still without it: what ``es-visual labels --backfill`` and an up-to-date
-    ``es-visual reindex`` run."""
+    """The text vectors of ``text_fields`` (``ingest.text_vectors``; None: the default
+    field map's) where missing or stale, then ``backfill_labels``, then, on a backend
+    that ranks labels by a representation of its own (``LabelRanks``: the clusters),
+    that representation for every labelled document still without it: what
+    ``es-visual labels --backfill`` and an up-to-date ``es-visual reindex`` run. The
+    text vectors come first: an index whose model cannot label still gets them."""
     from es_visual.core.ranking import LabelRanks
+    from es_visual.ingest.text_vectors import backfill_text_vectors
 
+    if text_fields is None:
+        from es_visual.query.fieldmap import FieldMap
+
+        text_fields = FieldMap.default().text_fields
+    spec = backend.visual_spec(index)
+    if spec is not None:
+        backend.ensure_index(index, spec)  # the text vector's field, where the mapping lacks it
+    texts = backfill_text_vectors(backend, index, text_fields, batch_size=batch_size)
     report = backfill_labels(backend, index, force=force, batch_size=batch_size, progress=progress)
+    report.text_vectors = texts.written
+    report.failed += texts.failed
+    assert report.errors is not None
+    report.errors.extend(texts.errors)
     if isinstance(backend, LabelRanks) and not backend.ranks_labels(index):
         report.label_ranks = backend.complete_label_ranks(index)
     return report

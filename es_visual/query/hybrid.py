@@ -9,8 +9,8 @@ The signals, each a ranked list of the documents the caller may read (the filter
 * ``text``: BM25 over the field map's text fields (caption, title, ...).
 * ``concept_words``: BM25 over the same fields for the names of the query's best
   concepts ("man taking pictures" -> "reflex camera" -> the caption "camera sample").
-* ``meaning``: the same fields ranked by what they mean (``query.meaning``: the
-  sentence model's similarity of the query to each document's text).
+* ``meaning``: the same fields ranked by what they mean (``query.meaning``: a kNN of
+  the query's sentence-model vector over each document's stored text vector).
 * ``clip``: the query embedded by the index's model, when it has a text tower.
 * the picture of ``similar_to(...)``, when the search has one (named after its
   kind: ``image``, ``asset``, ...).
@@ -167,8 +167,9 @@ def execute_text(
     window = max(search.size, RANK_WINDOW)
     filter_node, acl = search.filter_node(now=now), search.acl
     fields = search._s.fields  # the builder's own state, read-only
-    # The meaning of the user's text is ranked here (no engine can): when it found
-    # something, es-visual fuses every list itself, so each backend ranks alike.
+    # The meaning of the user's text is a kNN list the engines' fusion (engine_fusion)
+    # does not hold: when it found something, es-visual fuses every list itself, so
+    # each backend ranks alike.
     meaning: list[Hit] = []
     if plan.text_fields and MEANING:
         meaning = _by_meaning(search, backend, plan, filter_node, acl, window, fields)

@@ -2,16 +2,28 @@
 
 BM25 (``ranking.TextRank``) needs the query's words in the caption; people describe
 their pictures in other words than they search with ("Grandpa's 90th" for
-"grandparents with the family"). This ranking embeds the query and each document's
-text fields (joined) with the offline sentence model (``models.sentence``) and orders
-the documents by cosine similarity, those at ``MIN_SIMILARITY`` or more.
+"grandparents with the family"). This ranking embeds the query with the offline
+sentence model (``models.sentence``) and orders the documents by the cosine
+similarity of their text fields (joined: ``document_text``), those at
+``MIN_SIMILARITY`` or more.
 
-Nothing is stored: the documents that hold any text field (the filter and the ACL
-applied by the backend, like every other list) are read back, at most
-``SCAN_LIMIT`` of them, and their texts embedded once per process
-(``SentenceEmbedder.embed_cached``). Below the limit every backend reads the same
-documents and ranks them alike; above it only the first ``SCAN_LIMIT`` are ranked
-(a stored text vector per document would lift that: not done yet).
+Each document's text is embedded once, when it is written (``ingest.text_vectors``:
+``visual.text_vector``), so a query is one kNN clause over that field, run by the
+engine (or the embedded store's vector index) with the search's filter AND the ACL
+inside it, like every kNN here: every document of the index competes, however many,
+and one the caller may not read never comes back.
+
+A vector counts only where it was made by this model from these very fields
+(``visual.text_model``, ``visual.text_fields``: ingest and backfill embed the text
+fields of the index's field map, which a search ranks too), so the kNN ranks exactly
+what a read-back of the text would. Documents written before text vectors existed
+get theirs from ``es-visual labels --backfill`` (or an up-to-date ``es-visual
+reindex``), from their stored text. Only an index with no such vector at all (never
+backfilled, or searched over other fields than it embedded) is ranked the old way:
+its documents with text are read back, at most ``SCAN_LIMIT`` of them, and embedded at
+query time (``SentenceEmbedder.embed_cached``); above that limit only the first
+``SCAN_LIMIT`` are ranked. An index where only some documents have a vector ranks
+those: backfill it.
 """
 
 from __future__ import annotations
@@ -20,14 +32,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from es_visual.core import ir
+from es_visual.core import ir, schema
 from es_visual.core.documents import value_at
 from es_visual.core.results import Hit
 
-# How many documents with text one query ranks at most, and the least similarity that
-# counts (below it MiniLM pairs unrelated sentences).
+# How many documents with text the fallback scan (an index with no text vectors) ranks
+# at most, and the least similarity that counts (below it MiniLM pairs unrelated
+# sentences).
 SCAN_LIMIT = 2000
 MIN_SIMILARITY = 0.35
+# The most candidates a kNN clause may ask for (Elasticsearch's and OpenSearch's limit).
+MAX_CANDIDATES = 10_000
 
 
 def document_text(source: dict[str, Any] | None, fields: Sequence[str]) -> str:
@@ -42,6 +57,12 @@ def document_text(source: dict[str, Any] | None, fields: Sequence[str]) -> str:
     return ". ".join(parts)
 
 
+def fields_key(fields: Sequence[str]) -> str:
+    """``visual.text_fields`` of a vector made from ``fields``: their names, in order (the
+    text joins them in that order)."""
+    return ",".join(fields)
+
+
 def rank_by_meaning(
     backend: Any,
     index: str,
@@ -53,15 +74,83 @@ def rank_by_meaning(
     size: int,
     source_fields: tuple[str, ...] | None = None,
 ) -> list[Hit]:
-    """Documents whose ``fields`` mean what ``text`` says, best first (ties by id)."""
-    from es_visual.models.sentence import get_sentence_embedder
+    """Documents whose ``fields`` mean what ``text`` says, best first (ties by id): a kNN
+    over their stored text vectors, or the fallback scan on an index that has none."""
+    from es_visual.models.sentence import TAG, get_sentence_embedder
 
     if not fields:
         return []
     wanted = None if source_fields is None else tuple(dict.fromkeys((*source_fields, *fields)))
+    has_text = ir.or_(*(ir.Exists(f) for f in fields))
+    model = get_sentence_embedder()
+    query = model.embed_cached([text])[0]
+    if not _maps_text_vectors(backend, index):
+        return _scan(backend, index, query, fields, has_text, filter, acl, size, wanted)
+    # Only vectors of this model made from these very fields: what the scan would rank.
+    made_alike = ir.and_(
+        ir.Term(schema.TEXT_MODEL_FIELD, TAG), ir.Term(schema.TEXT_FIELDS_FIELD, fields_key(fields))
+    )
+    scoped = ir.and_(made_alike, filter)
+    vector = ir.VectorQuery(
+        vector=tuple(float(v) for v in query),
+        target=schema.TEXT_TARGET,
+        k=size,
+        num_candidates=min(MAX_CANDIDATES, max(100, 2 * size)),
+        min_similarity=MIN_SIMILARITY,
+    )
+    request = ir.SearchRequest(
+        index=index, filter=scoped, acl=acl, vector=vector, size=size, fields=wanted
+    )
+    hits = backend.search(request).hits
+    if hits or _has_text_vectors(backend, index, made_alike):
+        # Scores rounded as the scan's were (the engines' cosines differ in the 7th digit);
+        # where the picture matched says nothing of a text.
+        scored = [
+            replace(h, score=round(float(h.score or 0.0), 6), sort=None, matched=None) for h in hits
+        ]
+        scored.sort(key=lambda h: (-(h.score or 0.0), h.id))
+        return scored[:size]
+    return _scan(backend, index, query, fields, has_text, filter, acl, size, wanted)
+
+
+def _maps_text_vectors(backend: Any, index: str) -> bool:
+    """Whether a kNN over ``visual.text_vector`` can run on ``index``: it is set up for
+    vectors, and on a store that reads its mapping (a cluster) the field is mapped (an
+    index set up by an older es-visual gains it with ``es-visual init`` or an ingest)."""
+    from es_visual.query.fieldmap import MappingReader
+
+    if backend.cached_spec(index) is None:
+        return False
+    if isinstance(backend, MappingReader):
+        return schema.TEXT_VECTOR_FIELD in backend.field_types(index)
+    return True
+
+
+def _has_text_vectors(backend: Any, index: str, made_alike: ir.Node) -> bool:
+    """Whether any document of ``index`` has a text vector ``made_alike`` (told by its
+    keywords, which every engine filters on). Asked only when the kNN found nothing."""
+    request = ir.SearchRequest(index=index, filter=made_alike, size=1, fields=())
+    return bool(backend.search(request).hits)
+
+
+def _scan(
+    backend: Any,
+    index: str,
+    query: Any,
+    fields: Sequence[str],
+    has_text: ir.Node,
+    filter: ir.Node,
+    acl: ir.Node,
+    size: int,
+    wanted: tuple[str, ...] | None,
+) -> list[Hit]:
+    """The fallback of an index without text vectors: read back at most ``SCAN_LIMIT``
+    documents with text and embed their text now."""
+    from es_visual.models.sentence import get_sentence_embedder
+
     request = ir.SearchRequest(
         index=index,
-        filter=ir.and_(ir.or_(*(ir.Exists(f) for f in fields)), filter),
+        filter=ir.and_(has_text, filter),
         acl=acl,
         size=SCAN_LIMIT,
         fields=wanted,
@@ -71,7 +160,7 @@ def rank_by_meaning(
         return []
     model = get_sentence_embedder()
     vectors = model.embed_cached([document_text(h.source, fields) for h in hits])
-    similarity = vectors @ model.embed_cached([text])[0]
+    similarity = vectors @ query
     scored = [
         replace(h, score=round(float(s), 6), sort=None)
         for h, s in zip(hits, similarity, strict=True)

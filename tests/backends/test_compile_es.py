@@ -18,6 +18,7 @@ VECTOR_EXCLUDES = [
     "visual.regions.vector",
     "visual.faces.vector",
     "visual.frames.vector",
+    "visual.text_vector",  # the meaning of the document's text (query.meaning)
     "visual.label_rank",  # what only the engine ranks by (core.labels)
 ]
 ACL = ir.Or((ir.Terms("acl.read", ("user:alice", "group:design", "public")),
@@ -31,6 +32,32 @@ ACL_BODY = {
         "minimum_should_match": 1,
     }
 }
+
+
+def test_text_vector_knn_is_a_root_knn_with_filter_acl_and_similarity_floor() -> None:
+    """The meaning of the user's text (query.meaning): a kNN over visual.text_vector,
+    the filter and the ACL inside it, the floor in raw cosine, no inner hits."""
+    request = ir.SearchRequest(
+        index="media",
+        filter=ir.Term("tags", "kitten"),
+        acl=ACL,
+        vector=ir.VectorQuery(
+            vector=(0.1, 0.2), target="text", k=100, num_candidates=200, min_similarity=0.35
+        ),
+        size=100,
+    )
+    assert to_body(request) == {
+        "size": 100,
+        "knn": {
+            "field": "visual.text_vector",
+            "query_vector": [0.1, 0.2],
+            "k": 100,
+            "num_candidates": 200,
+            "filter": {"bool": {"filter": [{"term": {"tags": {"value": "kitten"}}}, ACL_BODY]}},
+            "similarity": 0.35,
+        },
+        "_source": {"excludes": VECTOR_EXCLUDES},
+    }
 
 
 def test_scene_knn_with_filter_and_acl_inside_the_knn_clause() -> None:

@@ -17,6 +17,7 @@ VECTOR_EXCLUDES = [
     "visual.regions.vector",
     "visual.faces.vector",
     "visual.frames.vector",
+    "visual.text_vector",  # the meaning of the document's text (query.meaning)
     "visual.label_rank",  # what only the engine ranks by (core.labels)
 ]
 ACL = ir.Terms("acl.read", ("user:alice", "public"))
@@ -50,6 +51,40 @@ def test_scene_knn_with_efficient_filter_and_acl() -> None:
             }
         },
         "_source": {"excludes": VECTOR_EXCLUDES},
+    }
+
+
+def test_text_vector_knn_is_a_root_knn_with_filter_acl_and_min_score() -> None:
+    """The meaning of the user's text (query.meaning): a knn query on visual.text_vector
+    with the filter and the ACL as its efficient filter; the floor as min_score."""
+    request = ir.SearchRequest(
+        index="media",
+        filter=ir.Term("tags", "kitten"),
+        acl=ACL,
+        vector=ir.VectorQuery(vector=(0.1, 0.2), target="text", k=100, min_similarity=0.35),
+        size=100,
+    )
+    assert to_body(request) == {
+        "size": 100,
+        "query": {
+            "knn": {
+                "visual.text_vector": {
+                    "vector": [0.1, 0.2],
+                    "k": 100,
+                    "method_parameters": {"ef_search": 100},
+                    "filter": {
+                        "bool": {
+                            "filter": [
+                                {"term": {"tags": {"value": "kitten"}}},
+                                {"terms": {"acl.read": ["user:alice", "public"]}},
+                            ]
+                        }
+                    },
+                }
+            }
+        },
+        "_source": {"excludes": VECTOR_EXCLUDES},
+        "min_score": cosine_to_score(0.35),
     }
 
 

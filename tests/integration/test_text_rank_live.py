@@ -176,3 +176,106 @@ def test_an_index_labelled_before_label_rank_is_ranked_then_completed(embedded, 
     )
     assert backend.ranks_labels(index)
     _same(_ranked(backend, index, rank, public), expected)
+
+
+# --- the meaning of the user's text: a kNN over visual.text_vector on the engine ------------
+
+MEANING_QUERIES = ("a kitten", "coffee in the morning", "a motorbike", "a space launch", "cat")
+# The text fields ingest embedded (the default field map's), which a search ranks.
+TEXT_FIELDS = ("caption", "title", "description")
+
+
+def _by_meaning(backend: Any, index: str, text: str, acl: ir.Node, node: ir.Node = ir.MatchAll()):
+    from es_visual.query.meaning import rank_by_meaning
+
+    hits = rank_by_meaning(
+        backend, index, text, TEXT_FIELDS, filter=node, acl=acl, size=20, source_fields=()
+    )
+    return [(h.id, h.score) for h in hits]
+
+
+def _no_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The old read-back-and-embed path must not run where the index has text vectors."""
+    from es_visual.query import meaning
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the fallback scan ran on an index with text vectors")
+
+    monkeypatch.setattr(meaning, "_scan", refuse)
+
+
+def test_captions_by_meaning_are_a_knn_with_the_acl_inside(embedded, cluster, monkeypatch) -> None:
+    """The engine's kNN over the stored text vectors ranks as the embedded store does;
+    the ACL and the filter are inside the kNN clause: the document nearest the query
+    that alice may not read never comes back, bob's does."""
+    backend, index = cluster
+    assert backend.field_types(index)["visual.text_vector"] in ("dense_vector", "knn_vector")
+    _no_scan(monkeypatch)
+    for user in ("alice", "bob"):
+        acl = acl_filter(user)
+        for text in MEANING_QUERIES:
+            here, there = (
+                _by_meaning(backend, index, text, acl),
+                _by_meaning(embedded, INDEX, text, acl),
+            )
+            assert [i for i, _ in here] == [i for i, _ in there], (user, text)
+            for (_, x), (_, y) in zip(here, there, strict=True):
+                assert x == pytest.approx(y, abs=1e-5)
+    private = "the cat, private"
+    assert "secret-cat.png" not in [
+        i for i, _ in _by_meaning(backend, index, private, acl_filter("alice"))
+    ]
+    assert _by_meaning(backend, index, private, acl_filter("bob"))[0][0] == "secret-cat.png"
+    coffee = ir.Match("caption", "coffee")  # a filter on the user's own text
+    only = _by_meaning(backend, index, "coffee in the morning", acl_filter("alice"), coffee)
+    assert only and {i for i, _ in only} <= {"coffee.png", "rocket.jpg"}
+    there = _by_meaning(embedded, INDEX, "coffee in the morning", acl_filter("alice"), coffee)
+    assert [i for i, _ in only] == [i for i, _ in there]
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_an_index_set_up_before_text_vectors_is_extended_then_backfilled(
+    engine: str, embedded: Any, live_engine_url: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index whose mapping predates ``visual.text_vector``: text searches rank its
+    captions the old way; ``ensure_ready`` (init, ingest) adds the field in place, the
+    backfill embeds the stored captions, and the kNN then ranks as the scan did."""
+    from es_visual.backends.cluster import mappings
+    from es_visual.ingest.labels import backfill_index
+    from es_visual.models.registry import get_embedder
+    from es_visual.workflows import ensure_ready
+
+    backend = open_cluster(engine, live_engine_url(engine))
+    index = f"old-{uuid.uuid4().hex[:8]}"
+    spec = embedded.visual_spec(INDEX)
+    body = mappings.mapping_body(backend.engine, spec, label_rank=backend._rank_features())
+    visual = body["properties"]["visual"]["properties"]
+    for key in [k for k in visual if k.startswith("text_")]:
+        del visual[key]
+    create = {"mappings": body, "settings": mappings.index_settings(backend.engine)}
+    backend.client.indices.create(index=index, body=create)
+    try:
+        old = []
+        for doc_id, doc in embedded.iter_docs(INDEX, with_vectors=True):
+            visual_doc = {k: v for k, v in doc["visual"].items() if not k.startswith("text_")}
+            old.append(DocUpdate(doc_id, {**doc, "visual": visual_doc}, upsert=True))
+        assert backend.bulk_update(index, old).ok
+        backend.refresh(index)
+        alice = acl_filter("alice")
+        expected = {t: _by_meaning(embedded, INDEX, t, alice) for t in MEANING_QUERIES}
+        for text in MEANING_QUERIES:  # the fallback scan: the field is not mapped yet
+            assert [i for i, _ in _by_meaning(backend, index, text, alice)] == [
+                i for i, _ in expected[text]
+            ]
+        assert ensure_ready(backend, index, get_embedder("mobilenet-v2")) == "unchanged"
+        assert "visual.text_vector" in backend.field_types(index)
+        report = backfill_index(backend, index, text_fields=TEXT_FIELDS)
+        assert report.text_vectors == sum(1 for m in DOCS.values() if m[1].get("caption"))
+        _no_scan(monkeypatch)
+        for text in MEANING_QUERIES:
+            here = _by_meaning(backend, index, text, alice)
+            assert [i for i, _ in here] == [i for i, _ in expected[text]], text
+    finally:
+        with contextlib.suppress(Exception):  # cleanup only
+            backend.client.indices.delete(index=index)
+        backend.close()

@@ -1209,7 +1209,7 @@ class ClusterBackend:
         searched list with its vectors, so that ``responses`` scores the children that
         pass (the vectors are dropped there, never returned)."""
         vq = request.vector
-        if vq is None or vq.target == "scene" or not reaches_children(request.filter):
+        if vq is None or vq.target not in dsl.NESTED_PATHS or not reaches_children(request.filter):
             return
         field = dsl.vector_field(vq.target)
         source = body.setdefault("_source", {})
@@ -1484,7 +1484,7 @@ def _widened(request: SearchRequest, *, always: bool = False) -> SearchRequest:
     kind, ``responses`` re-ranks them by their best child that passes, so more
     documents are asked for than will be kept."""
     vq = request.vector
-    if vq is None or vq.target == "scene":
+    if vq is None or vq.target not in dsl.NESTED_PATHS:
         return request
     if not always and isinstance(child_filter(request.filter, vq.target), MatchAll):
         return request

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from es_visual.backends.cluster.dsl import (
+    NESTED_PATHS,
     SHARD_DOC_TIEBREAKER,
     candidates,
     check_vector_request,
@@ -51,7 +52,7 @@ def to_body(request: ir.SearchRequest) -> dict[str, Any]:
         knn["filter"] = filter_to_query(node)
     if vq.min_similarity is not None:
         knn["similarity"] = vq.min_similarity
-    if vq.target != "scene":
+    if vq.target in NESTED_PATHS:
         knn["inner_hits"] = inner_hits(vq.target)
     body: dict[str, Any] = {
         "size": request.size,

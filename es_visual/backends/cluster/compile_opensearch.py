@@ -104,7 +104,7 @@ def to_body(
     node = knn_filter(request)
     field = vector_field(vq.target)
     query: dict[str, Any]
-    if vq.target == "scene":
+    if vq.target not in NESTED_PATHS:  # scene, text: a field of the document itself
         if not isinstance(node, ir.MatchAll):
             params["filter"] = filter_to_query(node)
         query = {"knn": {field: params}}

@@ -16,7 +16,7 @@ from es_visual.core.errors import QueryError
 # Where each vector target lives (core.schema); the nested ones hold a ``vector`` per child.
 SCENE_FIELD = schema.SCENE_FIELD
 NESTED_PATHS = schema.NESTED_PATHS
-VECTOR_FIELDS: tuple[str, ...] = tuple(schema.VECTOR_FIELDS.values())
+VECTOR_FIELDS: tuple[str, ...] = tuple(schema.KNN_FIELDS.values())
 # Never in a hit's source: vectors, and what only the engine ranks by (core.labels).
 HIDDEN_FIELDS: tuple[str, ...] = (*VECTOR_FIELDS, labels.RANK_FIELD)
 
@@ -26,8 +26,8 @@ INNER_HITS_SIZE = 100
 MAX_CANDIDATES = 10_000
 
 
-def vector_field(target: ir.VectorTarget) -> str:
-    return schema.VECTOR_FIELDS[target]
+def vector_field(target: ir.KnnTarget) -> str:
+    return schema.KNN_FIELDS[target]
 
 
 def filter_to_query(node: ir.Node) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def source_filter(request: ir.SearchRequest) -> dict[str, Any]:
     return out
 
 
-def inner_hits(target: ir.VectorTarget) -> dict[str, Any]:
+def inner_hits(target: ir.KnnTarget) -> dict[str, Any]:
     """Every child of a hit, scored, with its source minus its vector.
 
     Source filtering in inner hits uses the full path (the filter runs on the

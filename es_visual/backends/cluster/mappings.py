@@ -104,6 +104,12 @@ def visual_properties(
         # Concepts the scene model saw (es_visual.core.labels): flat keyword lists.
         labels.LABELS: labels.MAPPINGS[labels.LABELS],
         labels.SCORES: labels.MAPPINGS[labels.SCORES],
+        # The meaning of the document's own text (query.meaning): the sentence model's
+        # vector, searched by kNN like the scene, and what it was made from.
+        schema.key(schema.TEXT_VECTOR_FIELD): vector_field(engine, schema.TEXT_DIMS),
+        schema.key(schema.TEXT_HASH_FIELD): keyword,
+        schema.key(schema.TEXT_MODEL_FIELD): keyword,
+        schema.key(schema.TEXT_FIELDS_FIELD): keyword,
     }
     if label_rank:
         props[labels.RANK] = labels.MAPPINGS[labels.RANK]

@@ -75,7 +75,7 @@ class OpenSearchBackend(ClusterBackend):
         conjuncts that reach into a nested list leave the engine's filter (the ACL never
         does: it stays) and are checked on the hits' sources, over a wider k."""
         vq = request.vector
-        if vq is None or vq.target == "scene" or self.server.joins_nested_filters:
+        if vq is None or vq.target not in dsl.NESTED_PATHS or self.server.joins_nested_filters:
             return super()._engine_request(request)
         parts = request.filter.children if isinstance(request.filter, And) else (request.filter,)
         inside = [p for p in parts if reaches_children(p)]

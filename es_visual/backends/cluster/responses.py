@@ -209,7 +209,7 @@ def _parse_hit(raw: dict[str, Any], request: SearchRequest, scale: ScoreScale) -
     if vq is None:
         return Hit(id=raw["_id"], score=raw_score, source=source, sort=sort)
     score = scale.to_cosine(raw_score) if raw_score is not None else None
-    if vq.target == "scene":
+    if vq.target not in NESTED_PATHS:  # scene, text: the document's own vector
         matched = Matched("scene", score if score is not None else 0.0)
         return Hit(id=raw["_id"], score=score, source=source, matched=matched, sort=sort)
     kind = KIND[vq.target]

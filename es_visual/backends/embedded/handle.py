@@ -21,7 +21,8 @@ import numpy as np
 from es_visual.backends.embedded.store import IndexStore
 from es_visual.backends.embedded.terms import TermsEvaluator, ensure_terms, select_rids
 from es_visual.backends.embedded.vectors import TargetVectors, VectorConfig
-from es_visual.core.ir import TARGETS, MatchAll, Node
+from es_visual.core.ir import MatchAll, Node
+from es_visual.core.schema import KNN_TARGETS
 
 FILTER_CACHE_SIZE = 64
 
@@ -30,7 +31,8 @@ class IndexHandle:
     def __init__(self, name: str, path: Path, cache_dir: Path, config: VectorConfig) -> None:
         self.name = name
         self.store = IndexStore(path, create=True)
-        self.targets = {t: TargetVectors(self.store, t, cache_dir / t, config) for t in TARGETS}
+        # Every kNN target: the picture's four and the text vector (query.meaning).
+        self.targets = {t: TargetVectors(self.store, t, cache_dir / t, config) for t in KNN_TARGETS}
         self._filters: OrderedDict[tuple[int, Node], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._all_rids: tuple[int, np.ndarray] | None = None

@@ -54,6 +54,9 @@ def check_query_vector(name: str, spec: VisualSpec | None, vq: VectorQuery) -> n
         raise QueryError(f"index {name!r} has no visual vectors yet (no ensure_index/ingest)")
     faces = vq.target == "faces"
     model, dims = (spec.face_model, spec.face_dims) if faces else (spec.model, spec.dims)
+    if vq.target == schema.TEXT_TARGET:
+        # The sentence model's space: its documents say which model (visual.text_model).
+        model, dims = vq.model, schema.TEXT_DIMS
     if dims is None:
         raise QueryError(f"index {name!r} has no face vectors: its spec has no face model")
     if vq.model is not None and model is not None and vq.model != model:
@@ -91,7 +94,7 @@ def vector_search(h: IndexHandle, req: SearchRequest, spec: VisualSpec | None) -
     page = [p for p in page if p[0] in sources]  # deleted meanwhile
     children = (
         _children(h.store, vq, q, [rid for rid, _, _ in page], sources, allowed)
-        if vq.target != "scene"
+        if vq.target in NESTED_PATHS
         else {}
     )
     hits = []

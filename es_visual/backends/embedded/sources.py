@@ -59,6 +59,9 @@ def put_vectors_back(source: dict[str, Any], rows: list[tuple[str, int | None, b
         if target == "scene":
             visual["scene"] = vector
             continue
+        if target == schema.TEXT_TARGET:
+            visual[schema.key(schema.TEXT_VECTOR_FIELD)] = vector
+            continue
         children = visual.get(target)
         if not isinstance(children, list) or child is None or not 0 <= child < len(children):
             continue

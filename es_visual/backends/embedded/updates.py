@@ -128,13 +128,21 @@ def prepare_update(
     visual = doc[schema.ROOT]
     if not isinstance(visual, dict):
         # ``visual`` replaced by a scalar or null: no vector survives it.
-        return _checked(doc), {t: [] for t in schema.TARGETS}
+        return _checked(doc), {t: [] for t in schema.KNN_TARGETS}
     visual = dict(visual)
     doc[schema.ROOT] = visual
     if "scene" in visual:
         scene = visual.pop("scene")
         vectors["scene"] = (
             [] if scene is None else [(None, None, _blob(scene, spec, "scene", schema.SCENE_FIELD))]
+        )
+    text_key = schema.key(schema.TEXT_VECTOR_FIELD)
+    if text_key in visual:
+        text = visual.pop(text_key)
+        vectors[schema.TEXT_TARGET] = (
+            []
+            if text is None
+            else [(None, None, _blob(text, spec, schema.TEXT_TARGET, schema.TEXT_VECTOR_FIELD))]
         )
     for target in CHILD_TARGETS:
         if target not in visual:
@@ -174,7 +182,14 @@ def _checked(doc: dict[str, Any]) -> dict[str, Any]:
 def _blob(vec: Any, spec: VisualSpec | None, target: str, where: str) -> bytes:
     if spec is None:
         raise ItemFailure(f"{where}: the index has no visual spec yet; call ensure_index first")
-    dims = spec.face_dims if target == "faces" else spec.dims
+    # The text vector's dims are the sentence model's, whatever the scene model.
+    dims = (
+        schema.TEXT_DIMS
+        if target == schema.TEXT_TARGET
+        else spec.face_dims
+        if target == "faces"
+        else spec.dims
+    )
     if dims is None:
         raise ItemFailure(f"{where}: the index spec has no face model (face_dims)")
     try:
