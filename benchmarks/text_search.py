@@ -4,13 +4,13 @@ on a tuning split and a held-out split (``text_search_data.py`` says what is in 
 recall@3 = |relevant in the top 3| / min(3, |relevant|), averaged over a split's queries.
 Each split is its own index on the embedded store, ingested with the product's default
 pipeline (the offline preset: MobileNetV2 with its labels, faces and their concepts); every
-search runs with the product's defaults, the user's text being the ``caption`` and ``tags``
-fields. Rankings compared:
+search runs with the product's defaults, the user's text being the default text fields
+(caption, title, description, tags). Rankings compared:
 
 * concepts: the query matched to the scene model's labels and to the WordNet kinds
   above them (MiniLM), no user text;
-* text: BM25 over caption and tags, the query's own words only;
-* meaning: caption and tags ranked by MiniLM similarity to the query;
+* text: BM25 over those fields, the query's own words only;
+* meaning: those fields ranked by MiniLM similarity to the query (their stored vectors);
 * fused: every signal ``Search.text`` uses (those three and BM25 for the best
   concepts' names), by reciprocal rank: what users get.
 
@@ -35,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from text_search_data import build_split, default_cache, fetch_opencv, splits
 
-USER_TEXT = ("caption", "tags")
+# The user's text a search ranks: the product's default text fields (caption, title,
+# description, tags), which ingest also gives a stored text vector.
+USER_TEXT: tuple[str, ...] = ("caption", "title", "description", "tags")
 
 
 def recall_at(ranked: list[str], relevant: set[str], k: int = 3) -> float:
@@ -76,7 +78,8 @@ def rankers(backend: Any, index: str) -> dict[str, Callable[[str], list[str]]]:
     from es_visual.query.search import Search
 
     concepts_only = Search(index, field_map=FieldMap.default(text_fields=()))
-    fused = Search(index, field_map=FieldMap.default(text_fields=USER_TEXT))
+    fused = Search(index, field_map=FieldMap.default())
+    assert FieldMap.default().text_fields == USER_TEXT, "the defaults moved: update USER_TEXT"
 
     def by_concepts(q: str) -> list[str]:
         try:

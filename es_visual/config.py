@@ -60,7 +60,9 @@ class Settings:
     acl_write_field: str = "acl.write"
     # DSL field map: DSL name -> index field, or -> {"field": ..., "type": ...}.
     fields: dict[str, Any] = field(default_factory=dict)
-    text_fields: list[str] = field(default_factory=lambda: ["caption", "title", "description"])
+    text_fields: list[str] = field(
+        default_factory=lambda: ["caption", "title", "description", "tags"]
+    )
     # Web UI.
     secret_key: str | None = None
     users: dict[str, Any] = field(default_factory=dict)

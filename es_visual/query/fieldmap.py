@@ -85,7 +85,7 @@ COMMON_FIELDS: dict[str, tuple[str, FieldType]] = {
     "created_at": ("created_at", "date"),
 }
 
-DEFAULT_TEXT_FIELDS: tuple[str, ...] = ("caption", "title", "description")
+DEFAULT_TEXT_FIELDS: tuple[str, ...] = ("caption", "title", "description", "tags")
 
 # Elasticsearch / OpenSearch mapping types -> the DSL's five kinds; others are not queryable.
 _ES_TYPES: dict[str, FieldType] = {

