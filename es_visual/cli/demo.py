@@ -88,6 +88,11 @@ def demo(app: AppContext, index: str, as_json: bool) -> None:
             base.text("a kitty"),
         ),
         (
+            'By words, offline: "a portrait of a woman" (what the faces found: person, '
+            "portrait; ImageNet has no class for people)",
+            base.text("a portrait of a woman"),
+        ),
+        (
             "As user bob (no groups): space images; science ones are hidden from him",
             base.limit(5).where("tags=space").as_user("bob"),
         ),

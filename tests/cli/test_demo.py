@@ -35,6 +35,11 @@ def test_demo_finds_the_originals_the_video_segment_and_respects_acls(tmp_path: 
     (segment,) = video["segments"]
     assert abs(segment["start"] - 3.0) <= 1.0 and abs(segment["end"] - 6.0) <= 1.0
 
+    kitty = [h["id"] for h in top('By words, offline: "a kitty"')]
+    assert kitty[0] in {"animals/chelsea.png", "video/slideshow.mp4"}
+    portrait = [h["id"] for h in top('By words, offline: "a portrait')]
+    assert "people/astronaut.png" in portrait[:2]
+
     bob = {h["id"] for h in top("As user bob")}
     ana = {h["id"] for h in top("As user ana")}
     assert "science/hubble_deep_field.jpg" in ana and "science/hubble_deep_field.jpg" not in bob
