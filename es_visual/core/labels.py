@@ -62,14 +62,42 @@ MIN_SCORE = 0.005
 # What the ``visual`` mapping gains, on Elasticsearch and OpenSearch alike.
 _KEYWORD = {"type": "keyword"}
 _SCORES = {"type": "float", "index": False}
+# The tone concepts read off the pixels at ingest (models.tone_concepts), kept apart so a
+# backfill from vectors can put them back among the labels: never searched, only read.
+TONE = "tone"
+_STORED = {"type": "object", "enabled": False}
 MAPPINGS: dict[str, Any] = {
     LABELS: _KEYWORD,
     SCORES: _SCORES,
     RANK: {"type": "rank_features"},
-    "frames": {"type": "nested", "properties": {LABELS: _KEYWORD, SCORES: _SCORES}},
+    TONE: _STORED,
+    "frames": {
+        "type": "nested",
+        "properties": {LABELS: _KEYWORD, SCORES: _SCORES, TONE: _STORED},
+    },
 }
 
 Pairs = list[tuple[str, float]]
+
+
+def tone_field(pairs: Sequence[tuple[str, float]]) -> dict[str, list[Any]]:
+    """The ``tone`` object of a ``visual`` object or a frame."""
+    return {"names": [n for n, _ in pairs], "scores": [float(s) for _, s in pairs]}
+
+
+def read_tone(obj: Mapping[str, Any] | None) -> Pairs:
+    """The tone pairs stored in a ``visual`` object or frame (``tone_field``)."""
+    tone = obj.get(TONE) if isinstance(obj, Mapping) else None
+    if not isinstance(tone, Mapping):
+        return []
+    names, scores = tone.get("names"), tone.get("scores")
+    if not isinstance(names, list) or not isinstance(scores, list):
+        return []
+    return [
+        (n, float(s))
+        for n, s in zip(names, scores, strict=False)
+        if isinstance(n, str) and isinstance(s, int | float)
+    ]
 
 
 def label_fields(pairs: Sequence[tuple[str, float]]) -> dict[str, list[Any]]:

@@ -34,6 +34,9 @@ class Analysis:
     crops: list[tuple[Slot, Image.Image]] = field(default_factory=list)
     # What a step left out on purpose (the item is still written): the report lists them.
     notes: list[str] = field(default_factory=list)
+    # The tone concepts (models.tone_concepts) of the scene and of each frame, read off
+    # the pictures as they are embedded; ingest.labels writes them with the labels.
+    tones: dict[Slot, list[tuple[str, float]]] = field(default_factory=dict)
 
     def place(self, slot: Slot, vector: list[float]) -> None:
         """Put an embedded vector where ``slot`` says."""

@@ -17,7 +17,7 @@ without a classification head (CLIP) writes no labels; a missing data file
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +29,12 @@ from es_visual.core.batching import batched
 from es_visual.core.documents import DocUpdate
 from es_visual.core.errors import ModelUnavailableError
 from es_visual.core.schema import ROOT, visual_of
+from es_visual.models.tone_concepts import NAMES as TONE_NAMES
 
 if TYPE_CHECKING:
     from es_visual.backends.base import Backend
     from es_visual.core.documents import VisualSpec
-    from es_visual.ingest.analyze import Analysis
+    from es_visual.ingest.analyze import Analysis, Slot
     from es_visual.ingest.pipeline import PipelineConfig
     from es_visual.models.labels import Labeler
 
@@ -73,23 +74,51 @@ def _labeler(model: str) -> Labeler | None:
         return None
 
 
-def label_visual(visual: dict[str, Any], labeler: Labeler, options: LabelOptions) -> bool:
-    """Write labels into one ``visual`` object from the vectors it holds (scene, frames);
-    False when it holds no scene vector to read them from."""
+def label_visual(
+    visual: dict[str, Any],
+    labeler: Labeler,
+    options: LabelOptions,
+    tones: Mapping[Slot, schema.Pairs] | None = None,
+) -> bool:
+    """Write labels into one ``visual`` object from the vectors it holds (scene, frames),
+    its faces and the ``tones`` read off its pictures at ingest (None, on a backfill: the
+    tone labels it already has are kept, they need the pictures); False when it holds no
+    scene vector to read them from."""
     from es_visual.models.labels import top_labels
 
-    frames = [f for f in visual.get("frames") or [] if isinstance(f, dict) and f.get("vector")]
+    every = visual.get("frames") or []
+    frames = [f for f in every if isinstance(f, dict) and f.get("vector")]
     scene = visual.get("scene")
     if not scene and not frames:
         return False
     vectors = [f["vector"] for f in frames] + ([scene] if scene else [])
     pairs = top_labels(labeler, np.asarray(vectors), k=options.top, min_score=options.min_score)
     people = _people_pairs(visual, frames)
+    slots = [next(j for j, f in enumerate(every) if f is frame) for frame in frames]
+    frame_tones = [
+        _tones(frame, ("frames", j), tones) for frame, j in zip(frames, slots, strict=True)
+    ]
     for i, (frame, frame_pairs) in enumerate(zip(frames, pairs, strict=False)):
-        frame.update(schema.label_fields(_with(frame_pairs, people[i])))
+        frame.update(schema.label_fields(_with(frame_pairs, people[i] + frame_tones[i])))
     doc_pairs = schema.merge_pairs(pairs, k=options.top) if frames else pairs[-1]
-    visual.update(schema.label_fields(_with(doc_pairs, schema.merge_pairs(people.values()))))
+    doc_tones = _tones(visual, ("scene",), tones)
+    if frames:
+        doc_tones = schema.merge_pairs([*frame_tones, doc_tones], k=len(TONE_NAMES))
+    extra = schema.merge_pairs(people.values()) + doc_tones
+    visual.update(schema.label_fields(_with(doc_pairs, extra)))
     return True
+
+
+def _tones(
+    obj: dict[str, Any], slot: Slot, tones: Mapping[Slot, schema.Pairs] | None
+) -> schema.Pairs:
+    """The tone concepts of one picture or frame: read at ingest (and kept in its
+    ``tone`` object), else those it kept (a backfill has vectors, not pixels)."""
+    if tones is None:
+        return schema.read_tone(obj)
+    pairs = list(tones.get(slot, []))
+    obj[schema.TONE] = schema.tone_field(pairs)
+    return pairs
 
 
 def _people_pairs(visual: dict[str, Any], frames: list[dict[str, Any]]) -> dict[int, schema.Pairs]:
@@ -130,7 +159,7 @@ def label_analyses(analyses: Sequence[Analysis], model: str, config: PipelineCon
     if labeler is None:
         return
     for analysis in analyses:
-        label_visual(analysis.visual, labeler, options)
+        label_visual(analysis.visual, labeler, options, analysis.tones)
 
 
 # --- backfill: documents ingested before labels existed ---------------------------------------

@@ -483,11 +483,20 @@ def _embed(
     except Exception:
         log.warning("batch embedding failed; retrying asset by asset", exc_info=True)
         return _embed_one_by_one(analyses, embedder, report)
-    for (analysis, slot, _), vector in zip(crops, vectors, strict=True):
+    for (analysis, slot, img), vector in zip(crops, vectors, strict=True):
         analysis.place(slot, vector.tolist())
+        _tone(analysis, slot, img)
     for a in analyses:
         a.crops.clear()
     return analyses, []
+
+
+def _tone(analysis: Analysis, slot: Any, image: Any) -> None:
+    """The tone concepts of a scene or frame picture, while it is at hand."""
+    from es_visual.models.tone_concepts import tone_labels
+
+    if slot[0] in ("scene", "frames"):
+        analysis.tones[slot] = tone_labels(image)
 
 
 def _embed_one_by_one(
@@ -503,8 +512,9 @@ def _embed_one_by_one(
             reason = f"{type(exc).__name__}: {exc}"
             failures.append(Failure(a.asset.id, a.asset.origin, "embed", reason))
             continue
-        for (slot, _), vector in zip(a.crops, vectors, strict=True):
+        for (slot, img), vector in zip(a.crops, vectors, strict=True):
             a.place(slot, vector.tolist())
+            _tone(a, slot, img)
         a.crops.clear()
         good.append(a)
     return good, failures

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
@@ -90,6 +91,7 @@ class ConceptMatcher:
         hierarchy: Hierarchy | None = None,
         aliases: Mapping[str, Sequence[str]] | None = None,
         scale: Mapping[str, float] | None = None,
+        literal: Mapping[str, Sequence[str]] | None = None,
         cache: Path | None = None,
     ) -> None:
         self.vocabulary = vocabulary
@@ -124,6 +126,10 @@ class ConceptMatcher:
         ):
             for i in self.scale.keys() & set(members):
                 self._kinds_of[i].add(lemmas.split(",")[0].strip())
+        # Concepts matched only where the text says one of their words (lower case).
+        self.literal = {
+            vocabulary.index(n): tuple(w.lower() for w in ws) for n, ws in (literal or {}).items()
+        }
         self._lock = threading.Lock()
 
     @staticmethod
@@ -212,10 +218,16 @@ class ConceptMatcher:
         # class, times PART_FACTOR ("people" of "people playing cards" 0.70 and 0.26 ->
         # 0.38; the dogs "pet" names in "my pet kitten", near the whole text at 0.25-0.39,
         # stay below the cats).
-        weights = self._weights(vectors[0], top, spread, min_similarity)
+        # Concepts that need a word the text does not say are out before any ranking (they
+        # would raise the best similarity, and with it the floor, for nothing).
+        said = " " + " ".join(_SAID.findall(text.lower())) + " "
+        unsaid = [
+            c for c, needed in self.literal.items() if not any(f" {w} " in said for w in needed)
+        ]
+        weights = self._weights(vectors[0], top, spread, min_similarity, unsaid)
         whole = self._similarities(vectors[0])
         for vector in vectors[1:]:
-            named = self._weights(vector, top, spread, PART_MIN_SIMILARITY)
+            named = self._weights(vector, top, spread, PART_MIN_SIMILARITY, unsaid)
             for concept, (w, via) in named.items():
                 part = PART_FACTOR * float(np.sqrt(w * max(float(whole[concept]), 0.0)))
                 if part >= min_similarity and part > weights.get(concept, (0.0, ""))[0]:
@@ -244,10 +256,17 @@ class ConceptMatcher:
                 weights[concept] = (weight * factor, via)
 
     def _weights(
-        self, query: np.ndarray, top: int, spread: float, min_similarity: float
+        self,
+        query: np.ndarray,
+        top: int,
+        spread: float,
+        min_similarity: float,
+        unsaid: Sequence[int] = (),
     ) -> dict[int, tuple[float, str]]:
-        """The concepts one phrase's vector names: class -> (weight, the kind or "")."""
+        """The concepts one phrase's vector names: class -> (weight, the kind or "");
+        never one of ``unsaid``."""
         sims = self._similarities(query)
+        sims[list(unsaid)] = -1.0
         kinds = np.maximum(self.kinds @ query, self.kind_names @ query)
         best = max(float(sims.max()), float(kinds.max()) if len(kinds) else -1.0)
         floor = max(min_similarity, best - spread)
@@ -272,24 +291,31 @@ class ConceptMatcher:
 
 
 _lock = threading.Lock()
+_SAID = re.compile(r"[\w&]+")
 
 
 @functools.cache
 def _imagenet_matcher() -> ConceptMatcher:
-    from es_visual.models.people_concepts import ALIASES, KIND_OF, WEIGHT, people_vocabulary
+    from es_visual.models import people_concepts as people
+    from es_visual.models import tone_concepts as tone
 
-    # The face concepts come after the 1000 classes: the kinds' member indexes still hold.
-    vocabulary = imagenet_1k().plus(people_vocabulary())
+    # The face and tone concepts come after the 1000 classes: the kinds' member indexes
+    # still hold.
+    vocabulary = imagenet_1k().plus(people.people_vocabulary()).plus(tone.tone_vocabulary())
     extra: dict[str, list[int]] = {}
-    for name, wnid in KIND_OF.items():
+    for name, wnid in people.KIND_OF.items():
         extra.setdefault(wnid, []).append(vocabulary.index(name))
     hierarchy = imagenet_hierarchy().with_members(extra)
     return ConceptMatcher(
         vocabulary,
         get_sentence_embedder(),
         hierarchy=hierarchy,
-        aliases=ALIASES,
-        scale=dict.fromkeys(ALIASES, WEIGHT),
+        aliases={**people.ALIASES, **tone.ALIASES},
+        scale={
+            **dict.fromkeys(people.people_vocabulary().names, people.WEIGHT),
+            **dict.fromkeys(tone.NAMES, tone.WEIGHT),
+        },
+        literal=tone.WORDS,
     )
 
 

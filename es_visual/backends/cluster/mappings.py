@@ -104,6 +104,7 @@ def visual_properties(
         # Concepts the scene model saw (es_visual.core.labels): flat keyword lists.
         labels.LABELS: labels.MAPPINGS[labels.LABELS],
         labels.SCORES: labels.MAPPINGS[labels.SCORES],
+        labels.TONE: labels.MAPPINGS[labels.TONE],
         # The meaning of the document's own text (query.meaning): the sentence model's
         # vector, searched by kNN like the scene, and what it was made from.
         schema.key(schema.TEXT_VECTOR_FIELD): vector_field(engine, schema.TEXT_DIMS),
