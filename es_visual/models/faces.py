@@ -192,6 +192,8 @@ class FaceModel:
         """Faces in ``image``, most confident first, at most ``max_faces``."""
         import dlib
 
+        _warm_native(self.detector_kind)
+
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         scale = min(1.0, self.max_side / max(rgb.size))
         if scale < 1.0:
@@ -340,6 +342,34 @@ class FaceModel:
             y0 + round(r.bottom() / scale),
         )
         return mapped, float(best.confidence)
+
+
+_warm_lock = threading.Lock()
+_warmed: set[str] = set()
+
+
+def _warm_native(detector: str) -> None:
+    """Call the pybind11 modules (dlib, yuface) once, one thread at a time, before the
+    analysis threads do. A pybind11 module sets up its numpy bridge on its first call: a
+    C++ static initialised under its guard while importing numpy, which needs the GIL.
+    Two first calls at once deadlock (one waits for the GIL inside the guard, the other
+    holds the GIL waiting on the guard): an ingest hung for good that way, both analysis
+    threads idle."""
+    if detector in _warmed:
+        return
+    with _warm_lock:
+        if detector in _warmed:
+            return
+        import dlib
+
+        blank = np.zeros((48, 48, 3), dtype=np.uint8)
+        dlib.get_frontal_face_detector()(blank)
+        if detector == "yunet":
+            from es_visual.models import yunet
+
+            if yunet.available():
+                yunet.detect(blank, min_conf=1.0)
+        _warmed.add(detector)
 
 
 @lru_cache(maxsize=4)

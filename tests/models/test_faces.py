@@ -178,3 +178,41 @@ def test_yunet_finds_small_faces_in_small_pictures(skimage_dir: Path) -> None:
 
     small = photo(skimage_dir, "astronaut.png").resize((96, 96))
     assert len(FaceModel(detector="yunet").detect(small)) == 1
+
+
+_FIRST_CALLS = """
+import threading
+from PIL import Image
+from es_visual.models.faces import FaceModel
+
+model = FaceModel(detector="yunet")
+image = Image.new("RGB", (200, 200), "gray")
+barrier = threading.Barrier(8)
+
+def first_call():
+    barrier.wait()
+    model.detect(image)
+
+threads = [threading.Thread(target=first_call) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("done")
+"""
+
+
+def test_first_detections_from_many_threads_at_once_never_hang() -> None:
+    """The analysis threads of an ingest detect faces at once from the start: each
+    pybind11 module (yuface, dlib) must be set up by one thread first, or two first calls
+    deadlock (seen: an ingest idle for good). A fresh interpreter each time: the setup
+    happens once per process. Racy by nature; without the warm-up about half such runs
+    of bare yuface calls hung here."""
+    import subprocess
+    import sys
+
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", _FIRST_CALLS], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0 and "done" in done.stdout, done.stderr[-2000:]
