@@ -86,18 +86,20 @@ def label_visual(
     scene vector to read them from."""
     from es_visual.models.labels import top_labels
 
-    every = visual.get("frames") or []
-    frames = [f for f in every if isinstance(f, dict) and f.get("vector")]
+    # Frames with a vector, and where each stands in the list (the tones' slots name it).
+    indexed = [
+        (j, f)
+        for j, f in enumerate(visual.get("frames") or [])
+        if isinstance(f, dict) and f.get("vector")
+    ]
+    frames = [f for _, f in indexed]
     scene = visual.get("scene")
     if not scene and not frames:
         return False
     vectors = [f["vector"] for f in frames] + ([scene] if scene else [])
     pairs = top_labels(labeler, np.asarray(vectors), k=options.top, min_score=options.min_score)
     people = _people_pairs(visual, frames)
-    slots = [next(j for j, f in enumerate(every) if f is frame) for frame in frames]
-    frame_tones = [
-        _tones(frame, ("frames", j), tones) for frame, j in zip(frames, slots, strict=True)
-    ]
+    frame_tones = [_tones(frame, ("frames", j), tones) for j, frame in indexed]
     for i, (frame, frame_pairs) in enumerate(zip(frames, pairs, strict=False)):
         frame.update(schema.label_fields(_with(frame_pairs, people[i] + frame_tones[i])))
     doc_pairs = schema.merge_pairs(pairs, k=options.top) if frames else pairs[-1]

@@ -72,13 +72,8 @@ PORTRAIT_RAMP = 0.15
 
 
 def people_vocabulary() -> Vocabulary:
-    """The face concepts as a vocabulary (ids ``faces:<name>``: not WordNet's)."""
-    return Vocabulary(
-        wnids=tuple(f"faces:{name}" for name, _, _ in _CONCEPTS),
-        names=tuple(name for name, _, _ in _CONCEPTS),
-        lemmas=tuple(lemmas for _, lemmas, _ in _CONCEPTS),
-        definitions=tuple(definition for _, _, definition in _CONCEPTS),
-    )
+    """The face concepts as a vocabulary."""
+    return Vocabulary.of("faces", _CONCEPTS)
 
 
 def face_labels(faces: Iterable[Mapping[str, Any]]) -> list[tuple[str, float]]:

@@ -77,12 +77,8 @@ SIDE = 64  # the statistics need no more pixels than this a side
 
 
 def tone_vocabulary() -> Vocabulary:
-    return Vocabulary(
-        wnids=tuple(f"tone:{name}" for name, _, _ in _CONCEPTS),
-        names=tuple(name for name, _, _ in _CONCEPTS),
-        lemmas=tuple(lemmas for _, lemmas, _ in _CONCEPTS),
-        definitions=tuple(definition for _, _, definition in _CONCEPTS),
-    )
+    """The tone concepts as a vocabulary."""
+    return Vocabulary.of("tone", _CONCEPTS)
 
 
 NAMES = frozenset(name for name, _, _ in _CONCEPTS)

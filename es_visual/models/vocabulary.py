@@ -15,6 +15,7 @@ the lifting crane, which has none, is "crane (lifting)" beside the bird.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import util
 from pathlib import Path
@@ -47,6 +48,17 @@ class Vocabulary:
 
     def _positions(self) -> dict[str, int]:
         return _positions(self.names)
+
+    @classmethod
+    def of(cls, prefix: str, rows: Sequence[tuple[str, str, str]]) -> Vocabulary:
+        """Concepts of es-visual's own, from ``(name, lemmas, definition)`` rows; their ids
+        are ``<prefix>:<name>`` (not WordNet's)."""
+        return cls(
+            wnids=tuple(f"{prefix}:{name}" for name, _, _ in rows),
+            names=tuple(name for name, _, _ in rows),
+            lemmas=tuple(lemmas for _, lemmas, _ in rows),
+            definitions=tuple(definition for _, _, definition in rows),
+        )
 
     def plus(self, other: Vocabulary) -> Vocabulary:
         """This vocabulary's classes, then ``other``'s (their names must not clash)."""
