@@ -11,7 +11,10 @@ WordNet defines as a horse). The kinds above the classes (``models.hierarchy``:
 "dog", "fruit", "vehicle", "beverage") are matched too, by their words and by
 their first name alone; a kind the query names gives every class under it the
 kind's similarity (times ``KIND_FACTOR``), so "an animal" reaches a tabby and
-"my dog" a Pekinese. The 1000 concept vectors take tens of seconds to
+"my dog" a Pekinese. The one-class nodes just above a class (``Hierarchy.broader``)
+are the names people use for it ("swan" for the black swan, "cows" for the ox,
+"airplane" for the airliner): a class is as near a query as its nearest such name,
+times ``BROADER_FACTOR``. The 1000 concept vectors take tens of seconds to
 compute on two cores, so they are cached on disk (``$ES_VISUAL_CACHE`` or
 ``~/.cache/es-visual``), keyed by the model files and the concept texts; an
 unwritable cache only costs the recomputation.
@@ -49,6 +52,13 @@ MIN_SIMILARITY = 0.30
 # A kind the query names ("a dog", "fruit") stands for every class under it, each at the
 # kind's similarity times KIND_FACTOR (below 1: a class the query names itself comes first).
 KIND_FACTOR = 0.9
+# A class's broader name ("swan" of the black swan) counts this much of its similarity:
+# the class's own words, when the query says them, still come first.
+BROADER_FACTOR = 0.9
+# ... and only where the query names it plainly: a broader name is an is-a that can be
+# far from the picture ("participant" above the groom, "ball" above the bubble), so a
+# loose match to it ("an astronaut" 0.37 to "participant") says nothing of the class.
+BROADER_MIN_SIMILARITY = 0.5
 # A kind also needs this similarity: loosely related kinds ("vehicle" for "a car on the
 # road") would rank every member above what the words name.
 KIND_MIN_SIMILARITY = 0.6
@@ -109,6 +119,13 @@ class ConceptMatcher:
             self.aliases = self._matrix(cache, "aliases", words, ("",) * len(words))
         self.kinds = np.zeros((0, sentence.dims), dtype=np.float32)
         self.kind_names = self.kinds
+        broader = hierarchy.broader if hierarchy is not None else ()
+        self.broader_of = np.array([i for i, _, _ in broader], dtype=np.int64)
+        self.broader = self.kinds
+        if broader:
+            self.broader = self._matrix(
+                cache, "broader", tuple(b[1] for b in broader), tuple(b[2] for b in broader)
+            )
         if hierarchy is not None and len(hierarchy):
             self.kinds = self._matrix(cache, "kinds", hierarchy.lemmas, hierarchy.definitions)
             # A kind's own name alone too: its rarer lemmas ("animate being, brute, fauna")
@@ -182,6 +199,10 @@ class ConceptMatcher:
         sims: np.ndarray = self.matrix @ query
         if len(self.aliases):
             np.maximum.at(sims, self.alias_of, self.aliases @ query)
+        if len(self.broader):
+            named = self.broader @ query
+            named = np.where(named >= BROADER_MIN_SIMILARITY, BROADER_FACTOR * named, -1.0)
+            np.maximum.at(sims, self.broader_of, named)
         return sims
 
     def _embed(self, text: str) -> np.ndarray:
@@ -279,7 +300,7 @@ class ConceptMatcher:
         # never crowd out the classes.
         kind_floor = max(floor, KIND_MIN_SIMILARITY)
         for j in np.argsort(-kinds, kind="stable")[:KIND_TOP]:
-            if kinds[j] < kind_floor:
+            if kinds[j] < kind_floor or float(kinds[j]) * KIND_FACTOR < float(sims.max()):
                 break
             assert self.hierarchy is not None
             weight = float(kinds[j]) * KIND_FACTOR

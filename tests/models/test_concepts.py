@@ -26,6 +26,13 @@ def matcher():
     return get_concept_matcher()
 
 
+def _match(matcher, text: str):
+    """What a text search asks for: the whole text and its phrases (``plan_text``)."""
+    from es_visual.query.ranking import query_phrases
+
+    return matcher.match(text, parts=query_phrases(text))
+
+
 def _kind(name: str):
     from es_visual.models.hierarchy import imagenet_hierarchy
 
@@ -53,24 +60,38 @@ def test_the_hierarchy_knows_what_each_class_is() -> None:
 
 
 def test_a_kind_reaches_every_class_under_it(matcher) -> None:
-    puppy = {c.name: c for c in matcher.match("a puppy")}
+    puppy = {c.name: c for c in _match(matcher, "a puppy")}
     assert {"Pekinese", "golden retriever", "Chihuahua"} <= set(puppy)
-    animal = {c.name: c for c in matcher.match("an animal")}
+    animal = {c.name: c for c in _match(matcher, "an animal")}
     assert {"tabby", "Egyptian cat", "baboon", "goldfish"} <= set(animal)
     assert animal["tabby"].via == "animal"
-    vehicle = {c.name for c in matcher.match("a vehicle")}
+    vehicle = {c.name for c in _match(matcher, "a vehicle")}
     assert {"moped", "minivan", "sports car"} <= vehicle
-    drink = {c.name for c in matcher.match("something to drink")}
+    drink = {c.name for c in _match(matcher, "something to drink")}
     assert "espresso" in drink
 
 
+def test_a_class_answers_to_the_plain_name_above_it(matcher) -> None:
+    # ImageNet says "black swan", "ox", "airliner"; people say swan, cow, plane.
+    assert _match(matcher, "swans on a lake")[0].name == "black swan"
+    assert _match(matcher, "a plane in the sky")[0].name == "airliner"
+    cow = _match(matcher, "a cow in a field")
+    assert cow[0].name == "ox"
+    # a cow is not any animal: the word names a class better than it names "animal"
+    assert not {"hen", "goldfish", "tabby"} & {c.name for c in cow}
+    owl = [c.name for c in _match(matcher, "an owl")]
+    assert owl[0] == "great grey owl" and "robin" not in owl
+    # a loose match to a far is-a says nothing ("participant" above the groom)
+    assert "groom" not in {c.name for c in _match(matcher, "an astronaut")}
+
+
 def test_named_things_come_before_their_kind(matcher) -> None:
-    mug = matcher.match("a mug of tea")
+    mug = _match(matcher, "a mug of tea")
     assert {"cup", "coffee mug"} & {c.name for c in mug[:3]}
-    kitten = matcher.match("my pet kitten")
+    kitten = _match(matcher, "my pet kitten")
     assert kitten[0].name in {"Egyptian cat", "tabby", "tiger cat", "Persian cat", "Siamese cat"}
     assert "goldfish" not in {c.name for c in kitten}  # a kitten is not any animal
-    assert len(matcher.match("an animal")) <= 500  # bounded: each is a cluster clause
+    assert len(_match(matcher, "an animal")) <= 500  # bounded: each is a cluster clause
 
 
 def test_the_sentence_models_cache_gives_the_same_vectors() -> None:
