@@ -89,11 +89,15 @@ class SignalMatch:
     rank: int
     score: float | None
     detail: str = ""
+    # what the place counted for: the fused score is the sum of share / (k + rank)
+    share: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"signal": self.signal, "rank": self.rank, "score": self.score}
         if self.detail:
             out["detail"] = self.detail
+        if self.share != 1.0:
+            out["share"] = round(self.share, 4)
         return out
 
 
@@ -218,9 +222,16 @@ def execute_text(
         lists[search.similar.kind] = execute(plain, backend, embedder=embedder, now=now).hits
     if not lists:
         raise QueryError(_no_signal(search, plan))
-    fused = rrf(lists, search.size)
+    fused = rrf(lists, search.size, weight=_share)
     hits = tuple(_hit(f.hit, f.score, f.ranks, weights, plan) for f in fused)
     return SearchResult(hits=hits, took_ms=(time.perf_counter() - started) * 1000)
+
+
+def _share(signal: str, hit: Hit) -> float:
+    """A hit's share of its place in the fusion: the meaning list's by its similarity."""
+    from es_visual.query.meaning import share
+
+    return share(hit.score) if signal == "meaning" else 1.0
 
 
 def _by_meaning(
@@ -300,7 +311,7 @@ def _hit(
             detail = ""
             if matched is None:  # a vector signal knows where in the picture it matched
                 matched, children, segments = found.matched, found.children, found.segments
-        signals.append(SignalMatch(name, rank, found.score, detail))
+        signals.append(SignalMatch(name, rank, found.score, detail, _share(name, found)))
     source = hit.source
     if matched is None and "labels" in ranks:
         matched, children, segments = _label_frames(ranks["labels"][1].source, weights)

@@ -42,8 +42,24 @@ from es_visual.core.results import Hit
 # sentences).
 SCAN_LIMIT = 2000
 MIN_SIMILARITY = 0.35
+# In a fused ranking a hit of this list counts in proportion to how far its similarity
+# is above MIN_SIMILARITY, fully from FULL_SIMILARITY up (``share``): a caption 0.37 near
+# the query ("my balcony" for "at the beach") is what MiniLM gives unrelated sentences,
+# and at full weight its first place would outrank the pictures that show the beach.
+FULL_SIMILARITY = 0.55
+# ... and never less than this share: among weak matches the nearer still ranks first.
+MIN_SHARE = 0.1
 # The most candidates a kNN clause may ask for (Elasticsearch's and OpenSearch's limit).
 MAX_CANDIDATES = 10_000
+
+
+def share(similarity: float | None) -> float:
+    """What a hit found by meaning at ``similarity`` counts for in a fusion, in
+    [``MIN_SHARE``, 1]."""
+    if similarity is None:
+        return 1.0
+    ramp = (similarity - MIN_SIMILARITY) / (FULL_SIMILARITY - MIN_SIMILARITY)
+    return min(1.0, max(MIN_SHARE, ramp))
 
 
 def document_text(source: dict[str, Any] | None, fields: Sequence[str]) -> str:

@@ -24,7 +24,7 @@ the same order for the same lists.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from es_visual.core import ir
@@ -136,8 +136,16 @@ class Fused:
     ranks: dict[str, tuple[int, Hit]]  # signal -> (1-based rank, that list's hit)
 
 
-def rrf(lists: Mapping[str, Sequence[Hit]], size: int, *, k: int = RRF_K) -> list[Fused]:
-    """Reciprocal rank fusion of named ranked lists; the best ``size``."""
+def rrf(
+    lists: Mapping[str, Sequence[Hit]],
+    size: int,
+    *,
+    k: int = RRF_K,
+    weight: Callable[[str, Hit], float] | None = None,
+) -> list[Fused]:
+    """Reciprocal rank fusion of named ranked lists; the best ``size``. ``weight(list name,
+    hit)`` scales a hit's 1 / (k + rank) (1 when not given): a list whose scores say how
+    sure it is (``query.meaning``) counts its weak hits for less."""
     scores: dict[str, float] = {}
     first: dict[str, Hit] = {}
     ranks: dict[str, dict[str, tuple[int, Hit]]] = {}
@@ -149,7 +157,8 @@ def rrf(lists: Mapping[str, Sequence[Hit]], size: int, *, k: int = RRF_K) -> lis
                 continue
             seen.add(hit.id)
             rank += 1
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (k + rank)
+            share = 1.0 if weight is None else weight(name, hit)
+            scores[hit.id] = scores.get(hit.id, 0.0) + share / (k + rank)
             first.setdefault(hit.id, hit)
             ranks.setdefault(hit.id, {})[name] = (rank, hit)
     order = sorted(scores, key=lambda i: (-round(scores[i], 12), i))[:size]

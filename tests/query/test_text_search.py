@@ -150,8 +150,10 @@ def test_each_hit_explains_its_signals(store) -> None:
     assert name in {"Egyptian cat", "tabby", "tiger cat"} and 0 < float(score) <= 1
     body = first.to_dict()
     assert all(x["rank"] >= 1 for x in body["signals"])
-    # the fused score is the reciprocal ranks the hit explains
-    expected = sum(1 / (60 + x["rank"]) for x in body["signals"])
+    # the fused score is the reciprocal ranks the hit explains, each at its share (a
+    # weak match by meaning counts for less)
+    expected = sum(x.get("share", 1.0) / (60 + x["rank"]) for x in body["signals"])
+    assert all(0 < x.get("share", 1.0) <= 1 for x in body["signals"])
     assert body["score"] == pytest.approx(expected, abs=1e-6)
 
 
@@ -291,6 +293,27 @@ def test_rrf_is_reciprocal_rank_with_ties_by_id() -> None:
     assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
     assert fused[2].score == pytest.approx(1 / 62) and fused[3].score == pytest.approx(1 / 63)
     assert [f.hit.id for f in rrf({"a": hits("b", "a"), "b": hits("a", "b")}, 2)] == ["a", "b"]
+
+
+def test_a_weak_match_by_meaning_counts_for_less() -> None:
+    from es_visual.query.meaning import FULL_SIMILARITY, MIN_SHARE, MIN_SIMILARITY, share
+
+    # a caption barely above the floor (what MiniLM gives unrelated sentences) does not
+    # outrank a picture the labels put first; a close one counts in full
+    labels = [Hit(id="beach.jpg", score=0.4, source={}), Hit(id="dune.jpg", score=0.3, source={})]
+    weak = [Hit(id="balcony.jpg", score=MIN_SIMILARITY + 0.02, source={})]
+    strong = [Hit(id="balcony.jpg", score=FULL_SIMILARITY + 0.1, source={})]
+
+    def by_share(signal: str, hit: Hit) -> float:
+        return share(hit.score) if signal == "meaning" else 1.0
+
+    fused = rrf({"labels": labels, "meaning": weak}, 3, weight=by_share)
+    assert [f.hit.id for f in fused] == ["beach.jpg", "dune.jpg", "balcony.jpg"]
+    fused = rrf({"labels": labels, "meaning": strong}, 3, weight=by_share)
+    assert {f.hit.id for f in fused[:2]} == {"beach.jpg", "balcony.jpg"}
+    assert fused[0].score == fused[1].score  # both first in one list, at full share
+    assert share(MIN_SIMILARITY) == MIN_SHARE and share(1.0) == 1.0
+    assert MIN_SHARE < share((MIN_SIMILARITY + FULL_SIMILARITY) / 2) < 1
 
 
 def test_label_ranking_formula() -> None:
