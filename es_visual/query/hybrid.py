@@ -45,6 +45,7 @@ from es_visual.query.ranking import (
     LabelRank,
     RankRequest,
     TextRank,
+    concept_text,
     query_phrases,
     query_words,
     rrf,
@@ -140,7 +141,8 @@ def plan_text(search: Search, backend: Backend, *, embedder: Embedder | None = N
             try:
                 from es_visual.models.concepts import get_concept_matcher
 
-                concepts = get_concept_matcher().match(text, parts=query_phrases(text))
+                about = concept_text(text)
+                concepts = get_concept_matcher().match(about, parts=query_phrases(about))
             except ModelUnavailableError as exc:
                 notes.append(f"no concept search: {exc}")
     clip = spec is not None and _has_text_tower(spec.model, embedder)

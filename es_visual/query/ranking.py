@@ -51,6 +51,51 @@ def query_words(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kept))
 
 
+# Words for the picture itself, not what it shows ("a photo of my dog", "a black and white
+# picture"): alone they name a portrait or a picture frame. Not after a word of taking
+# one ("man taking pictures", "posing for a photo"): there they are the thing done.
+_MEDIUM = re.compile(r"(?:photo(?:graph)?|picture|pic|image|snapshot)s?", re.IGNORECASE)
+_TAKING = frozenset(
+    [
+        "take",
+        "takes",
+        "taking",
+        "took",
+        "snap",
+        "snapping",
+        "posing",
+        "pose",
+        "for",
+        "print",
+        "printed",
+    ]
+)
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def concept_text(text: str) -> str:
+    """The words of a query about what a picture shows: without the words for the picture
+    itself ("a photo of my dog" -> "my dog"); the text as it is when nothing else is left."""
+    words = text.split()
+    kept: list[str] = []
+    skip_of = False
+    for word in words:
+        bare = word.strip(".,;:!?\"'").lower()
+        if skip_of and bare == "of":
+            skip_of = False
+            continue
+        skip_of = False
+        before = [w.strip(".,;:!?\"'").lower() for w in kept if w.lower() not in _ARTICLES]
+        if _MEDIUM.fullmatch(bare) and not (before and before[-1] in _TAKING):
+            while kept and kept[-1].lower() in _ARTICLES:
+                kept.pop()
+            skip_of = True
+            continue
+        kept.append(word)
+    said = {w.lower() for w in _WORD.findall(" ".join(kept))}
+    return " ".join(kept) if said - STOPWORDS else text
+
+
 def query_phrases(text: str) -> tuple[str, ...]:
     """The phrases a query names things by: each run of words between stopwords, its
     words and its pairs of neighbours ("people playing cards" -> "people playing cards",
@@ -176,6 +221,7 @@ __all__ = [
     "RankRequest",
     "RankSearch",
     "TextRank",
+    "concept_text",
     "query_phrases",
     "query_words",
     "rank_by_labels",

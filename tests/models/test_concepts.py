@@ -28,9 +28,10 @@ def matcher():
 
 def _match(matcher, text: str):
     """What a text search asks for: the whole text and its phrases (``plan_text``)."""
-    from es_visual.query.ranking import query_phrases
+    from es_visual.query.ranking import concept_text, query_phrases
 
-    return matcher.match(text, parts=query_phrases(text))
+    about = concept_text(text)
+    return matcher.match(about, parts=query_phrases(about))
 
 
 def _kind(name: str):
@@ -83,6 +84,18 @@ def test_a_class_answers_to_the_plain_name_above_it(matcher) -> None:
     assert owl[0] == "great grey owl" and "robin" not in owl
     # a loose match to a far is-a says nothing ("participant" above the groom)
     assert "groom" not in {c.name for c in _match(matcher, "an astronaut")}
+
+
+def test_the_words_for_the_picture_itself_name_nothing(matcher) -> None:
+    from es_visual.query.ranking import concept_text
+
+    assert concept_text("A photo of my dog") == "my dog"
+    assert concept_text("the pictures of the beach") == "the beach"
+    assert concept_text("a picture") == "a picture"  # nothing else to go by
+    assert concept_text("a photographer") == "a photographer"
+    assert _match(matcher, "a photo of my dog") == _match(matcher, "my dog")
+    bw = {c.name for c in _match(matcher, "a black and white picture")}
+    assert "black and white" in bw and "portrait" not in bw
 
 
 def test_named_things_come_before_their_kind(matcher) -> None:
