@@ -56,19 +56,7 @@ def query_words(text: str) -> tuple[str, ...]:
 # one ("man taking pictures", "posing for a photo"): there they are the thing done.
 _MEDIUM = re.compile(r"(?:photo(?:graph)?|picture|pic|image|snapshot)s?", re.IGNORECASE)
 _TAKING = frozenset(
-    [
-        "take",
-        "takes",
-        "taking",
-        "took",
-        "snap",
-        "snapping",
-        "posing",
-        "pose",
-        "for",
-        "print",
-        "printed",
-    ]
+    {"take", "takes", "taking", "took", "snap", "snapping", "pose", "posing", "for", "print"}
 )
 _ARTICLES = frozenset({"a", "an", "the"})
 
