@@ -1,5 +1,5 @@
 """Search by text with the offline models: recall@3 of everyday phrasings, per signal and fused,
-on a tuning split and a held-out split (``text_search_data.py`` says what is in each).
+on a tuning split and three held-out splits (``text_search_data.py`` says what is in each).
 
 recall@3 = |relevant in the top 3| / min(3, |relevant|), averaged over a split's queries.
 Each split is its own index on the embedded store, ingested with the product's default
@@ -14,7 +14,8 @@ search runs with the product's defaults, the user's text being the default text 
 * fused: every signal ``Search.text`` uses (those three and BM25 for the best
   concepts' names), by reciprocal rank: what users get.
 
-    python benchmarks/text_search.py [--keep DIR] [--split tuning|held-out|held-out-2] [--json]
+    python benchmarks/text_search.py [--keep DIR] [--split tuning|held-out|held-out-2|held-out-3]
+                                      [--json]
 """
 
 from __future__ import annotations
@@ -131,7 +132,9 @@ SIGNALS = ("concepts", "text", "meaning", "fused")
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--keep", type=Path, help="build (or reuse) the collections here")
-    parser.add_argument("--split", choices=("tuning", "held-out", "held-out-2"), action="append")
+    parser.add_argument(
+        "--split", choices=("tuning", "held-out", "held-out-2", "held-out-3"), action="append"
+    )
     parser.add_argument("--json", action="store_true", help="print the per-query rows as JSON")
     args = parser.parse_args()
 
