@@ -121,7 +121,7 @@ class ConceptMatcher:
         self.kind_names = self.kinds
         broader = hierarchy.broader if hierarchy is not None else ()
         self.broader_of = np.array([i for i, _, _ in broader], dtype=np.int64)
-        self.broader = self.kinds
+        self.broader = np.zeros((0, sentence.dims), dtype=np.float32)
         if broader:
             self.broader = self._matrix(
                 cache, "broader", tuple(b[1] for b in broader), tuple(b[2] for b in broader)

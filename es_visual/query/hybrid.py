@@ -41,6 +41,7 @@ from es_visual.core.schema import (
     MEDIA_TYPE_FIELD,
     visual_of,
 )
+from es_visual.query.meaning import share as meaning_share
 from es_visual.query.ranking import (
     LabelRank,
     RankRequest,
@@ -231,9 +232,7 @@ def execute_text(
 
 def _share(signal: str, hit: Hit) -> float:
     """A hit's share of its place in the fusion: the meaning list's by its similarity."""
-    from es_visual.query.meaning import share
-
-    return share(hit.score) if signal == "meaning" else 1.0
+    return meaning_share(hit.score) if signal == "meaning" else 1.0
 
 
 def _by_meaning(

